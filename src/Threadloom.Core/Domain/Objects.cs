@@ -1,0 +1,76 @@
+namespace Threadloom.Core.Domain;
+
+/// <summary>Every stored object belongs to exactly one project; this is the tenant boundary.</summary>
+public interface IProjectScoped
+{
+    string Id { get; }
+    string ProjectId { get; }
+    DateTimeOffset CreatedAt { get; }
+}
+
+public sealed record Assistant(
+    string Id,
+    string ProjectId,
+    DateTimeOffset CreatedAt,
+    string Model,
+    string? Name,
+    string? Description,
+    string? Instructions,
+    IReadOnlyList<ToolDefinition> Tools,
+    ToolResources? ToolResources,
+    IReadOnlyDictionary<string, string> Metadata,
+    double? Temperature,
+    double? TopP,
+    ResponseFormat? ResponseFormat,
+    string? ReasoningEffort = null,
+    IReadOnlyList<string>? V1FileIds = null) : IProjectScoped;
+
+public sealed record AssistantThread(
+    string Id,
+    string ProjectId,
+    DateTimeOffset CreatedAt,
+    ToolResources? ToolResources,
+    IReadOnlyDictionary<string, string> Metadata) : IProjectScoped;
+
+public enum MessageRole
+{
+    User,
+    Assistant,
+}
+
+public enum MessageStatus
+{
+    InProgress,
+    Incomplete,
+    Completed,
+}
+
+public sealed record ThreadMessage(
+    string Id,
+    string ProjectId,
+    DateTimeOffset CreatedAt,
+    string ThreadId,
+    MessageRole Role,
+    IReadOnlyList<MessageContent> Content,
+    MessageStatus Status,
+    IReadOnlyList<MessageAttachment> Attachments,
+    IReadOnlyDictionary<string, string> Metadata,
+    string? AssistantId = null,
+    string? RunId = null,
+    DateTimeOffset? CompletedAt = null,
+    DateTimeOffset? IncompleteAt = null,
+    string? IncompleteReason = null) : IProjectScoped;
+
+public sealed record StoredFile(
+    string Id,
+    string ProjectId,
+    DateTimeOffset CreatedAt,
+    string Filename,
+    string Purpose,
+    long Bytes,
+    string BlobKey,
+    DateTimeOffset? ExpiresAt = null) : IProjectScoped;
+
+public sealed record Project(string Id, string Name, DateTimeOffset CreatedAt);
+
+public sealed record ApiKey(string Id, string ProjectId, string Name, string KeyHash, DateTimeOffset CreatedAt);

@@ -1,0 +1,157 @@
+using Threadloom.Core.Domain;
+using Threadloom.Core.Storage;
+
+namespace Threadloom.Storage.Sqlite;
+
+public sealed class SqliteAssistantStore(SqliteDatabase database) : IAssistantStore
+{
+    private readonly DocumentTable<Assistant> _table = new(database, "assistants", DomainJson.Default.Assistant);
+
+    public Task CreateAsync(Assistant assistant, CancellationToken cancellationToken) =>
+        database.WriteAsync((c, t) => c.ExecuteAsync("INSERT INTO assistants (id, project_id, data) VALUES ($id, $p, $d)", t, cancellationToken,
+            ("$id", assistant.Id), ("$p", assistant.ProjectId), ("$d", _table.Serialize(assistant))), cancellationToken);
+
+    public Task<Assistant?> FindAsync(string projectId, string id, CancellationToken cancellationToken) => _table.FindAsync(projectId, id, null, cancellationToken);
+
+    public Task<bool> UpdateAsync(Assistant assistant, CancellationToken cancellationToken) => _table.UpdateAsync(assistant, cancellationToken);
+
+    public Task<bool> DeleteAsync(string projectId, string id, CancellationToken cancellationToken) => _table.DeleteAsync(projectId, id, null, cancellationToken);
+
+    public Task<Page<Assistant>> ListAsync(string projectId, PageRequest page, CancellationToken cancellationToken) => _table.ListAsync(projectId, page, null, cancellationToken);
+}
+
+public sealed class SqliteThreadStore(SqliteDatabase database, SqliteMessageStore messages) : IThreadStore
+{
+    private readonly DocumentTable<AssistantThread> _table = new(database, "threads", DomainJson.Default.AssistantThread);
+
+    public Task CreateAsync(AssistantThread thread, IReadOnlyList<ThreadMessage> initialMessages, CancellationToken cancellationToken) =>
+        database.WriteAsync(async (c, t) =>
+        {
+            await c.ExecuteAsync("INSERT INTO threads (id, project_id, data) VALUES ($id, $p, $d)", t, cancellationToken,
+                ("$id", thread.Id), ("$p", thread.ProjectId), ("$d", _table.Serialize(thread)));
+            foreach (var message in initialMessages)
+            {
+                await messages.InsertAsync(c, t, message, cancellationToken);
+            }
+            return true;
+        }, cancellationToken);
+
+    public Task<AssistantThread?> FindAsync(string projectId, string id, CancellationToken cancellationToken) => _table.FindAsync(projectId, id, null, cancellationToken);
+
+    public Task<bool> UpdateAsync(AssistantThread thread, CancellationToken cancellationToken) => _table.UpdateAsync(thread, cancellationToken);
+
+    public Task<bool> DeleteAsync(string projectId, string id, CancellationToken cancellationToken) =>
+        database.WriteAsync(async (c, t) =>
+        {
+            if (await c.ExecuteAsync("DELETE FROM threads WHERE id = $id AND project_id = $p", t, cancellationToken, ("$id", id), ("$p", projectId)) == 0)
+            {
+                return false;
+            }
+            foreach (var table in (string[])["messages", "runs", "run_steps"])
+            {
+                await c.ExecuteAsync($"DELETE FROM {table} WHERE thread_id = $id AND project_id = $p", t, cancellationToken, ("$id", id), ("$p", projectId));
+            }
+            return true;
+        }, cancellationToken);
+
+    public Task<Page<AssistantThread>> ListAsync(string projectId, PageRequest page, CancellationToken cancellationToken) => _table.ListAsync(projectId, page, null, cancellationToken);
+}
+
+public sealed class SqliteMessageStore(SqliteDatabase database) : IMessageStore
+{
+    private readonly DocumentTable<ThreadMessage> _table = new(database, "messages", DomainJson.Default.ThreadMessage);
+
+    public Task CreateAsync(ThreadMessage message, CancellationToken cancellationToken) =>
+        database.WriteAsync((c, t) => InsertAsync(c, t, message, cancellationToken), cancellationToken);
+
+    internal Task<int> InsertAsync(Microsoft.Data.Sqlite.SqliteConnection connection, Microsoft.Data.Sqlite.SqliteTransaction transaction, ThreadMessage message, CancellationToken cancellationToken) =>
+        connection.ExecuteAsync("INSERT INTO messages (id, project_id, thread_id, run_id, data) VALUES ($id, $p, $t, $r, $d)", transaction, cancellationToken,
+            ("$id", message.Id), ("$p", message.ProjectId), ("$t", message.ThreadId), ("$r", message.RunId), ("$d", _table.Serialize(message)));
+
+    public Task<ThreadMessage?> FindAsync(string projectId, string threadId, string id, CancellationToken cancellationToken) =>
+        _table.FindAsync(projectId, id, "AND thread_id = $t", cancellationToken, ("$t", threadId));
+
+    public Task<bool> UpdateAsync(ThreadMessage message, CancellationToken cancellationToken) => _table.UpdateAsync(message, cancellationToken);
+
+    public Task<bool> DeleteAsync(string projectId, string threadId, string id, CancellationToken cancellationToken) =>
+        _table.DeleteAsync(projectId, id, "AND thread_id = $t", cancellationToken, ("$t", threadId));
+
+    public Task<Page<ThreadMessage>> ListAsync(string projectId, string threadId, string? runId, PageRequest page, CancellationToken cancellationToken) =>
+        runId is null
+            ? _table.ListAsync(projectId, page, "AND thread_id = $t", cancellationToken, ("$t", threadId))
+            : _table.ListAsync(projectId, page, "AND thread_id = $t AND run_id = $r", cancellationToken, ("$t", threadId), ("$r", runId));
+}
+
+public sealed class SqliteFileStore(SqliteDatabase database) : IFileStore
+{
+    private readonly DocumentTable<StoredFile> _table = new(database, "files", DomainJson.Default.StoredFile);
+
+    public Task CreateAsync(StoredFile file, CancellationToken cancellationToken) =>
+        database.WriteAsync((c, t) => c.ExecuteAsync("INSERT INTO files (id, project_id, purpose, blob_key, data) VALUES ($id, $p, $pu, $b, $d)", t, cancellationToken,
+            ("$id", file.Id), ("$p", file.ProjectId), ("$pu", file.Purpose), ("$b", file.BlobKey), ("$d", _table.Serialize(file))), cancellationToken);
+
+    public Task<StoredFile?> FindAsync(string projectId, string id, CancellationToken cancellationToken) => _table.FindAsync(projectId, id, null, cancellationToken);
+
+    public Task<bool> DeleteAsync(string projectId, string id, CancellationToken cancellationToken) => _table.DeleteAsync(projectId, id, null, cancellationToken);
+
+    public Task<Page<StoredFile>> ListAsync(string projectId, string? purpose, PageRequest page, CancellationToken cancellationToken) =>
+        purpose is null
+            ? _table.ListAsync(projectId, page, null, cancellationToken)
+            : _table.ListAsync(projectId, page, "AND purpose = $pu", cancellationToken, ("$pu", purpose));
+
+    public async Task<IReadOnlyList<string>> FindMissingAsync(string projectId, IReadOnlyCollection<string> ids, CancellationToken cancellationToken)
+    {
+        if (ids.Count == 0)
+        {
+            return [];
+        }
+        await using var connection = await database.OpenAsync(cancellationToken);
+        var names = ids.Select((_, i) => "$f" + i).ToArray();
+        var found = await connection.QueryAsync($"SELECT id FROM files WHERE project_id = $p AND id IN ({string.Join(',', names)})", r => r.GetString(0), cancellationToken,
+            [("$p", projectId), .. ids.Select((id, i) => (names[i], (object?)id))]);
+        return ids.Except(found, StringComparer.Ordinal).ToList();
+    }
+
+    public async Task<bool> IsBlobReferencedAsync(string blobKey, CancellationToken cancellationToken)
+    {
+        await using var connection = await database.OpenAsync(cancellationToken);
+        return await connection.ScalarAsync("SELECT 1 FROM files WHERE blob_key = $b LIMIT 1", null, cancellationToken, ("$b", blobKey)) is not null;
+    }
+}
+
+public sealed class SqliteProjectStore(SqliteDatabase database, TimeProvider time, IIdGenerator ids) : IProjectStore
+{
+    public async Task<Project> GetOrCreateAsync(string name, CancellationToken cancellationToken)
+    {
+        return await database.WriteAsync(async (c, t) =>
+        {
+            var existing = await c.QueryAsync("SELECT id, created_at FROM projects WHERE name = $n", r => new Project(r.GetString(0), name, DateTimeOffset.FromUnixTimeSeconds(r.GetInt64(1))), cancellationToken, ("$n", name));
+            if (existing.Count > 0)
+            {
+                return existing[0];
+            }
+            var project = new Project(ids.NewId(Ids.Project), name, time.GetUtcNow());
+            await c.ExecuteAsync("INSERT INTO projects (id, name, created_at) VALUES ($id, $n, $c)", t, cancellationToken,
+                ("$id", project.Id), ("$n", name), ("$c", project.CreatedAt.ToUnixTimeSeconds()));
+            return project;
+        }, cancellationToken);
+    }
+
+    public Task CreateKeyAsync(ApiKey key, CancellationToken cancellationToken) =>
+        database.WriteAsync((c, t) => c.ExecuteAsync("INSERT INTO api_keys (id, project_id, name, key_hash, created_at) VALUES ($id, $p, $n, $h, $c)", t, cancellationToken,
+            ("$id", key.Id), ("$p", key.ProjectId), ("$n", key.Name), ("$h", key.KeyHash), ("$c", key.CreatedAt.ToUnixTimeSeconds())), cancellationToken);
+
+    public async Task<ApiKey?> FindKeyByHashAsync(string keyHash, CancellationToken cancellationToken)
+    {
+        await using var connection = await database.OpenAsync(cancellationToken);
+        var keys = await connection.QueryAsync("SELECT id, project_id, name, key_hash, created_at FROM api_keys WHERE key_hash = $h",
+            r => new ApiKey(r.GetString(0), r.GetString(1), r.GetString(2), r.GetString(3), DateTimeOffset.FromUnixTimeSeconds(r.GetInt64(4))), cancellationToken, ("$h", keyHash));
+        return keys.Count == 0 ? null : keys[0];
+    }
+
+    public async Task<bool> AnyKeysAsync(CancellationToken cancellationToken)
+    {
+        await using var connection = await database.OpenAsync(cancellationToken);
+        return await connection.ScalarAsync("SELECT 1 FROM api_keys LIMIT 1", null, cancellationToken) is not null;
+    }
+}
