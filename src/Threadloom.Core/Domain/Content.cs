@@ -16,11 +16,11 @@ public sealed record MessageText(string Value, IReadOnlyList<TextAnnotation> Ann
 
 public sealed record ImageFileContent(ImageFile ImageFile) : MessageContent;
 
-public sealed record ImageFile(string FileId, string? Detail = null);
+public sealed record ImageFile(string FileId, [property: JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] string? Detail = null);
 
 public sealed record ImageUrlContent(ImageUrl ImageUrl) : MessageContent;
 
-public sealed record ImageUrl(string Url, string? Detail = null);
+public sealed record ImageUrl(string Url, [property: JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] string? Detail = null);
 
 public sealed record RefusalContent(string Refusal) : MessageContent;
 
@@ -32,7 +32,7 @@ public abstract record TextAnnotation(string Text, int StartIndex, int EndIndex)
 public sealed record FileCitationAnnotation(string Text, FileCitation FileCitation, int StartIndex, int EndIndex)
     : TextAnnotation(Text, StartIndex, EndIndex);
 
-public sealed record FileCitation(string FileId, string? Quote = null);
+public sealed record FileCitation(string FileId, [property: JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] string? Quote = null);
 
 public sealed record FilePathAnnotation(string Text, FilePath FilePath, int StartIndex, int EndIndex)
     : TextAnnotation(Text, StartIndex, EndIndex);

@@ -13,20 +13,33 @@ public abstract record ToolDefinition;
 
 public sealed record CodeInterpreterToolDefinition : ToolDefinition;
 
-public sealed record FileSearchToolDefinition(FileSearchToolOptions? FileSearch = null) : ToolDefinition;
+public sealed record FileSearchToolDefinition([property: JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] FileSearchToolOptions? FileSearch = null) : ToolDefinition;
 
 public sealed record FunctionToolDefinition(FunctionDefinition Function) : ToolDefinition;
 
 /// <summary>The Assistants v1 name of file search; mapped to <see cref="FileSearchToolDefinition"/> on the way in.</summary>
 public sealed record RetrievalToolDefinition : ToolDefinition;
 
-public sealed record FileSearchToolOptions(int? MaxNumResults = null, FileSearchRankingOptions? RankingOptions = null);
+public sealed record FileSearchToolOptions(
+    [property: JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] int? MaxNumResults = null,
+    [property: JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] FileSearchRankingOptions? RankingOptions = null);
 
-public sealed record FileSearchRankingOptions(string? Ranker = null, double? ScoreThreshold = null);
+public sealed record FileSearchRankingOptions(
+    [property: JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] string? Ranker = null,
+    [property: JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] double? ScoreThreshold = null);
 
-public sealed record FunctionDefinition(string Name, string? Description = null, JsonElement? Parameters = null, bool? Strict = null);
+public sealed record FunctionDefinition(
+    string Name,
+    [property: JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] string? Description = null,
+    [property: JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] JsonElement? Parameters = null,
+    bool? Strict = null);
 
-public sealed record ToolResources(CodeInterpreterResources? CodeInterpreter = null, FileSearchResources? FileSearch = null);
+public sealed record ToolResources(
+    [property: JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] CodeInterpreterResources? CodeInterpreter = null,
+    [property: JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] FileSearchResources? FileSearch = null)
+{
+    public static readonly ToolResources Empty = new();
+}
 
 public sealed record CodeInterpreterResources(IReadOnlyList<string> FileIds);
 
@@ -48,11 +61,11 @@ public sealed class ResponseFormatConverter : JsonConverter<ResponseFormat>
     {
         if (reader.TokenType == JsonTokenType.String)
         {
-            return reader.GetString() == "auto" ? ResponseFormat.Auto : throw new JsonException("Expected 'auto' or an object.");
+            return reader.GetString() == "auto" ? ResponseFormat.Auto : throw new InvalidWireValueException("Expected 'auto' or an object.");
         }
         if (reader.TokenType != JsonTokenType.StartObject)
         {
-            throw new JsonException("Expected 'auto' or an object.");
+            throw new InvalidWireValueException("Expected 'auto' or an object.");
         }
         string? type = null;
         JsonSchemaFormat? schema = null;
@@ -63,21 +76,21 @@ public sealed class ResponseFormatConverter : JsonConverter<ResponseFormat>
             switch (name)
             {
                 case "type":
-                    type = reader.TokenType == JsonTokenType.String ? reader.GetString() : throw new JsonException("'type' must be a string.");
+                    type = reader.TokenType == JsonTokenType.String ? reader.GetString() : throw new InvalidWireValueException("'type' must be a string.");
                     break;
                 case "json_schema":
                     schema = reader.TokenType == JsonTokenType.Null ? null : ReadSchema(ref reader);
                     break;
                 default:
-                    throw new JsonException($"Unknown parameter: '{name}'.");
+                    throw new InvalidWireValueException($"Unknown parameter: '{name}'.");
             }
         }
         return type switch
         {
             "text" or "json_object" => new ResponseFormat(type),
-            "json_schema" => new ResponseFormat(type, schema ?? throw new JsonException("Missing required parameter: 'json_schema'.")),
-            null => throw new JsonException("Missing required parameter: 'type'."),
-            _ => throw new JsonException($"Invalid value: '{type}'. Supported values are: 'text', 'json_object' and 'json_schema'."),
+            "json_schema" => new ResponseFormat(type, schema ?? throw new InvalidWireValueException("Missing required parameter: 'json_schema'.")),
+            null => throw new InvalidWireValueException("Missing required parameter: 'type'."),
+            _ => throw new InvalidWireValueException($"Invalid value: '{type}'. Supported values are: 'text', 'json_object' and 'json_schema'."),
         };
     }
 
@@ -85,7 +98,7 @@ public sealed class ResponseFormatConverter : JsonConverter<ResponseFormat>
     {
         if (reader.TokenType != JsonTokenType.StartObject)
         {
-            throw new JsonException("'json_schema' must be an object.");
+            throw new InvalidWireValueException("'json_schema' must be an object.");
         }
         string? name = null, description = null;
         JsonElement? schema = null;
@@ -96,14 +109,14 @@ public sealed class ResponseFormatConverter : JsonConverter<ResponseFormat>
             reader.Read();
             switch (prop)
             {
-                case "name": name = reader.TokenType == JsonTokenType.String ? reader.GetString() : throw new JsonException("'name' must be a string."); break;
+                case "name": name = reader.TokenType == JsonTokenType.String ? reader.GetString() : throw new InvalidWireValueException("'name' must be a string."); break;
                 case "description": description = reader.TokenType == JsonTokenType.Null ? null : reader.GetString(); break;
                 case "schema": schema = JsonElement.ParseValue(ref reader); break;
                 case "strict": strict = reader.TokenType == JsonTokenType.Null ? null : reader.GetBoolean(); break;
-                default: throw new JsonException($"Unknown parameter: 'json_schema.{prop}'.");
+                default: throw new InvalidWireValueException($"Unknown parameter: 'json_schema.{prop}'.");
             }
         }
-        return new JsonSchemaFormat(name ?? throw new JsonException("Missing required parameter: 'json_schema.name'."), description, schema, strict);
+        return new JsonSchemaFormat(name ?? throw new InvalidWireValueException("Missing required parameter: 'json_schema.name'."), description, schema, strict);
     }
 
     public override void Write(Utf8JsonWriter writer, ResponseFormat value, JsonSerializerOptions options)
