@@ -31,9 +31,12 @@ internal static class SqlCommands
         return value is DBNull ? null : value;
     }
 
-    public static async Task<List<T>> QueryAsync<T>(this SqliteConnection connection, string sql, Func<DbDataReader, T> map, CancellationToken cancellationToken, params (string Name, object? Value)[] parameters)
+    public static Task<List<T>> QueryAsync<T>(this SqliteConnection connection, string sql, Func<DbDataReader, T> map, CancellationToken cancellationToken, params (string Name, object? Value)[] parameters) =>
+        connection.QueryAsync(sql, null, map, cancellationToken, parameters);
+
+    public static async Task<List<T>> QueryAsync<T>(this SqliteConnection connection, string sql, SqliteTransaction? transaction, Func<DbDataReader, T> map, CancellationToken cancellationToken, params (string Name, object? Value)[] parameters)
     {
-        await using var command = connection.Command(sql, null, parameters);
+        await using var command = connection.Command(sql, transaction, parameters);
         await using var reader = await command.ExecuteReaderAsync(cancellationToken);
         var list = new List<T>();
         while (await reader.ReadAsync(cancellationToken))

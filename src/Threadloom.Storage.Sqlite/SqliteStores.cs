@@ -125,7 +125,7 @@ public sealed class SqliteProjectStore(SqliteDatabase database, TimeProvider tim
     {
         return await database.WriteAsync(async (c, t) =>
         {
-            var existing = await c.QueryAsync("SELECT id, created_at FROM projects WHERE name = $n", r => new Project(r.GetString(0), name, DateTimeOffset.FromUnixTimeSeconds(r.GetInt64(1))), cancellationToken, ("$n", name));
+            var existing = await c.QueryAsync("SELECT id, created_at FROM projects WHERE name = $n", t, r => new Project(r.GetString(0), name, DateTimeOffset.FromUnixTimeSeconds(r.GetInt64(1))), cancellationToken, ("$n", name));
             if (existing.Count > 0)
             {
                 return existing[0];

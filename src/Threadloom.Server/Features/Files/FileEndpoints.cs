@@ -1,0 +1,174 @@
+using System.ComponentModel.DataAnnotations;
+using Microsoft.AspNetCore.Http.Features;
+using Microsoft.AspNetCore.Http.HttpResults;
+using Microsoft.AspNetCore.StaticFiles;
+using Microsoft.AspNetCore.WebUtilities;
+using Microsoft.Extensions.Options;
+using Microsoft.Net.Http.Headers;
+using Threadloom.Core.Domain;
+using Threadloom.Core.Storage;
+using Threadloom.Server.Http;
+
+namespace Threadloom.Server.Features.Files;
+
+public sealed class FilesOptions
+{
+    public const string SectionName = "Files";
+
+    /// <summary>The largest upload accepted, in bytes (OpenAI: 512 MB).</summary>
+    [Range(1, long.MaxValue)]
+    public long MaxUploadBytes { get; init; } = 512L * 1024 * 1024;
+}
+
+public sealed record FileObject(string Id, long Bytes, long CreatedAt, long? ExpiresAt, string Filename, string Purpose, string Status)
+{
+    public string Object => "file";
+}
+
+public static class FileEndpoints
+{
+    private static readonly string[] UploadPurposes = ["assistants", "batch", "fine-tune", "vision", "user_data", "evals"];
+    private static readonly FileExtensionContentTypeProvider ContentTypes = new();
+
+    public static RouteGroupBuilder MapFileEndpoints(this RouteGroupBuilder api)
+    {
+        var files = api.MapGroup("/files").WithTags("Files");
+        files.MapPost("/", UploadAsync).WithName("createFile").DisableAntiforgery();
+        files.MapGet("/", ListAsync).WithName("listFiles");
+        files.MapGet("/{fileId}", GetAsync).WithName("retrieveFile");
+        files.MapDelete("/{fileId}", DeleteAsync).WithName("deleteFile");
+        files.MapGet("/{fileId}/content", DownloadAsync).WithName("downloadFile");
+        return api;
+    }
+
+    /// <summary>
+    /// Streams the multipart body straight into the blob store, so memory stays flat whatever the file size.
+    /// The form fields may come before or after the file; the row is written only once all of them are valid.
+    /// </summary>
+    internal static async Task<Ok<FileObject>> UploadAsync(
+        HttpContext http, ApiCaller caller, IFileStore store, IBlobStore blobs, IIdGenerator ids, TimeProvider time, IOptions<FilesOptions> options, CancellationToken cancellationToken)
+    {
+        var limit = options.Value.MaxUploadBytes;
+        if (http.Features.Get<IHttpMaxRequestBodySizeFeature>() is { IsReadOnly: false } bodySize)
+        {
+            bodySize.MaxRequestBodySize = limit + 1024 * 1024;
+        }
+        var boundary = MediaTypeHeaderValue.TryParse(http.Request.ContentType, out var contentType) && contentType.MediaType.Equals("multipart/form-data", StringComparison.OrdinalIgnoreCase)
+            ? HeaderUtilities.RemoveQuotes(contentType.Boundary).Value
+            : null;
+        if (string.IsNullOrEmpty(boundary))
+        {
+            throw ApiErrors.InvalidRequest("The request must be multipart/form-data with a 'file' and a 'purpose'.", "file");
+        }
+
+        string? purpose = null, filename = null;
+        BlobInfo? blob = null;
+        try
+        {
+            var reader = new MultipartReader(boundary, http.Request.Body);
+            while (await reader.ReadNextSectionAsync(cancellationToken) is { } section)
+            {
+                if (!ContentDispositionHeaderValue.TryParse(section.ContentDisposition, out var disposition))
+                {
+                    continue;
+                }
+                var name = HeaderUtilities.RemoveQuotes(disposition.Name).Value;
+                if (name == "file" && blob is null)
+                {
+                    filename = HeaderUtilities.RemoveQuotes(disposition.FileNameStar.HasValue ? disposition.FileNameStar : disposition.FileName).Value;
+                    blob = await blobs.WriteAsync(section.Body, limit, cancellationToken);
+                }
+                else if (name == "purpose")
+                {
+                    using var text = new StreamReader(section.Body);
+                    purpose = (await text.ReadToEndAsync(cancellationToken)).Trim();
+                }
+            }
+            if (blob is null)
+            {
+                throw ApiErrors.MissingParameter("file");
+            }
+            if (string.IsNullOrEmpty(purpose))
+            {
+                throw ApiErrors.MissingParameter("purpose");
+            }
+            if (!UploadPurposes.Contains(purpose))
+            {
+                throw ApiErrors.InvalidRequest($"Invalid value: '{purpose}'. Supported values are: {string.Join(", ", UploadPurposes.Select(p => $"'{p}'"))}.", "purpose", "invalid_value");
+            }
+            var file = new StoredFile(ids.NewId(Ids.File), caller.ProjectId, time.GetUtcNow(),
+                SafeFileName(filename), purpose, blob.Length, blob.Key);
+            await store.CreateAsync(file, cancellationToken);
+            blob = null;
+            return TypedResults.Ok(file.ToObject());
+        }
+        catch (IOException) when (http.RequestAborted.IsCancellationRequested)
+        {
+            throw new OperationCanceledException(http.RequestAborted);
+        }
+        catch (InvalidDataException e)
+        {
+            throw ApiErrors.InvalidRequest($"The multipart body could not be read: {e.Message}", "file");
+        }
+        finally
+        {
+            // A blob written for a request that then failed is removed, unless an earlier file shares its content.
+            if (blob is not null && !await store.IsBlobReferencedAsync(blob.Key, CancellationToken.None))
+            {
+                await blobs.DeleteAsync(blob.Key, CancellationToken.None);
+            }
+        }
+    }
+
+    internal static async Task<Ok<ListResponse<FileObject>>> ListAsync(HttpRequest request, ApiCaller caller, IFileStore store, CancellationToken cancellationToken)
+    {
+        // COMPAT: /files allows up to 10,000 per page and has no 'before', as OpenAI's does.
+        var query = ListQuery.Parse(request, maxLimit: 10_000, defaultLimit: 10_000, allowBefore: false);
+        var purpose = request.Query["purpose"].ToString();
+        var page = await store.ListAsync(caller.ProjectId, purpose.Length == 0 ? null : purpose, query, cancellationToken);
+        return TypedResults.Ok(ListResponse.From(page, FileMapping.ToObject, f => f.Id));
+    }
+
+    internal static async Task<Ok<FileObject>> GetAsync(string fileId, ApiCaller caller, IFileStore store, CancellationToken cancellationToken) =>
+        TypedResults.Ok((await FindAsync(store, caller, fileId, cancellationToken)).ToObject());
+
+    internal static async Task<Ok<DeletionStatus>> DeleteAsync(string fileId, ApiCaller caller, IFileStore store, IBlobStore blobs, CancellationToken cancellationToken)
+    {
+        var file = await FindAsync(store, caller, fileId, cancellationToken);
+        if (!await store.DeleteAsync(caller.ProjectId, fileId, cancellationToken))
+        {
+            throw ApiErrors.NotFound("file", fileId);
+        }
+        if (!await store.IsBlobReferencedAsync(file.BlobKey, cancellationToken))
+        {
+            await blobs.DeleteAsync(file.BlobKey, cancellationToken);
+        }
+        // COMPAT: OpenAI answers a file delete with object "file", not "file.deleted".
+        return TypedResults.Ok(new DeletionStatus(fileId, "file", true));
+    }
+
+    internal static async Task<FileStreamHttpResult> DownloadAsync(string fileId, ApiCaller caller, IFileStore store, IBlobStore blobs, CancellationToken cancellationToken)
+    {
+        var file = await FindAsync(store, caller, fileId, cancellationToken);
+        if (!ContentTypes.TryGetContentType(file.Filename, out var contentType))
+        {
+            contentType = "application/octet-stream";
+        }
+        return TypedResults.File(blobs.OpenRead(file.BlobKey), contentType, file.Filename);
+    }
+
+    internal static async Task<StoredFile> FindAsync(IFileStore store, ApiCaller caller, string id, CancellationToken cancellationToken) =>
+        await store.FindAsync(caller.ProjectId, id, cancellationToken) ?? throw ApiErrors.NotFound("file", id);
+
+    private static string SafeFileName(string? name)
+    {
+        var baseName = Path.GetFileName((name ?? "").Replace('\\', '/'));
+        return string.IsNullOrWhiteSpace(baseName) ? "file" : baseName;
+    }
+}
+
+internal static class FileMapping
+{
+    public static FileObject ToObject(this StoredFile f) =>
+        new(f.Id, f.Bytes, f.CreatedAt.ToUnixTimeSeconds(), f.ExpiresAt?.ToUnixTimeSeconds(), f.Filename, f.Purpose, "processed");
+}

@@ -1,0 +1,128 @@
+using System.Net;
+using Microsoft.AspNetCore.Rewrite;
+using Threadloom.Core.Domain;
+using Threadloom.Core.Storage;
+using Threadloom.Server.Auth;
+using Threadloom.Server.Features;
+using Threadloom.Server.Features.Assistants;
+using Threadloom.Server.Features.Files;
+using Threadloom.Server.Features.Messages;
+using Threadloom.Server.Features.Models;
+using Threadloom.Server.Features.Threads;
+using Threadloom.Server.Http;
+using Threadloom.Storage.Sqlite;
+
+namespace Threadloom.Server.Hosting;
+
+/// <summary>The composition root: builds the web application that <c>Program</c> runs and the tests host.</summary>
+public static class ThreadloomApp
+{
+    public static WebApplicationBuilder CreateBuilder(string[] args)
+    {
+        var builder = WebApplication.CreateBuilder(args);
+        if (string.IsNullOrEmpty(builder.Configuration["urls"]) && string.IsNullOrEmpty(builder.Configuration["ASPNETCORE_URLS"]))
+        {
+            builder.WebHost.UseUrls(ServerOptions.DefaultUrl);
+        }
+        builder.WebHost.ConfigureKestrel(k => k.Limits.MaxRequestBodySize = 32 * 1024 * 1024);
+        AddServices(builder.Services, builder.Configuration);
+        return builder;
+    }
+
+    public static string DataDirectory(IConfiguration configuration) =>
+        Path.GetFullPath(configuration[$"{ServerOptions.SectionName}:DataDirectory"]
+            ?? Environment.GetEnvironmentVariable("THREADLOOM_DATA_DIR")
+            ?? "data");
+
+    private static void AddServices(IServiceCollection services, IConfiguration configuration)
+    {
+        services.AddProblemDetails();
+        services.AddExceptionHandler<ApiExceptionHandler>();
+        services.Configure<RouteHandlerOptions>(o => o.ThrowOnBadRequest = true);
+        services.ConfigureHttpJsonOptions(o => ApiJsonContext.Configure(o.SerializerOptions));
+        services.AddSingleton(TimeProvider.System);
+        services.AddSingleton<IIdGenerator, RandomIdGenerator>();
+
+        services.AddSqliteStorage(DataDirectory(configuration));
+
+        services.AddOptions<AuthOptions>().BindConfiguration(AuthOptions.SectionName);
+        services.AddOptions<FilesOptions>().BindConfiguration(FilesOptions.SectionName).ValidateDataAnnotations().ValidateOnStart();
+        services.AddSingleton<DevMode>();
+        services.AddSingleton<ApiKeys>();
+        services.AddSingleton<ToolResourcesBinder>();
+        services.AddSingleton<MessageFactory>();
+        services.AddSingleton<ThreadGuard>();
+        services.AddSingleton<IModelCatalog, ConfiguredModelCatalog>();
+    }
+
+    /// <summary>Migrates the database, decides dev mode, and maps every route.</summary>
+    public static async Task<WebApplication> BuildAsync(WebApplicationBuilder builder, CancellationToken cancellationToken = default)
+    {
+        var app = builder.Build();
+        await app.Services.GetRequiredService<IMigrator>().MigrateAsync(cancellationToken);
+
+        var devMode = app.Services.GetRequiredService<DevMode>();
+        devMode.LoopbackOnly = ListensOnLoopbackOnly(app);
+        if (!devMode.LoopbackOnly && !await app.Services.GetRequiredService<IProjectStore>().AnyKeysAsync(cancellationToken))
+        {
+            throw new InvalidOperationException(
+                "Refusing to listen on a non-loopback address with no API key configured. Create one with 'threadloom keys create --project NAME', or listen on 127.0.0.1.");
+        }
+        await devMode.InitializeAsync(cancellationToken);
+
+        app.UseExceptionHandler();
+        app.UseRewriter(new RewriteOptions()
+            // Older AzureOpenAI clients put the deployment into every path; assistants are resource-scoped.
+            .AddRewrite(@"^openai/deployments/[^/]+/((assistants|threads|files|vector_stores|uploads|models)(/.*)?)$", "openai/$1", skipRemainingRules: true));
+        app.Use(async (context, next) =>
+        {
+            context.Response.Headers["x-request-id"] = context.TraceIdentifier;
+            await next(context);
+        });
+        app.UseMiddleware<ApiAuthenticationMiddleware>();
+
+        app.MapGet("/healthz", () => Results.Text("ok"));
+        app.MapGet("/readyz", () => Results.Text("ready"));
+
+        var api = app.MapGroup("/{apiBase:regex(^(v1|openai)$)}").AddEndpointFilter<V1ShapeFilter>();
+        api.MapAssistantEndpoints()
+            .MapThreadEndpoints()
+            .MapMessageEndpoints()
+            .MapFileEndpoints()
+            .MapModelEndpoints();
+
+        foreach (var root in (string[])["/v1", "/openai"])
+        {
+            app.MapFallback(root + "/{**path}", (HttpContext context) =>
+                throw new ApiException(StatusCodes.Status404NotFound, new ErrorBody($"Invalid URL ({context.Request.Method} {context.Request.Path})", "invalid_request_error", null, null)));
+        }
+        return app;
+    }
+
+    private static bool ListensOnLoopbackOnly(WebApplication app)
+    {
+        var urls = app.Urls.Count > 0 ? app.Urls : (app.Configuration["urls"] ?? ServerOptions.DefaultUrl).Split(';');
+        return urls.All(url =>
+        {
+            var host = BindingHost(url);
+            return host is "localhost" || (IPAddress.TryParse(host.Trim('[', ']'), out var ip) && IPAddress.IsLoopback(ip));
+        });
+    }
+
+    private static string BindingHost(string url)
+    {
+        var rest = url[(url.IndexOf("://", StringComparison.Ordinal) + 3)..];
+        var end = rest.StartsWith('[') ? rest.IndexOf(']', StringComparison.Ordinal) + 1 : rest.IndexOfAny([':', '/']);
+        return end <= 0 ? rest : rest[..end];
+    }
+}
+
+/// <summary>Lists the model names of the <c>Inference:Models</c> routes (the catch-all <c>*</c> is not a name).</summary>
+internal sealed class ConfiguredModelCatalog(IConfiguration configuration) : IModelCatalog
+{
+    public IReadOnlyList<string> ModelNames =>
+        configuration.GetSection("Inference:Models").GetChildren()
+            .Select(c => c["Name"] ?? c.Key)
+            .Where(n => n != "*")
+            .ToList();
+}

@@ -1,0 +1,52 @@
+using System.Text.Encodings.Web;
+using System.Text.Json;
+using System.Text.Json.Serialization;
+using Threadloom.Server.Features.Assistants;
+using Threadloom.Server.Features.Files;
+using Threadloom.Server.Features.Messages;
+using Threadloom.Server.Features.Models;
+using Threadloom.Server.Features.Threads;
+
+namespace Threadloom.Server.Http;
+
+/// <summary>
+/// The one source-generated JSON context of the HTTP surface. Its options are repeated on the HTTP JSON options
+/// (STYLE habit 3): snake_case names, out-of-order <c>type</c> discriminators, unknown members rejected.
+/// </summary>
+[JsonSourceGenerationOptions(JsonSerializerDefaults.Web,
+    PropertyNamingPolicy = JsonKnownNamingPolicy.SnakeCaseLower,
+    AllowOutOfOrderMetadataProperties = true,
+    UnmappedMemberHandling = JsonUnmappedMemberHandling.Disallow,
+    UseStringEnumConverter = true)]
+[JsonSerializable(typeof(ErrorResponse))]
+[JsonSerializable(typeof(DeletionStatus))]
+[JsonSerializable(typeof(CreateAssistantRequest))]
+[JsonSerializable(typeof(ModifyAssistantRequest))]
+[JsonSerializable(typeof(AssistantObject))]
+[JsonSerializable(typeof(ListResponse<AssistantObject>))]
+[JsonSerializable(typeof(CreateThreadRequest))]
+[JsonSerializable(typeof(ModifyThreadRequest))]
+[JsonSerializable(typeof(ThreadObject))]
+[JsonSerializable(typeof(ListResponse<ThreadObject>))]
+[JsonSerializable(typeof(CreateMessageRequest))]
+[JsonSerializable(typeof(ModifyMessageRequest))]
+[JsonSerializable(typeof(List<ContentPart>))]
+[JsonSerializable(typeof(MessageObject))]
+[JsonSerializable(typeof(ListResponse<MessageObject>))]
+[JsonSerializable(typeof(FileObject))]
+[JsonSerializable(typeof(ListResponse<FileObject>))]
+[JsonSerializable(typeof(ModelObject))]
+[JsonSerializable(typeof(ListResponse<ModelObject>))]
+public sealed partial class ApiJsonContext : JsonSerializerContext
+{
+    /// <summary>Applies the context's settings to other options, e.g. the HTTP JSON options.</summary>
+    public static void Configure(JsonSerializerOptions options)
+    {
+        options.TypeInfoResolverChain.Insert(0, Default);
+        options.PropertyNamingPolicy = JsonNamingPolicy.SnakeCaseLower;
+        options.AllowOutOfOrderMetadataProperties = true;
+        options.UnmappedMemberHandling = JsonUnmappedMemberHandling.Disallow;
+        // Quotes and angle brackets stay readable in messages; responses are JSON, never embedded in HTML.
+        options.Encoder = JavaScriptEncoder.UnsafeRelaxedJsonEscaping;
+    }
+}
