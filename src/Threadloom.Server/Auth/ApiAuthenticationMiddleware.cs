@@ -79,7 +79,8 @@ internal sealed class ApiAuthenticationMiddleware(
         var projectId = (await projects.FindKeyByHashAsync(hash, cancellationToken))?.ProjectId;
         if (projectId is null && await devMode.IsActiveAsync(cancellationToken))
         {
-            projectId = devMode.ProjectId;
+            // Dev-mode grants are not cached: they must end as soon as the first key exists.
+            return devMode.ProjectId;
         }
         _cache[hash] = (projectId, now + CacheFor);
         return projectId;
@@ -117,6 +118,9 @@ public sealed partial class DevMode(IProjectStore projects, IOptions<AuthOptions
             LogDevMode();
         }
     }
+
+    /// <summary>Re-reads the key table on the next request: a key created in this process ends dev mode at once.</summary>
+    public void Invalidate() => _state = default;
 
     public async Task<bool> IsActiveAsync(CancellationToken cancellationToken)
     {

@@ -6,7 +6,7 @@ using Threadloom.Core.Storage;
 namespace Threadloom.Server.Auth;
 
 /// <summary>Creates and checks API keys. Keys are shown once and stored only as SHA-256 hashes.</summary>
-public sealed class ApiKeys(IProjectStore projects, IIdGenerator ids, TimeProvider time)
+public sealed class ApiKeys(IProjectStore projects, DevMode devMode, IIdGenerator ids, TimeProvider time)
 {
     public const string DefaultProjectName = "default";
 
@@ -18,6 +18,7 @@ public sealed class ApiKeys(IProjectStore projects, IIdGenerator ids, TimeProvid
         var project = await projects.GetOrCreateAsync(projectName, cancellationToken);
         var key = "sk-tl-" + Convert.ToHexStringLower(RandomNumberGenerator.GetBytes(24));
         await projects.CreateKeyAsync(new ApiKey(ids.NewId("key_"), project.Id, keyName, Hash(key), time.GetUtcNow()), cancellationToken);
+        devMode.Invalidate();
         return (key, project);
     }
 }

@@ -28,8 +28,14 @@ internal static partial class RequestBody
         }
         catch (JsonException e)
         {
-            var error = Describe(e);
-            throw new ApiException(StatusCodes.Status400BadRequest, error);
+            throw new ApiException(StatusCodes.Status400BadRequest, Describe(e));
+        }
+        catch (NotSupportedException e) when (NotSupportedPath().Match(e.Message) is { Success: true } match)
+        {
+            // A polymorphic object without its "type" reaches the serializer as an abstract type.
+            var param = ToParam(match.Groups[1].Value);
+            var typeParam = param is null ? "type" : param + ".type";
+            throw ApiErrors.InvalidRequest($"Missing required parameter: '{typeParam}'.", typeParam, "missing_required_parameter");
         }
     }
 
@@ -72,6 +78,9 @@ internal static partial class RequestBody
 
     [GeneratedRegex("The JSON property '([^']*)' could not be mapped")]
     private static partial Regex UnmappedMember();
+
+    [GeneratedRegex(@"Path: (\$[^ |]*)")]
+    private static partial Regex NotSupportedPath();
 
     [GeneratedRegex("type discriminator id '([^']*)'")]
     private static partial Regex Discriminator();
