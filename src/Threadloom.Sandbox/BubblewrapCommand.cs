@@ -27,6 +27,10 @@ internal static class BubblewrapCommand
             StandardErrorEncoding = new UTF8Encoding(false),
             WorkingDirectory = "/",
         };
+        // bwrap's own process (pid 1 inside the sandbox) keeps the environment it was started with, and
+        // /proc/1/environ is readable from inside: never hand it the server's variables (API keys, connection strings).
+        info.Environment.Clear();
+        info.Environment["PATH"] = "/usr/bin:/bin";
         foreach (var argument in Arguments(options, layout, workDir, hostUid, pythonArguments, extraEnvironment))
         {
             info.ArgumentList.Add(argument);
@@ -74,6 +78,8 @@ internal static class BubblewrapCommand
         args.AddRange([
             "--ro-bind", layout.KernelScript, "/opt/threadloom/kernel.py",
             "--bind", workDir, "/mnt/data",
+            // The root bwrap builds (and /etc in it) would otherwise be writable by the sandbox user.
+            "--remount-ro", "/",
             "--chdir", "/mnt/data",
             "--clearenv",
         ]);
