@@ -29,7 +29,7 @@ public sealed partial class BubblewrapSandbox : ICodeSandbox, IAsyncDisposable
     private readonly HashSet<int> _usedUids = [];
     private readonly CancellationTokenSource _disposing = new();
     private int _nextUid;
-    private int _refilling;
+    private readonly SemaphoreSlim _fillGate = new(1, 1);
     private bool _prepared;
     private bool _disposed;
 
@@ -178,10 +178,11 @@ public sealed partial class BubblewrapSandbox : ICodeSandbox, IAsyncDisposable
     /// <summary>Starts kernels until the warm pool holds <see cref="CodeInterpreterOptions.WarmPoolSize"/>.</summary>
     public async Task FillPoolAsync(CancellationToken cancellationToken)
     {
-        if (!_options.Enabled || _options.WarmPoolSize == 0 || Interlocked.Exchange(ref _refilling, 1) == 1)
+        if (!_options.Enabled || _options.WarmPoolSize == 0)
         {
             return;
         }
+        await _fillGate.WaitAsync(cancellationToken);
         try
         {
             EnsurePrepared();
@@ -213,7 +214,7 @@ public sealed partial class BubblewrapSandbox : ICodeSandbox, IAsyncDisposable
         }
         finally
         {
-            Volatile.Write(ref _refilling, 0);
+            _fillGate.Release();
         }
     }
 
