@@ -1,0 +1,67 @@
+namespace Threadloom.Core.Tools.CodeInterpreter;
+
+/// <summary>
+/// Runs model-written Python in an isolated, stateful session (one per thread), as the
+/// <c>code_interpreter</c> tool does. Implementations must never run code unsandboxed.
+/// </summary>
+public interface ICodeSandbox
+{
+    /// <summary>Checks that the sandbox can start a Python process; the result says why when it cannot.</summary>
+    Task<SandboxHealth> CheckAsync(CancellationToken cancellationToken);
+
+    /// <summary>
+    /// Runs <see cref="CodeExecutionRequest.Code"/> in the session named by <see cref="CodeExecutionRequest.SessionKey"/>,
+    /// creating the session when needed. Executions on one session are serialised. Cancelling the token kills the
+    /// running execution (the session's variables are lost) and throws <see cref="OperationCanceledException"/>.
+    /// Failures of the user's code, limits and kernel crashes are reported in the result, not thrown.
+    /// </summary>
+    Task<CodeExecutionResult> ExecuteAsync(CodeExecutionRequest request, CancellationToken cancellationToken);
+
+    /// <summary>Stops the session's kernel and deletes its working folder (for example when the thread is deleted).</summary>
+    Task EndSessionAsync(string sessionKey, CancellationToken cancellationToken);
+}
+
+/// <summary>Whether the sandbox is usable, and if not, why.</summary>
+public sealed record SandboxHealth(bool IsHealthy, string? Reason);
+
+/// <summary>One execution of code in a session.</summary>
+/// <param name="SessionKey">The session, normally the thread id.</param>
+/// <param name="Code">Python source.</param>
+/// <param name="Files">Files placed at <c>/mnt/data/&lt;FileName&gt;</c> before the code runs (skipped when already there with the same content).</param>
+/// <param name="Audit">Who asked, for the audit log.</param>
+public sealed record CodeExecutionRequest(string SessionKey, string Code, IReadOnlyList<SandboxInputFile> Files, ExecutionAudit Audit);
+
+/// <summary>A file to place in the session's <c>/mnt/data</c>; <paramref name="FileName"/> must be a single path segment.</summary>
+public sealed record SandboxInputFile(string FileName, Func<CancellationToken, Task<Stream>> OpenAsync);
+
+/// <summary>Identifies an execution in the audit log.</summary>
+public sealed record ExecutionAudit(string ProjectId, string ThreadId, string? RunId);
+
+/// <summary>The outcome of one execution.</summary>
+/// <param name="Logs">stdout, stderr and any traceback, in order; truncated with a notice past the configured size.</param>
+/// <param name="Failed">True when the code raised, a limit was hit or the kernel died.</param>
+/// <param name="Images">Matplotlib figures open at the end of the execution, as PNG.</param>
+/// <param name="Files">Files under <c>/mnt/data</c> created or changed by this execution.</param>
+/// <param name="Duration">Wall-clock time of the execution, including file placement.</param>
+/// <param name="LimitHit">One of <see cref="SandboxLimits"/>, or null.</param>
+public sealed record CodeExecutionResult(
+    string Logs,
+    bool Failed,
+    IReadOnlyList<SandboxOutputFile> Images,
+    IReadOnlyList<SandboxOutputFile> Files,
+    TimeSpan Duration,
+    string? LimitHit);
+
+/// <summary>A file produced by an execution; <paramref name="FileName"/> is relative to <c>/mnt/data</c>.</summary>
+public sealed record SandboxOutputFile(string FileName, byte[] Content);
+
+/// <summary>Values of <see cref="CodeExecutionResult.LimitHit"/>.</summary>
+public static class SandboxLimits
+{
+    public const string Timeout = "timeout";
+    public const string Memory = "memory";
+    public const string Cpu = "cpu";
+    public const string Output = "output";
+    public const string FileSize = "file_size";
+    public const string Processes = "processes";
+}

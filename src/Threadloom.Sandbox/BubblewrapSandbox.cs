@@ -1,0 +1,641 @@
+using System.Collections.Concurrent;
+using System.Diagnostics;
+using System.Security.Cryptography;
+using System.Text;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Options;
+using Microsoft.Win32.SafeHandles;
+using Threadloom.Core.Tools.CodeInterpreter;
+
+namespace Threadloom.Sandbox;
+
+/// <summary>
+/// The code-interpreter sandbox: one long-lived Python kernel per session, inside bubblewrap, with a warm pool.
+/// </summary>
+/// <remarks>Design notes: a bwrap mount cannot change after start, so each pooled kernel is started on its own fresh,
+/// empty working folder and host uid; a new session adopts both. A kernel that dies, times out or is cancelled is
+/// killed with its whole pid namespace and replaced lazily on the session's next execution, which is then told that
+/// variables were lost. Nothing here ever runs code outside bubblewrap (issue #5).</remarks>
+public sealed partial class BubblewrapSandbox : ICodeSandbox, IAsyncDisposable
+{
+    private readonly CodeInterpreterOptions _options;
+    private readonly ILogger<BubblewrapSandbox> _logger;
+    private readonly TimeProvider _time;
+    private readonly SandboxLayout _layout;
+    private readonly ProcessLauncher _launcher = new();
+    private readonly Lock _sync = new();
+    private readonly Dictionary<string, Session> _sessions = new(StringComparer.Ordinal);
+    private readonly ConcurrentQueue<SandboxKernel> _pool = new();
+    private readonly HashSet<int> _usedUids = [];
+    private readonly CancellationTokenSource _disposing = new();
+    private int _nextUid;
+    private readonly SemaphoreSlim _fillGate = new(1, 1);
+    private bool _prepared;
+    private bool _disposed;
+
+    public BubblewrapSandbox(IOptions<CodeInterpreterOptions> options, ILogger<BubblewrapSandbox> logger, TimeProvider time)
+    {
+        _options = options.Value;
+        _logger = logger;
+        _time = time;
+        _layout = new SandboxLayout(_options.WorkRoot);
+    }
+
+    /// <summary>Kernels started and waiting in the warm pool.</summary>
+    public int PooledKernelCount => _pool.Count;
+
+    /// <summary>Host process ids of the running kernels (the outer bwrap of each); used by the benchmark.</summary>
+    public IReadOnlyList<int> GetKernelProcessIds()
+    {
+        lock (_sync)
+        {
+            return [.. _sessions.Values.Select(s => s.Kernel).Concat(_pool).OfType<SandboxKernel>()
+                .Where(k => !k.HasExited).Select(k => k.ProcessId)];
+        }
+    }
+
+    public async Task<SandboxHealth> CheckAsync(CancellationToken cancellationToken)
+    {
+        if (!_options.Enabled)
+        {
+            return new SandboxHealth(false, "The code interpreter is disabled (CodeInterpreter:Enabled=false).");
+        }
+        if (!OperatingSystem.IsLinux())
+        {
+            return new SandboxHealth(false, "The bubblewrap sandbox needs Linux.");
+        }
+        foreach (var (name, path) in new[] { ("bubblewrap", _options.BubblewrapPath), ("prlimit", _options.PrlimitPath),
+            ("setpriv", _options.SetprivPath), ("python", _options.PythonPath) })
+        {
+            if (!File.Exists(path))
+            {
+                return new SandboxHealth(false, $"The {name} executable was not found at {path}.");
+            }
+        }
+        int uid;
+        string workDir;
+        try
+        {
+            EnsurePrepared();
+            uid = AllocateUid();
+            workDir = _layout.CreateWorkDir(uid);
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException or InvalidOperationException or SandboxUnavailableException)
+        {
+            return new SandboxHealth(false, $"The sandbox work folder {_layout.Root} cannot be prepared: {e.Message}");
+        }
+        try
+        {
+            var info = BubblewrapCommand.Create(_options, _layout, workDir, uid, ["-c", "pass"]);
+            using var process = await _launcher.StartAsync(info);
+            process.StandardInput.Close();
+            var stderr = process.StandardError.ReadToEndAsync(cancellationToken);
+            using var timeout = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+            timeout.CancelAfter(_options.StartTimeout);
+            try
+            {
+                await process.WaitForExitAsync(timeout.Token);
+            }
+            catch (OperationCanceledException) when (!cancellationToken.IsCancellationRequested)
+            {
+                process.Kill(entireProcessTree: true);
+                return new SandboxHealth(false, "Python did not start inside bubblewrap in time.");
+            }
+            var error = (await stderr).Trim();
+            return process.ExitCode == 0
+                ? new SandboxHealth(true, null)
+                : new SandboxHealth(false, $"Python could not run inside bubblewrap (exit code {process.ExitCode}): {error}. "
+                    + "The sandbox needs unprivileged user namespaces and a work folder that other users can traverse.");
+        }
+        catch (System.ComponentModel.Win32Exception e)
+        {
+            return new SandboxHealth(false, $"The sandbox command could not be started: {e.Message}");
+        }
+        finally
+        {
+            SandboxLayout.DeleteWorkDir(workDir);
+            FreeUid(uid);
+        }
+    }
+
+    public async Task<CodeExecutionResult> ExecuteAsync(CodeExecutionRequest request, CancellationToken cancellationToken)
+    {
+        ObjectDisposedException.ThrowIf(_disposed, this);
+        var started = Stopwatch.GetTimestamp();
+        CodeExecutionResult result;
+        if (!_options.Enabled)
+        {
+            result = Failure("The code interpreter is disabled on this server.", null, started);
+        }
+        else
+        {
+            result = await ExecuteInSessionAsync(request, started, cancellationToken);
+        }
+        if (_logger.IsEnabled(LogLevel.Information))
+        {
+            var codeHash = HashCode(request.Code);
+            var durationMs = (long)result.Duration.TotalMilliseconds;
+            LogExecution(request.Audit.ProjectId, request.Audit.ThreadId, request.Audit.RunId ?? "-", codeHash, durationMs, 
+                result.Failed ? "failed" : "ok", result.LimitHit ?? "none");
+        }
+        LogCode(request.Audit.ThreadId, request.Code);
+        return result;
+    }
+
+    public async Task EndSessionAsync(string sessionKey, CancellationToken cancellationToken)
+    {
+        Session? session;
+        lock (_sync)
+        {
+            if (!_sessions.Remove(sessionKey, out session))
+            {
+                return;
+            }
+        }
+        await EndAsync(session, cancellationToken);
+    }
+
+    /// <summary>Ends sessions unused for longer than the idle timeout.</summary>
+    public async Task ReapIdleSessionsAsync(CancellationToken cancellationToken)
+    {
+        var cutoff = _time.GetUtcNow() - _options.IdleTimeout;
+        List<Session> idle;
+        lock (_sync)
+        {
+            idle = [.. _sessions.Values.Where(s => s.LastUsed < cutoff && s.Gate.CurrentCount == 1)];
+            foreach (var session in idle)
+            {
+                _sessions.Remove(session.Key);
+            }
+        }
+        foreach (var session in idle)
+        {
+            LogSessionReaped(session.Key);
+            await EndAsync(session, cancellationToken);
+        }
+    }
+
+    /// <summary>Starts kernels until the warm pool holds <see cref="CodeInterpreterOptions.WarmPoolSize"/>.</summary>
+    public async Task FillPoolAsync(CancellationToken cancellationToken)
+    {
+        if (!_options.Enabled || _options.WarmPoolSize == 0)
+        {
+            return;
+        }
+        await _fillGate.WaitAsync(cancellationToken);
+        try
+        {
+            EnsurePrepared();
+            while (_pool.Count < _options.WarmPoolSize && !_disposed)
+            {
+                var uid = AllocateUid();
+                string? workDir = null;
+                try
+                {
+                    workDir = _layout.CreateWorkDir(uid);
+                    var kernel = await SandboxKernel.StartAsync(_launcher, _options, _layout, workDir, uid, cancellationToken);
+                    if (_disposed)
+                    {
+                        await DisposeKernelAsync(kernel);
+                        return;
+                    }
+                    _pool.Enqueue(kernel);
+                }
+                catch
+                {
+                    if (workDir is not null)
+                    {
+                        SandboxLayout.DeleteWorkDir(workDir);
+                    }
+                    FreeUid(uid);
+                    throw;
+                }
+            }
+        }
+        finally
+        {
+            _fillGate.Release();
+        }
+    }
+
+    private async Task<CodeExecutionResult> ExecuteInSessionAsync(CodeExecutionRequest request, long started, CancellationToken cancellationToken)
+    {
+        Session session;
+        while (true)
+        {
+            try
+            {
+                session = GetOrCreateSession(request.SessionKey);
+            }
+            catch (Exception e) when (e is IOException or UnauthorizedAccessException or InvalidOperationException or SandboxUnavailableException)
+            {
+                return Failure($"The code interpreter sandbox is unavailable: {e.Message}", null, started);
+            }
+            await session.Gate.WaitAsync(cancellationToken);
+            if (!session.Ended)
+            {
+                break;
+            }
+            // The session was reaped or ended while this call waited; use a fresh one.
+            session.Gate.Release();
+        }
+        try
+        {
+            session.LastUsed = _time.GetUtcNow();
+            var notice = new StringBuilder();
+            if (session.Kernel is { HasExited: true } dead)
+            {
+                notice.Append("[The previous kernel had exited (exit code ").Append(dead.ExitCode)
+                    .AppendLine(") and was restarted; variables were lost.]");
+                await DisposeKernelAsync(dead);
+                session.Kernel = null;
+            }
+            if (session.Kernel is null)
+            {
+                try
+                {
+                    session.Kernel = await SandboxKernel.StartAsync(_launcher, _options, _layout, session.WorkDir, session.Uid, cancellationToken);
+                    LogKernelStarted(session.Key);
+                }
+                catch (SandboxUnavailableException e)
+                {
+                    LogKernelStartFailed(session.Key, e.Message);
+                    return Failure($"The code interpreter sandbox could not start: {e.Message}", null, started);
+                }
+            }
+            try
+            {
+                await PlaceFilesAsync(session, request.Files, cancellationToken);
+            }
+            catch (ArgumentException e)
+            {
+                return Failure(notice + e.Message, null, started);
+            }
+            return await RunAsync(session, session.Kernel, request.Code, notice, started, cancellationToken);
+        }
+        finally
+        {
+            session.LastUsed = _time.GetUtcNow();
+            session.Gate.Release();
+        }
+    }
+
+    private async Task<CodeExecutionResult> RunAsync(Session session, SandboxKernel kernel, string code, StringBuilder notice, long started,
+        CancellationToken cancellationToken)
+    {
+        var request = new KernelRequest(code, _options.MaxLogBytes, _options.CpuSecondsPerExecution, _options.MaxProcesses,
+            _options.MaxOutputFileBytes, _options.MaxOutputTotalBytes);
+        using var timeout = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+        timeout.CancelAfter(_options.ExecutionTimeout);
+        KernelReply? reply;
+        try
+        {
+            reply = await kernel.ExecuteAsync(request, timeout.Token);
+        }
+        catch (OperationCanceledException) when (!cancellationToken.IsCancellationRequested)
+        {
+            await ReplaceKernelAsync(session);
+            notice.Append("Execution timed out after ").Append(_options.ExecutionTimeout.TotalSeconds)
+                .Append(" seconds. The kernel was stopped and will be restarted; variables were lost.");
+            return Failure(notice.ToString(), SandboxLimits.Timeout, started);
+        }
+        catch (OperationCanceledException)
+        {
+            await ReplaceKernelAsync(session);
+            throw;
+        }
+        catch (System.Text.Json.JsonException)
+        {
+            await ReplaceKernelAsync(session);
+            notice.Append("The kernel sent an unreadable reply and was restarted; variables were lost.");
+            return Failure(notice.ToString(), null, started);
+        }
+
+        if (reply is null)
+        {
+            await kernel.WaitForExitAsync();
+            var exitCode = kernel.ExitCode;
+            LogKernelDied(session.Key, exitCode ?? -1, kernel.Diagnostics);
+            await ReplaceKernelAsync(session);
+            notice.Append("The kernel died (exit code ").Append(exitCode?.ToString(System.Globalization.CultureInfo.InvariantCulture) ?? "unknown")
+                .Append(") and was restarted; variables were lost.");
+            return Failure(notice.ToString(), null, started);
+        }
+
+        var logs = notice.Append(reply.Logs);
+        var limit = reply.Limit;
+        if (reply.Dropped > 0)
+        {
+            if (logs.Length > 0 && logs[^1] != '\n')
+            {
+                logs.AppendLine();
+            }
+            logs.Append("[output truncated: ").Append(reply.Dropped).Append(" more bytes were not shown]");
+            limit ??= SandboxLimits.Output;
+        }
+        if (reply.Fatal)
+        {
+            await kernel.WaitForExitAsync();
+            await ReplaceKernelAsync(session);
+            if (logs.Length > 0 && logs[^1] != '\n')
+            {
+                logs.AppendLine();
+            }
+            logs.Append("[The sandbox was restarted after this limit; variables were lost.]");
+        }
+        var images = (reply.Images ?? []).Select((png, i) => new SandboxOutputFile($"figure_{i + 1}.png", png)).ToList();
+        var files = (reply.Files ?? []).Select(f => new SandboxOutputFile(f.Path, f.Content)).ToList();
+        return new CodeExecutionResult(logs.ToString(), reply.Failed, images, files, Stopwatch.GetElapsedTime(started), limit);
+    }
+
+    private async Task ReplaceKernelAsync(Session session)
+    {
+        if (session.Kernel is { } kernel)
+        {
+            session.Kernel = null;
+            await DisposeKernelAsync(kernel);
+        }
+    }
+
+    private async Task PlaceFilesAsync(Session session, IReadOnlyList<SandboxInputFile> files, CancellationToken cancellationToken)
+    {
+        foreach (var file in files)
+        {
+            var name = file.FileName;
+            if (string.IsNullOrWhiteSpace(name) || name is "." or ".." || name.Contains('/', StringComparison.Ordinal)
+                || name.Contains('\0', StringComparison.Ordinal) || name.StartsWith(".tl-in-", StringComparison.Ordinal))
+            {
+                throw new ArgumentException($"The input file name '{name}' is not a plain file name.", nameof(files));
+            }
+            var target = Path.Combine(session.WorkDir, name);
+            var temp = Path.Combine(session.WorkDir, ".tl-in-" + Guid.NewGuid().ToString("N"));
+            byte[] hash;
+            long length;
+            // Written under a random name and renamed over the target: rename replaces a symbolic link planted by the
+            // sandboxed code instead of following it, so the host never writes outside the working folder.
+            await using (var source = await file.OpenAsync(cancellationToken))
+            await using (var destination = new FileStream(temp, new FileStreamOptions
+            {
+                Mode = FileMode.CreateNew, Access = FileAccess.Write, Options = FileOptions.Asynchronous,
+                UnixCreateMode = UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.GroupRead | UnixFileMode.OtherRead,
+            }))
+            {
+                using var sha = IncrementalHash.CreateHash(HashAlgorithmName.SHA256);
+                var buffer = new byte[81920];
+                int read;
+                while ((read = await source.ReadAsync(buffer, cancellationToken)) > 0)
+                {
+                    sha.AppendData(buffer, 0, read);
+                    await destination.WriteAsync(buffer.AsMemory(0, read), cancellationToken);
+                }
+                length = destination.Length;
+                hash = sha.GetHashAndReset();
+                Native.ChownHandle(destination.SafeFileHandle, session.Uid);
+            }
+            if (await HasSameContentAsync(target, length, hash, cancellationToken))
+            {
+                File.Delete(temp);
+                continue;
+            }
+            File.Move(temp, target, overwrite: true);
+        }
+    }
+
+    private static async Task<bool> HasSameContentAsync(string path, long length, byte[] hash, CancellationToken cancellationToken)
+    {
+        var info = new FileInfo(path);
+        if (!info.Exists || info.LinkTarget is not null || info.Length != length)
+        {
+            return false;
+        }
+        if (length == 0)
+        {
+            // Never open an empty "file": it may be a FIFO planted by the sandboxed code.
+            return true;
+        }
+        using SafeFileHandle handle = File.OpenHandle(path, FileMode.Open, FileAccess.Read, FileShare.ReadWrite, FileOptions.Asynchronous);
+        await using var stream = new FileStream(handle, FileAccess.Read);
+        var existing = await SHA256.HashDataAsync(stream, cancellationToken);
+        return existing.AsSpan().SequenceEqual(hash);
+    }
+
+    private Session GetOrCreateSession(string key)
+    {
+        EnsurePrepared();
+        Session? evicted = null;
+        Session session;
+        lock (_sync)
+        {
+            ObjectDisposedException.ThrowIf(_disposed, this);
+            if (_sessions.TryGetValue(key, out var existing))
+            {
+                return existing;
+            }
+            if (_sessions.Count >= _options.MaxSessions)
+            {
+                evicted = _sessions.Values.Where(s => s.Gate.CurrentCount == 1).MinBy(s => s.LastUsed);
+                if (evicted is not null)
+                {
+                    _sessions.Remove(evicted.Key);
+                }
+            }
+            SandboxKernel? pooled = null;
+            while (_pool.TryDequeue(out var candidate))
+            {
+                if (!candidate.HasExited)
+                {
+                    pooled = candidate;
+                    break;
+                }
+                _ = DiscardPooledAsync(candidate);
+            }
+            if (pooled is not null)
+            {
+                session = new Session(key, pooled.WorkDir, pooled.HostUid, _time.GetUtcNow()) { Kernel = pooled };
+            }
+            else
+            {
+                var uid = AllocateUidLocked();
+                try
+                {
+                    session = new Session(key, _layout.CreateWorkDir(uid), uid, _time.GetUtcNow());
+                }
+                catch
+                {
+                    _usedUids.Remove(uid);
+                    throw;
+                }
+            }
+            _sessions[key] = session;
+        }
+        if (evicted is not null)
+        {
+            _ = EndAsync(evicted, CancellationToken.None);
+        }
+        RefillInBackground();
+        return session;
+    }
+
+    private void RefillInBackground()
+    {
+        if (_options.WarmPoolSize == 0 || _disposed)
+        {
+            return;
+        }
+        _ = Task.Run(async () =>
+        {
+            try
+            {
+                await FillPoolAsync(_disposing.Token);
+            }
+            catch (OperationCanceledException)
+            {
+            }
+            catch (Exception e)
+            {
+                LogPoolRefillFailed(e.Message);
+            }
+        });
+    }
+
+    private async Task EndAsync(Session session, CancellationToken cancellationToken)
+    {
+        // Kill first so that a running execution returns at once, then wait for it to release the session.
+        session.Kernel?.Kill();
+        await session.Gate.WaitAsync(cancellationToken);
+        try
+        {
+            session.Ended = true;
+            await ReplaceKernelAsync(session);
+            SandboxLayout.DeleteWorkDir(session.WorkDir);
+            FreeUid(session.Uid);
+        }
+        finally
+        {
+            session.Gate.Release();
+        }
+    }
+
+    private static async Task DisposeKernelAsync(SandboxKernel kernel)
+    {
+        await kernel.DisposeAsync();
+    }
+
+    private async Task DiscardPooledAsync(SandboxKernel kernel)
+    {
+        await kernel.DisposeAsync();
+        SandboxLayout.DeleteWorkDir(kernel.WorkDir);
+        FreeUid(kernel.HostUid);
+    }
+
+    private void EnsurePrepared()
+    {
+        lock (_sync)
+        {
+            if (_prepared)
+            {
+                return;
+            }
+            _layout.Prepare();
+            _prepared = true;
+        }
+    }
+
+    private int AllocateUid()
+    {
+        lock (_sync)
+        {
+            return AllocateUidLocked();
+        }
+    }
+
+    private int AllocateUidLocked()
+    {
+        for (var i = 0; i < _options.HostUidCount; i++)
+        {
+            var uid = _options.HostUidBase + (_nextUid++ % _options.HostUidCount);
+            if (_usedUids.Add(uid))
+            {
+                return uid;
+            }
+        }
+        throw new SandboxUnavailableException("All sandbox host uids are in use.");
+    }
+
+    private void FreeUid(int uid)
+    {
+        lock (_sync)
+        {
+            _usedUids.Remove(uid);
+        }
+    }
+
+    private static CodeExecutionResult Failure(string logs, string? limit, long started) =>
+        new(logs, true, [], [], Stopwatch.GetElapsedTime(started), limit);
+
+    private static string HashCode(string code) => Convert.ToHexStringLower(SHA256.HashData(Encoding.UTF8.GetBytes(code)));
+
+    public async ValueTask DisposeAsync()
+    {
+        List<Session> sessions;
+        lock (_sync)
+        {
+            if (_disposed)
+            {
+                return;
+            }
+            _disposed = true;
+            sessions = [.. _sessions.Values];
+            _sessions.Clear();
+        }
+        await _disposing.CancelAsync();
+        foreach (var session in sessions)
+        {
+            session.Kernel?.Kill();
+        }
+        foreach (var session in sessions)
+        {
+            await EndAsync(session, CancellationToken.None);
+        }
+        while (_pool.TryDequeue(out var kernel))
+        {
+            await DisposeKernelAsync(kernel);
+            SandboxLayout.DeleteWorkDir(kernel.WorkDir);
+        }
+        _launcher.Dispose();
+        _disposing.Dispose();
+    }
+
+    [LoggerMessage(Level = LogLevel.Information,
+        Message = "Code execution: project {ProjectId}, thread {ThreadId}, run {RunId}, code sha256 {CodeSha256}, {DurationMs} ms, {Outcome}, limit {LimitHit}")]
+    private partial void LogExecution(string projectId, string threadId, string runId, string codeSha256, long durationMs, string outcome, string limitHit);
+
+    [LoggerMessage(Level = LogLevel.Debug, Message = "Code executed for thread {ThreadId}: {Code}")]
+    private partial void LogCode(string threadId, string code);
+
+    [LoggerMessage(Level = LogLevel.Debug, Message = "Sandbox kernel started for session {SessionKey}")]
+    private partial void LogKernelStarted(string sessionKey);
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "Sandbox kernel for session {SessionKey} could not start: {Reason}")]
+    private partial void LogKernelStartFailed(string sessionKey, string reason);
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "Sandbox kernel for session {SessionKey} died with exit code {ExitCode}: {Diagnostics}")]
+    private partial void LogKernelDied(string sessionKey, int exitCode, string diagnostics);
+
+    [LoggerMessage(Level = LogLevel.Information, Message = "Sandbox session {SessionKey} was idle and has been ended")]
+    private partial void LogSessionReaped(string sessionKey);
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "Sandbox warm pool refill failed: {Reason}")]
+    private partial void LogPoolRefillFailed(string reason);
+
+    private sealed class Session(string key, string workDir, int uid, DateTimeOffset created)
+    {
+        public string Key { get; } = key;
+        public string WorkDir { get; } = workDir;
+        public int Uid { get; } = uid;
+        public SemaphoreSlim Gate { get; } = new(1, 1);
+        public SandboxKernel? Kernel { get; set; }
+        public DateTimeOffset LastUsed { get; set; } = created;
+        public bool Ended { get; set; }
+    }
+}
