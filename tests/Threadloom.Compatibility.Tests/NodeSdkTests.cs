@@ -1,0 +1,42 @@
+using System.Diagnostics;
+using Threadloom.Testing;
+using Xunit.Abstractions;
+
+namespace Threadloom.Compatibility.Tests;
+
+/// <summary>Runs the <c>tests/compat-node</c> node:test suites (npm <c>openai@6.49.0</c>) against a real server.</summary>
+public sealed class NodeSdkTests(ServerFixture fixture, ITestOutputHelper output) : IClassFixture<ServerFixture>
+{
+    [Fact]
+    public async Task NodeSdkSuites_Pass()
+    {
+        var folder = Path.Combine(RepoPaths.Root, "tests", "compat-node");
+        if (!Directory.Exists(Path.Combine(folder, "node_modules", "openai")))
+        {
+            var (installCode, installLog) = await RunAsync("npm", ["ci", "--no-audit", "--no-fund"], folder, null);
+            Assert.True(installCode == 0, "npm ci failed:\n" + installLog);
+        }
+        var (code, log) = await RunAsync("node", ["--test", "--test-reporter=spec"], folder, fixture.Server.BaseAddress.ToString().TrimEnd('/'));
+        output.WriteLine(log);
+        Assert.True(code == 0, "node --test failed:\n" + log);
+    }
+
+    internal static async Task<(int Code, string Log)> RunAsync(string file, string[] args, string folder, string? serverUrl)
+    {
+        var start = new ProcessStartInfo(file) { WorkingDirectory = folder, RedirectStandardOutput = true, RedirectStandardError = true };
+        foreach (var arg in args)
+        {
+            start.ArgumentList.Add(arg);
+        }
+        if (serverUrl is not null)
+        {
+            start.Environment["THREADLOOM_URL"] = serverUrl;
+        }
+        using var process = Process.Start(start)!;
+        var stdout = process.StandardOutput.ReadToEndAsync();
+        var stderr = process.StandardError.ReadToEndAsync();
+        using var timeout = new CancellationTokenSource(TimeSpan.FromMinutes(5));
+        await process.WaitForExitAsync(timeout.Token);
+        return (process.ExitCode, await stdout + await stderr);
+    }
+}
