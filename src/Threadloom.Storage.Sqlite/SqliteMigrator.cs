@@ -13,6 +13,8 @@ public sealed class SqliteMigrator(SqliteDatabase database) : IMigrator
             Directory.CreateDirectory(directory);
         }
         await using var connection = await database.OpenAsync(cancellationToken);
+        // WAL is a property of the file: set once here, it holds for every later connection.
+        await connection.ExecuteAsync("PRAGMA journal_mode=WAL", null, cancellationToken);
         await connection.ExecuteAsync("BEGIN EXCLUSIVE", null, cancellationToken);
         try
         {

@@ -19,12 +19,30 @@ public sealed class SqliteStoreTests : StoreContract
             new SqliteProjectStore(_database, TimeProvider.System, new RandomIdGenerator()), new LocalBlobStore(Path.Combine(_dir, "blobs")));
     }
 
-    public override Task DisposeAsync()
+    public override async Task DisposeAsync()
     {
-        _database?.Dispose();
+        if (_database is not null)
+        {
+            await _database.DisposeAsync();
+        }
         Microsoft.Data.Sqlite.SqliteConnection.ClearAllPools();
         Directory.Delete(_dir, recursive: true);
-        return Task.CompletedTask;
+    }
+
+    [Fact]
+    public async Task GroupCommit_AFailingWriteRollsBackAlone()
+    {
+        var assistant = new Assistant("asst_dup", "p1", DateTimeOffset.UnixEpoch, "m", null, null, null, [], null, new Dictionary<string, string>(), null, null, null);
+        await Stores.Assistants.CreateAsync(assistant, CancellationToken.None);
+        // Many concurrent writes share transactions; the duplicates fail, the others all land.
+        var writes = Enumerable.Range(0, 200).Select(i => i % 10 == 0
+            ? Stores.Assistants.CreateAsync(assistant, CancellationToken.None)
+            : Stores.Assistants.CreateAsync(assistant with { Id = $"asst_g{i}" }, CancellationToken.None)).ToList();
+        var outcomes = await Task.WhenAll(writes.Select(async w => { try { await w; return true; } catch (Microsoft.Data.Sqlite.SqliteException) { return false; } }));
+        Assert.Equal(20, outcomes.Count(ok => !ok));
+        var page = await Stores.Assistants.ListAsync("p1", new Core.Storage.PageRequest(Limit: 100), CancellationToken.None);
+        var more = await Stores.Assistants.ListAsync("p1", new Core.Storage.PageRequest(Limit: 100, After: page.Items[^1].Id), CancellationToken.None);
+        Assert.Equal(181, page.Items.Count + more.Items.Count);
     }
 
     [Fact]
