@@ -47,6 +47,9 @@ public sealed record Reply
     /// <summary>When set, the connection is aborted after this many streamed chunks (a mid-stream upstream failure).</summary>
     public int? AbortAfterChunks { get; init; }
 
+    /// <summary>When set, the stream ends cleanly after this many chunks, with no finish_reason and no <c>[DONE]</c>.</summary>
+    public int? EndAfterChunks { get; init; }
+
     public bool IsError => StatusCode != 0;
 
     /// <summary>Plain assistant text, streamed <paramref name="chunkSize"/> characters at a time.</summary>
@@ -81,6 +84,9 @@ public sealed record Reply
     public Reply WithArgumentChunkSize(int size) => this with { ArgumentChunkSize = Math.Max(1, size) };
 
     public Reply WithFinishReason(string finishReason) => this with { FinishReason = finishReason };
+
+    /// <summary>Ends the stream cleanly after <paramref name="chunks"/> chunks, without finish_reason or <c>[DONE]</c>.</summary>
+    public Reply EndAfter(int chunks) => this with { EndAfterChunks = Math.Max(0, chunks) };
 
     /// <summary>Drops the connection after <paramref name="chunks"/> streamed chunks.</summary>
     public Reply AbortAfter(int chunks) => this with { AbortAfterChunks = Math.Max(0, chunks) };

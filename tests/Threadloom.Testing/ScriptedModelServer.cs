@@ -391,7 +391,7 @@ public sealed class ScriptedModelServer : IAsyncDisposable
         response.StatusCode = StatusCodes.Status200OK;
         response.ContentType = "text/event-stream";
         response.Headers.CacheControl = "no-cache";
-        var slow = reply.DelayPerChunk > TimeSpan.Zero;
+        var slow = reply.DelayPerChunk > TimeSpan.Zero || reply.AbortAfterChunks is not null;
         var id = CompletionId(request);
         var model = request.Model ?? request.Deployment ?? "scripted";
         var created = DateTimeOffset.UtcNow.ToUnixTimeSeconds();
@@ -404,7 +404,14 @@ public sealed class ScriptedModelServer : IAsyncDisposable
             if (reply.AbortAfterChunks is { } abortAfter && sent >= abortAfter)
             {
                 await response.Body.FlushAsync(cancellationToken);
+                // A reset can make the client drop bytes it has not read yet; give it a moment to read what was sent.
+                await Task.Delay(TimeSpan.FromMilliseconds(100), cancellationToken);
                 context.Abort();
+                return false;
+            }
+            if (reply.EndAfterChunks is { } endAfter && sent >= endAfter)
+            {
+                await response.Body.FlushAsync(cancellationToken);
                 return false;
             }
             await DelayAsync(reply.DelayPerChunk, cancellationToken);

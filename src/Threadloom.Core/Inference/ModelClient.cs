@@ -111,9 +111,16 @@ internal sealed partial class ModelClient(IModelRouter router, ChatClientFactory
             }
         }
 
+        if (finishReason is null)
+        {
+            // COMPAT: OpenAI, vLLM, llama.cpp and Ollama all end a stream with a finish_reason; a stream without one
+            // was cut off, and completing the run with half an answer would hide that.
+            LogCallFailed(logger, model.ProviderName, model.UpstreamModel, ModelErrorCodes.ServerError, 200, "MissingFinishReason");
+            throw new ModelCallException(ModelErrorCodes.ServerError, "The model provider ended the response before the model finished.");
+        }
         IReadOnlyList<ModelToolCall> calls = [.. toolCalls.Select(c => new ModelToolCall(
             c.Value.Id ?? $"call_{c.Key}", c.Value.Name ?? "", c.Value.Arguments.ToString()))];
-        yield return new ModelFinished(calls, finishReason ?? (calls.Count > 0 ? "tool_calls" : "stop"), usage);
+        yield return new ModelFinished(calls, finishReason, usage);
     }
 
     internal static ChatOptions ToChatOptions(ModelRequest request)

@@ -19,14 +19,15 @@ internal sealed partial class UpstreamRetryPolicy(
 {
     protected override TimeSpan GetNextDelay(PipelineMessage message, int tryCount)
     {
-        // tryCount is the number of retries already made (0 before the first retry).
+        // tryCount is 1 before the first retry (System.ClientModel counts the try that just failed).
+        var attempt = Math.Max(1, tryCount);
         var delay = RetryAfter(message.Response, timeProvider)
-            ?? TimeSpan.FromTicks(baseDelay.Ticks * (1L << Math.Clamp(tryCount, 0, 20)));
+            ?? TimeSpan.FromTicks(baseDelay.Ticks * (1L << Math.Min(attempt - 1, 20)));
         if (delay > maxDelay)
         {
             delay = maxDelay;
         }
-        LogRetrying(logger, providerName, message.Response?.Status ?? 0, tryCount + 1, delay.TotalMilliseconds);
+        LogRetrying(logger, providerName, message.Response?.Status ?? 0, attempt, delay.TotalMilliseconds);
         return delay;
     }
 
