@@ -17,6 +17,9 @@ public static class SqliteStorage
         services.AddSingleton<IThreadStore, SqliteThreadStore>();
         services.AddSingleton<IFileStore, SqliteFileStore>();
         services.AddSingleton<IProjectStore, SqliteProjectStore>();
+        services.AddSingleton<SqliteRunStepStore>();
+        services.AddSingleton<IRunStepStore>(sp => sp.GetRequiredService<SqliteRunStepStore>());
+        services.AddSingleton<IRunStore, SqliteRunStore>();
         services.TryAddSingleton<IBlobStore>(new LocalBlobStore(System.IO.Path.Combine(dataDirectory, "blobs")));
         return services;
     }

@@ -14,4 +14,6 @@ namespace Threadloom.Core.Storage;
 [JsonSerializable(typeof(AssistantThread))]
 [JsonSerializable(typeof(ThreadMessage))]
 [JsonSerializable(typeof(StoredFile))]
+[JsonSerializable(typeof(Run))]
+[JsonSerializable(typeof(RunStep))]
 public sealed partial class DomainJson : JsonSerializerContext;

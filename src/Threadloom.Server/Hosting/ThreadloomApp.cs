@@ -1,6 +1,8 @@
 using System.Net;
 using Microsoft.AspNetCore.Rewrite;
 using Threadloom.Core.Domain;
+using Threadloom.Core.Inference;
+using Threadloom.Core.Runs;
 using Threadloom.Core.Storage;
 using Threadloom.Server.Auth;
 using Threadloom.Server.Features;
@@ -8,6 +10,7 @@ using Threadloom.Server.Features.Assistants;
 using Threadloom.Server.Features.Files;
 using Threadloom.Server.Features.Messages;
 using Threadloom.Server.Features.Models;
+using Threadloom.Server.Features.Runs;
 using Threadloom.Server.Features.Threads;
 using Threadloom.Server.Http;
 using Threadloom.Storage.Sqlite;
@@ -53,6 +56,9 @@ public static class ThreadloomApp
         services.AddSingleton<MessageFactory>();
         services.AddSingleton<ThreadGuard>();
         services.AddSingleton<IModelCatalog, ConfiguredModelCatalog>();
+
+        services.AddInference(configuration);
+        services.AddRunEngine();
     }
 
     /// <summary>Migrates the database, decides dev mode, and maps every route.</summary>
@@ -88,6 +94,7 @@ public static class ThreadloomApp
         api.MapAssistantEndpoints()
             .MapThreadEndpoints()
             .MapMessageEndpoints()
+            .MapRunEndpoints()
             .MapFileEndpoints()
             .MapModelEndpoints();
 

@@ -5,6 +5,7 @@ using Threadloom.Server.Features.Assistants;
 using Threadloom.Server.Features.Files;
 using Threadloom.Server.Features.Messages;
 using Threadloom.Server.Features.Models;
+using Threadloom.Server.Features.Runs;
 using Threadloom.Server.Features.Threads;
 
 namespace Threadloom.Server.Http;
@@ -37,6 +38,15 @@ namespace Threadloom.Server.Http;
 [JsonSerializable(typeof(ListResponse<FileObject>))]
 [JsonSerializable(typeof(ModelObject))]
 [JsonSerializable(typeof(ListResponse<ModelObject>))]
+[JsonSerializable(typeof(CreateRunRequest))]
+[JsonSerializable(typeof(CreateThreadAndRunRequest))]
+[JsonSerializable(typeof(ModifyRunRequest))]
+[JsonSerializable(typeof(SubmitToolOutputsRequest))]
+[JsonSerializable(typeof(RunObject))]
+[JsonSerializable(typeof(ListResponse<RunObject>))]
+[JsonSerializable(typeof(RunStepObject))]
+[JsonSerializable(typeof(ListResponse<RunStepObject>))]
+[JsonSerializable(typeof(Threadloom.Core.Domain.StepToolCall))]
 public sealed partial class ApiJsonContext : JsonSerializerContext
 {
     /// <summary>Applies the context's settings to other options, e.g. the HTTP JSON options.</summary>

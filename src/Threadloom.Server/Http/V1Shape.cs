@@ -2,6 +2,7 @@ using System.Text.Json;
 using System.Text.Json.Nodes;
 using Threadloom.Server.Features.Assistants;
 using Threadloom.Server.Features.Messages;
+using Threadloom.Server.Features.Runs;
 using Threadloom.Server.Features.Threads;
 
 namespace Threadloom.Server.Http;
@@ -16,7 +17,9 @@ internal sealed class V1ShapeFilter : IEndpointFilter
     public async ValueTask<object?> InvokeAsync(EndpointFilterInvocationContext context, EndpointFilterDelegate next)
     {
         var result = await next(context);
-        if (context.HttpContext.Items[ApiCaller.ItemKey] is not ApiCaller { IsV1: true } || result is not IValueHttpResult { Value: { } value })
+        // Typed unions (Results<Ok<RunObject>, ServerSentEventsResult<string>>) wrap the result that carries the value.
+        var inner = result is INestedHttpResult nested ? nested.Result : result;
+        if (context.HttpContext.Items[ApiCaller.ItemKey] is not ApiCaller { IsV1: true } || inner is not IValueHttpResult { Value: { } value })
         {
             return result;
         }
@@ -57,6 +60,11 @@ internal sealed class V1ShapeFilter : IEndpointFilter
             case MessageObject message:
                 node.Remove("attachments");
                 node["file_ids"] = new JsonArray(message.Attachments.Select(a => (JsonNode?)a.FileId).Distinct().ToArray());
+                break;
+            case RunObject:
+                // v1 runs list the assistant's files instead of v2's token limits and tool settings.
+                node["file_ids"] = new JsonArray();
+                RenameFileSearch(node["tools"] as JsonArray);
                 break;
             default:
                 if (node["tools"] is JsonArray tools)

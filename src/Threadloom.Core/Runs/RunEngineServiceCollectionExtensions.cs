@@ -1,0 +1,26 @@
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.DependencyInjection.Extensions;
+
+namespace Threadloom.Core.Runs;
+
+public static class RunEngineServiceCollectionExtensions
+{
+    /// <summary>
+    /// Registers the run engine: <see cref="RunsOptions"/> (section <c>Runs</c>, validated at startup), the signal,
+    /// event hub and cancellation registry, <see cref="RunCommands"/>, <see cref="RunExecutor"/> and the
+    /// <see cref="RunWorker"/> hosted service. Built-in tools are added as <see cref="IBuiltInTool"/> singletons.
+    /// Needs the stores, <c>AddInference</c>, <c>TimeProvider</c> and <c>IIdGenerator</c>.
+    /// </summary>
+    public static IServiceCollection AddRunEngine(this IServiceCollection services)
+    {
+        services.AddOptions<RunsOptions>().BindConfiguration(RunsOptions.SectionName).ValidateDataAnnotations().ValidateOnStart();
+        services.TryAddSingleton<RunSignal>();
+        services.TryAddSingleton<RunEventHub>();
+        services.TryAddSingleton<RunCancellations>();
+        services.TryAddSingleton<RunCommands>();
+        services.TryAddSingleton<PromptBuilder>();
+        services.TryAddSingleton<RunExecutor>();
+        services.AddHostedService<RunWorker>();
+        return services;
+    }
+}

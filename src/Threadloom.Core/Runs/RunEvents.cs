@@ -1,0 +1,153 @@
+using System.Threading.Channels;
+using Threadloom.Core.Domain;
+
+namespace Threadloom.Core.Runs;
+
+/// <summary>
+/// One Assistants stream event. <see cref="Payload"/> is a <see cref="Run"/>, <see cref="RunStep"/>,
+/// <see cref="ThreadMessage"/>, <see cref="AssistantThread"/>, <see cref="MessageDelta"/>, <see cref="StepDelta"/>
+/// or, for <c>error</c>, a <see cref="RunError"/>; the HTTP layer turns it into wire JSON.
+/// </summary>
+public sealed record RunEvent(string Name, object Payload)
+{
+    public static RunEvent ForRun(Run run) => new("thread.run." + RunTransitions.WireName(run.Status), run);
+
+    public static RunEvent ForStep(RunStep step, string status) => new("thread.run.step." + status, step);
+
+    public static RunEvent ForMessage(ThreadMessage message, string status) => new("thread.message." + status, message);
+
+    /// <summary>True for the last event of a stream: a run that needs tool outputs or ended, or an error.</summary>
+    public bool EndsStream => Name == "error" || (Payload is Run run && Name != "thread.run.created" && RunTransitions.EndsStream(run.Status));
+}
+
+/// <summary>A text increment of message content part <paramref name="Index"/>.</summary>
+public sealed record MessageDelta(string MessageId, int Index, string Text);
+
+/// <summary>
+/// An increment of tool call <paramref name="Index"/> of a tool-calls step. A function call's first delta carries
+/// <paramref name="CallId"/> and <paramref name="FunctionName"/>; later ones only an arguments fragment.
+/// <paramref name="Snapshot"/>, when set, is the whole call (built-in tools, sent once they have run).
+/// </summary>
+public sealed record StepDelta(string StepId, int Index, string? CallId, string? FunctionName, string? ArgumentsFragment, StepToolCall? Snapshot = null);
+
+/// <summary>
+/// Fans run events out to the SSE streams of this node. A subscription is made before the run can start, so no
+/// event is missed; disposing it (the client went away) does not affect the run.
+/// </summary>
+public sealed class RunEventHub
+{
+    private readonly Dictionary<string, List<Channel<RunEvent>>> _subscribers = new(StringComparer.Ordinal);
+    private readonly Lock _gate = new();
+
+    public RunSubscription Subscribe(string runId)
+    {
+        var channel = Channel.CreateUnbounded<RunEvent>(new UnboundedChannelOptions { SingleReader = true });
+        lock (_gate)
+        {
+            if (!_subscribers.TryGetValue(runId, out var list))
+            {
+                _subscribers[runId] = list = [];
+            }
+            list.Add(channel);
+        }
+        return new RunSubscription(channel.Reader, () => Unsubscribe(runId, channel));
+    }
+
+    public void Publish(string runId, RunEvent runEvent)
+    {
+        Channel<RunEvent>[] targets;
+        lock (_gate)
+        {
+            if (!_subscribers.TryGetValue(runId, out var list))
+            {
+                return;
+            }
+            targets = [.. list];
+        }
+        foreach (var channel in targets)
+        {
+            channel.Writer.TryWrite(runEvent);
+        }
+    }
+
+    private void Unsubscribe(string runId, Channel<RunEvent> channel)
+    {
+        channel.Writer.TryComplete();
+        lock (_gate)
+        {
+            if (_subscribers.TryGetValue(runId, out var list) && list.Remove(channel) && list.Count == 0)
+            {
+                _subscribers.Remove(runId);
+            }
+        }
+    }
+}
+
+/// <summary>One stream's view of a run's events.</summary>
+public sealed class RunSubscription(ChannelReader<RunEvent> reader, Action unsubscribe) : IDisposable
+{
+    private int _disposed;
+
+    public ChannelReader<RunEvent> Reader => reader;
+
+    public void Dispose()
+    {
+        if (Interlocked.Exchange(ref _disposed, 1) == 0)
+        {
+            unsubscribe();
+        }
+    }
+}
+
+/// <summary>The cancellation sources of the runs this node executes, so a cancel request reaches them at once.</summary>
+public sealed class RunCancellations
+{
+    private readonly Dictionary<string, CancellationTokenSource> _sources = new(StringComparer.Ordinal);
+    private readonly Lock _gate = new();
+
+    public IDisposable Register(string runId, CancellationTokenSource source)
+    {
+        lock (_gate)
+        {
+            _sources[runId] = source;
+        }
+        return new Registration(this, runId);
+    }
+
+    public bool IsLocal(string runId)
+    {
+        lock (_gate)
+        {
+            return _sources.ContainsKey(runId);
+        }
+    }
+
+    /// <summary>Cancels the run's token if this node executes it; other nodes see <c>cancelling</c> on their heartbeat.</summary>
+    public void Cancel(string runId)
+    {
+        CancellationTokenSource? source;
+        lock (_gate)
+        {
+            _sources.TryGetValue(runId, out source);
+        }
+        try
+        {
+            source?.Cancel();
+        }
+        catch (ObjectDisposedException)
+        {
+            // The run ended meanwhile.
+        }
+    }
+
+    private sealed class Registration(RunCancellations owner, string runId) : IDisposable
+    {
+        public void Dispose()
+        {
+            lock (owner._gate)
+            {
+                owner._sources.Remove(runId);
+            }
+        }
+    }
+}

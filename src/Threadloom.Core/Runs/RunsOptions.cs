@@ -1,0 +1,21 @@
+using System.ComponentModel.DataAnnotations;
+
+namespace Threadloom.Core.Runs;
+
+/// <summary>The run engine's settings, section <c>Runs</c>; validated at startup.</summary>
+public sealed class RunsOptions
+{
+    public const string SectionName = "Runs";
+
+    /// <summary>Runs one node executes at the same time.</summary>
+    [Range(1, 64)]
+    public int MaxConcurrentRuns { get; init; } = 4;
+
+    /// <summary>How long a claim holds without a heartbeat; a run whose lease lapses is failed with <c>server_error</c>.</summary>
+    [Range(typeof(TimeSpan), "00:00:01", "01:00:00")]
+    public TimeSpan Lease { get; init; } = TimeSpan.FromMinutes(2);
+
+    /// <summary>How often the worker looks for queued, expired and lapsed runs without being signalled.</summary>
+    [Range(typeof(TimeSpan), "00:00:00.010", "00:10:00")]
+    public TimeSpan SweepInterval { get; init; } = TimeSpan.FromSeconds(1);
+}

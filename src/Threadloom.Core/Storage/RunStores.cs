@@ -1,0 +1,57 @@
+using Threadloom.Core.Domain;
+
+namespace Threadloom.Core.Storage;
+
+/// <summary>
+/// Runs. The row is the truth (DESIGN §4): the status column moves only by optimistic updates that name the status
+/// they expect, and a worker owns a run through a lease (<c>locked_by</c>, <c>locked_until</c>).
+/// </summary>
+public interface IRunStore
+{
+    /// <summary>
+    /// Writes <paramref name="run"/> and the <paramref name="additionalMessages"/> in one transaction, unless the thread
+    /// already has an active run: then nothing is written and that run's id is returned. Returns null on success.
+    /// </summary>
+    Task<string?> TryCreateAsync(Run run, IReadOnlyList<ThreadMessage> additionalMessages, CancellationToken cancellationToken);
+
+    Task<Run?> FindAsync(string projectId, string threadId, string id, CancellationToken cancellationToken);
+
+    /// <summary>Finds a run by id across projects; for the engine only.</summary>
+    Task<Run?> FindByIdAsync(string id, CancellationToken cancellationToken);
+
+    Task<Page<Run>> ListAsync(string projectId, string threadId, PageRequest page, CancellationToken cancellationToken);
+
+    /// <summary>
+    /// Writes <paramref name="run"/> (and <paramref name="steps"/>, in the same transaction) only if the stored status is
+    /// still <paramref name="expectedStatus"/>. Leaving <c>in_progress</c>/<c>cancelling</c> releases the lease.
+    /// Returns false, writing nothing, when the status changed meanwhile.
+    /// </summary>
+    Task<bool> UpdateAsync(Run run, RunStatus expectedStatus, IReadOnlyList<RunStep>? steps, CancellationToken cancellationToken);
+
+    /// <summary>Leases the oldest queued run that nobody holds (or whose holder's lease lapsed) to <paramref name="nodeId"/>.</summary>
+    Task<Run?> ClaimNextAsync(string nodeId, DateTimeOffset now, TimeSpan lease, CancellationToken cancellationToken);
+
+    /// <summary>Extends the lease; returns the stored status, or null when <paramref name="nodeId"/> no longer holds the run.</summary>
+    Task<RunStatus?> RenewLeaseAsync(string runId, string nodeId, DateTimeOffset lockedUntil, CancellationToken cancellationToken);
+
+    /// <summary>In-progress or cancelling runs whose lease ended before <paramref name="now"/> (their node died).</summary>
+    Task<IReadOnlyList<Run>> FindLapsedAsync(DateTimeOffset now, CancellationToken cancellationToken);
+
+    /// <summary>The thread's non-terminal run, if any.</summary>
+    Task<Run?> FindActiveAsync(string projectId, string threadId, CancellationToken cancellationToken);
+
+    /// <summary><c>requires_action</c> runs whose <c>expires_at</c> is before <paramref name="now"/>.</summary>
+    Task<IReadOnlyList<Run>> FindExpiredAsync(DateTimeOffset now, CancellationToken cancellationToken);
+}
+
+/// <summary>Steps of runs.</summary>
+public interface IRunStepStore
+{
+    Task CreateAsync(RunStep step, CancellationToken cancellationToken);
+    Task<bool> UpdateAsync(RunStep step, CancellationToken cancellationToken);
+    Task<RunStep?> FindAsync(string projectId, string threadId, string runId, string id, CancellationToken cancellationToken);
+    Task<Page<RunStep>> ListAsync(string projectId, string threadId, string runId, PageRequest page, CancellationToken cancellationToken);
+
+    /// <summary>Every step of a run, oldest first; for the engine.</summary>
+    Task<IReadOnlyList<RunStep>> ListAllAsync(string runId, CancellationToken cancellationToken);
+}

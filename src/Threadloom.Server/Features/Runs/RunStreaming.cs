@@ -1,0 +1,113 @@
+using System.Net.ServerSentEvents;
+using System.Runtime.CompilerServices;
+using System.Text.Json;
+using System.Text.Json.Nodes;
+using Threadloom.Core.Domain;
+using Threadloom.Core.Runs;
+using Threadloom.Server.Features.Messages;
+using Threadloom.Server.Features.Threads;
+using Threadloom.Server.Http;
+
+namespace Threadloom.Server.Features.Runs;
+
+/// <summary>
+/// Turns a run's event subscription into the Assistants SSE stream (STYLE habit 6): the event name on each item,
+/// JSON serialised first with <see cref="ApiJsonContext"/>, and a final <c>done</c> with <c>[DONE]</c> after the run
+/// needs tool outputs or ends. A client that goes away only ends its subscription; the run goes on in the worker.
+/// </summary>
+internal static class RunStreaming
+{
+    public static IAsyncEnumerable<SseItem<string>> Stream(RunSubscription subscription, IReadOnlyList<RunEvent> prelude, CancellationToken cancellationToken) =>
+        StreamAsync(subscription, prelude, cancellationToken);
+
+    private static async IAsyncEnumerable<SseItem<string>> StreamAsync(
+        RunSubscription subscription, IReadOnlyList<RunEvent> prelude, [EnumeratorCancellation] CancellationToken cancellationToken)
+    {
+        using (subscription)
+        {
+            foreach (var e in prelude)
+            {
+                yield return new SseItem<string>(Serialize(e), e.Name);
+            }
+            await foreach (var e in subscription.Reader.ReadAllAsync(cancellationToken))
+            {
+                yield return new SseItem<string>(Serialize(e), e.Name);
+                if (e.EndsStream)
+                {
+                    break;
+                }
+            }
+        }
+        yield return new SseItem<string>("[DONE]", "done");
+    }
+
+    public static string Serialize(RunEvent e) => e.Payload switch
+    {
+        Run run => JsonSerializer.Serialize(run.ToObject(), ApiJsonContext.Default.RunObject),
+        RunStep step => JsonSerializer.Serialize(step.ToObject(), ApiJsonContext.Default.RunStepObject),
+        ThreadMessage message => JsonSerializer.Serialize(message.ToObject(), ApiJsonContext.Default.MessageObject),
+        AssistantThread thread => JsonSerializer.Serialize(thread.ToObject(), ApiJsonContext.Default.ThreadObject),
+        MessageDelta delta => MessageDeltaJson(delta),
+        StepDelta delta => StepDeltaJson(delta),
+        RunError error => JsonSerializer.Serialize(new ErrorResponse(new ErrorBody(error.Message, "server_error", null, error.Code)), ApiJsonContext.Default.ErrorResponse),
+        _ => throw new InvalidOperationException($"No wire shape for stream payload {e.Payload.GetType().Name}."),
+    };
+
+    /// <summary>Only the increment, with the content part's <c>index</c> (the SDKs concatenate and need it).</summary>
+    private static string MessageDeltaJson(MessageDelta delta) => new JsonObject
+    {
+        ["id"] = delta.MessageId,
+        ["object"] = "thread.message.delta",
+        ["delta"] = new JsonObject
+        {
+            ["content"] = new JsonArray(new JsonObject
+            {
+                ["index"] = delta.Index,
+                ["type"] = "text",
+                ["text"] = new JsonObject { ["value"] = delta.Text, ["annotations"] = new JsonArray() },
+            }),
+        },
+    }.ToJsonString();
+
+    /// <summary>
+    /// A function call's first delta carries <c>index, id, type, function{name, arguments:"", output:null}</c>; later ones
+    /// only <c>index, type, function{arguments}</c>. Built-in calls are sent whole, with their index.
+    /// </summary>
+    private static string StepDeltaJson(StepDelta delta)
+    {
+        JsonObject call;
+        if (delta.Snapshot is { } snapshot)
+        {
+            call = JsonSerializer.SerializeToNode(snapshot, ApiJsonContext.Default.StepToolCall)!.AsObject();
+            call["index"] = delta.Index;
+        }
+        else if (delta.CallId is { } id)
+        {
+            call = new JsonObject
+            {
+                ["index"] = delta.Index,
+                ["id"] = id,
+                ["type"] = "function",
+                ["function"] = new JsonObject { ["name"] = delta.FunctionName, ["arguments"] = delta.ArgumentsFragment ?? "", ["output"] = null },
+            };
+        }
+        else
+        {
+            call = new JsonObject
+            {
+                ["index"] = delta.Index,
+                ["type"] = "function",
+                ["function"] = new JsonObject { ["arguments"] = delta.ArgumentsFragment ?? "" },
+            };
+        }
+        return new JsonObject
+        {
+            ["id"] = delta.StepId,
+            ["object"] = "thread.run.step.delta",
+            ["delta"] = new JsonObject
+            {
+                ["step_details"] = new JsonObject { ["type"] = "tool_calls", ["tool_calls"] = new JsonArray(call) },
+            },
+        }.ToJsonString();
+    }
+}

@@ -1,0 +1,139 @@
+using Microsoft.Data.Sqlite;
+using Threadloom.Core.Domain;
+using Threadloom.Core.Runs;
+using Threadloom.Core.Storage;
+
+namespace Threadloom.Storage.Sqlite;
+
+/// <summary>
+/// Runs over the <c>runs</c> table. The <c>status</c> column mirrors the document's status so optimistic updates and
+/// the worker's claims are single statements; SQLite serialises writers, so <c>UPDATE … RETURNING</c> is the claim.
+/// </summary>
+public sealed class SqliteRunStore(SqliteDatabase database, SqliteMessageStore messages, SqliteRunStepStore stepStore) : IRunStore
+{
+    private const string ActiveStatuses = "('queued','in_progress','requires_action','cancelling')";
+    private readonly DocumentTable<Run> _table = new(database, "runs", DomainJson.Default.Run);
+
+    public Task<string?> TryCreateAsync(Run run, IReadOnlyList<ThreadMessage> additionalMessages, CancellationToken cancellationToken) =>
+        database.WriteAsync(async (c, t) =>
+        {
+            var active = (string?)await c.ScalarAsync($"SELECT id FROM runs WHERE thread_id = $t AND status IN {ActiveStatuses} LIMIT 1", t, cancellationToken, ("$t", run.ThreadId));
+            if (active is not null)
+            {
+                return active;
+            }
+            foreach (var message in additionalMessages)
+            {
+                await messages.InsertAsync(c, t, message, cancellationToken);
+            }
+            await c.ExecuteAsync("INSERT INTO runs (id, project_id, thread_id, status, expires_at, data) VALUES ($id, $p, $t, $s, $e, $d)", t, cancellationToken,
+                ("$id", run.Id), ("$p", run.ProjectId), ("$t", run.ThreadId), ("$s", RunTransitions.WireName(run.Status)),
+                ("$e", run.ExpiresAt?.ToUnixTimeMilliseconds()), ("$d", _table.Serialize(run)));
+            return null;
+        }, cancellationToken);
+
+    public Task<Run?> FindAsync(string projectId, string threadId, string id, CancellationToken cancellationToken) =>
+        _table.FindAsync(projectId, id, "AND thread_id = $t", cancellationToken, ("$t", threadId));
+
+    public async Task<Run?> FindByIdAsync(string id, CancellationToken cancellationToken)
+    {
+        await using var connection = await database.OpenAsync(cancellationToken);
+        return await connection.ScalarAsync("SELECT data FROM runs WHERE id = $id", null, cancellationToken, ("$id", id)) is string json ? _table.Deserialize(json) : null;
+    }
+
+    public Task<Page<Run>> ListAsync(string projectId, string threadId, PageRequest page, CancellationToken cancellationToken) =>
+        _table.ListAsync(projectId, page, "AND thread_id = $t", cancellationToken, ("$t", threadId));
+
+    public Task<bool> UpdateAsync(Run run, RunStatus expectedStatus, IReadOnlyList<RunStep>? steps, CancellationToken cancellationToken) =>
+        database.WriteAsync(async (c, t) =>
+        {
+            var owned = run.Status is RunStatus.InProgress or RunStatus.Cancelling;
+            var sql = "UPDATE runs SET status = $s, expires_at = $e, data = $d" +
+                      (owned ? "" : ", locked_by = NULL, locked_until = NULL") +
+                      " WHERE id = $id AND status = $expected";
+            var changed = await c.ExecuteAsync(sql, t, cancellationToken,
+                ("$s", RunTransitions.WireName(run.Status)), ("$e", run.ExpiresAt?.ToUnixTimeMilliseconds()), ("$d", _table.Serialize(run)),
+                ("$id", run.Id), ("$expected", RunTransitions.WireName(expectedStatus)));
+            if (changed != 1)
+            {
+                return false;
+            }
+            foreach (var step in steps ?? [])
+            {
+                await stepStore.WriteAsync(c, t, step, cancellationToken);
+            }
+            return true;
+        }, cancellationToken);
+
+    public Task<Run?> ClaimNextAsync(string nodeId, DateTimeOffset now, TimeSpan lease, CancellationToken cancellationToken) =>
+        database.WriteAsync(async (c, t) =>
+        {
+            var rows = await c.QueryAsync(
+                "UPDATE runs SET locked_by = $n, locked_until = $u WHERE id = (SELECT id FROM runs WHERE status = 'queued' " +
+                "AND (locked_by IS NULL OR locked_until < $now) ORDER BY seq LIMIT 1) RETURNING data", t,
+                r => r.GetString(0), cancellationToken,
+                ("$n", nodeId), ("$u", (now + lease).ToUnixTimeMilliseconds()), ("$now", now.ToUnixTimeMilliseconds()));
+            return rows.Count == 0 ? null : _table.Deserialize(rows[0]);
+        }, cancellationToken);
+
+    public Task<RunStatus?> RenewLeaseAsync(string runId, string nodeId, DateTimeOffset lockedUntil, CancellationToken cancellationToken) =>
+        database.WriteAsync(async (c, t) =>
+        {
+            var rows = await c.QueryAsync("UPDATE runs SET locked_until = $u WHERE id = $id AND locked_by = $n RETURNING status", t,
+                r => r.GetString(0), cancellationToken, ("$u", lockedUntil.ToUnixTimeMilliseconds()), ("$id", runId), ("$n", nodeId));
+            return rows.Count == 0 ? null : RunTransitions.Parse(rows[0]);
+        }, cancellationToken);
+
+    public Task<IReadOnlyList<Run>> FindLapsedAsync(DateTimeOffset now, CancellationToken cancellationToken) =>
+        QueryRunsAsync("SELECT data FROM runs WHERE status IN ('in_progress','cancelling') AND locked_by IS NOT NULL AND locked_until < $now ORDER BY seq",
+            cancellationToken, ("$now", now.ToUnixTimeMilliseconds()));
+
+    public async Task<Run?> FindActiveAsync(string projectId, string threadId, CancellationToken cancellationToken)
+    {
+        var active = await QueryRunsAsync($"SELECT data FROM runs WHERE project_id = $p AND thread_id = $t AND status IN {ActiveStatuses} ORDER BY seq LIMIT 1",
+            cancellationToken, ("$p", projectId), ("$t", threadId));
+        return active.Count == 0 ? null : active[0];
+    }
+
+    public Task<IReadOnlyList<Run>> FindExpiredAsync(DateTimeOffset now, CancellationToken cancellationToken) =>
+        QueryRunsAsync("SELECT data FROM runs WHERE status = 'requires_action' AND expires_at < $now ORDER BY seq",
+            cancellationToken, ("$now", now.ToUnixTimeMilliseconds()));
+
+    private async Task<IReadOnlyList<Run>> QueryRunsAsync(string sql, CancellationToken cancellationToken, params (string, object?)[] parameters)
+    {
+        await using var connection = await database.OpenAsync(cancellationToken);
+        var rows = await connection.QueryAsync(sql, r => r.GetString(0), cancellationToken, parameters);
+        return rows.Select(_table.Deserialize).ToList();
+    }
+}
+
+/// <summary>Run steps over the <c>run_steps</c> table.</summary>
+public sealed class SqliteRunStepStore(SqliteDatabase database) : IRunStepStore
+{
+    private readonly DocumentTable<RunStep> _table = new(database, "run_steps", DomainJson.Default.RunStep);
+
+    public Task CreateAsync(RunStep step, CancellationToken cancellationToken) =>
+        database.WriteAsync((c, t) => WriteAsync(c, t, step, cancellationToken), cancellationToken);
+
+    /// <summary>Inserts the step, or replaces its document when it exists.</summary>
+    internal Task<int> WriteAsync(SqliteConnection connection, SqliteTransaction transaction, RunStep step, CancellationToken cancellationToken) =>
+        connection.ExecuteAsync(
+            "INSERT INTO run_steps (id, project_id, thread_id, run_id, data) VALUES ($id, $p, $t, $r, $d) ON CONFLICT(id) DO UPDATE SET data = excluded.data",
+            transaction, cancellationToken,
+            ("$id", step.Id), ("$p", step.ProjectId), ("$t", step.ThreadId), ("$r", step.RunId), ("$d", _table.Serialize(step)));
+
+    public Task<bool> UpdateAsync(RunStep step, CancellationToken cancellationToken) => _table.UpdateAsync(step, cancellationToken);
+
+    public Task<RunStep?> FindAsync(string projectId, string threadId, string runId, string id, CancellationToken cancellationToken) =>
+        _table.FindAsync(projectId, id, "AND thread_id = $t AND run_id = $r", cancellationToken, ("$t", threadId), ("$r", runId));
+
+    public Task<Page<RunStep>> ListAsync(string projectId, string threadId, string runId, PageRequest page, CancellationToken cancellationToken) =>
+        _table.ListAsync(projectId, page, "AND thread_id = $t AND run_id = $r", cancellationToken, ("$t", threadId), ("$r", runId));
+
+    public async Task<IReadOnlyList<RunStep>> ListAllAsync(string runId, CancellationToken cancellationToken)
+    {
+        await using var connection = await database.OpenAsync(cancellationToken);
+        var rows = await connection.QueryAsync("SELECT data FROM run_steps WHERE run_id = $r ORDER BY seq", r => r.GetString(0), cancellationToken, ("$r", runId));
+        return rows.Select(_table.Deserialize).ToList();
+    }
+}
