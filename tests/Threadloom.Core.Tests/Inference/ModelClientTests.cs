@@ -4,7 +4,6 @@ using Microsoft.Extensions.DependencyInjection;
 using Threadloom.Core.Domain;
 using Threadloom.Core.Inference;
 using Threadloom.Testing;
-using Xunit;
 
 namespace Threadloom.Core.Tests.Inference;
 

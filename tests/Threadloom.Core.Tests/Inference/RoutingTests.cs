@@ -2,7 +2,6 @@ using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Options;
 using Threadloom.Core.Inference;
 using Threadloom.Testing;
-using Xunit;
 
 namespace Threadloom.Core.Tests.Inference;
 

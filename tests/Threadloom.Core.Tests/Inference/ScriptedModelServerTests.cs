@@ -6,7 +6,6 @@ using OpenAI;
 using OpenAI.Chat;
 using OpenAI.Embeddings;
 using Threadloom.Testing;
-using Xunit;
 
 namespace Threadloom.Core.Tests.Inference;
 

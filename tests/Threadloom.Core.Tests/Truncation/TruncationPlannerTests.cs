@@ -2,7 +2,6 @@ using System.Text.Json;
 using Microsoft.Extensions.AI;
 using Threadloom.Core.Inference;
 using Threadloom.Core.Runs.Truncation;
-using Xunit;
 
 namespace Threadloom.Core.Tests.Truncation;
 

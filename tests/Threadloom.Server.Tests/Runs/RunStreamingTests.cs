@@ -1,6 +1,5 @@
 using System.Text.Json;
 using Threadloom.Testing;
-using Xunit;
 
 namespace Threadloom.Server.Tests.Runs;
 

@@ -7,7 +7,6 @@ using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Logging;
 using Threadloom.Server.Hosting;
 using Threadloom.Testing;
-using Xunit;
 
 namespace Threadloom.Server.Tests.Runs;
 

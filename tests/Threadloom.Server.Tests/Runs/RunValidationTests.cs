@@ -1,7 +1,6 @@
 using System.Net;
 using System.Text.Json;
 using Threadloom.Testing;
-using Xunit;
 
 namespace Threadloom.Server.Tests.Runs;
 
