@@ -71,10 +71,12 @@ public sealed class AssistantsApiTests(ServerFixture fixture) : IClassFixture<Se
     }
 
     [Fact]
-    public async Task ListModels_ReturnsList()
+    public async Task ListModels_ListsConfiguredRoutesButNotTheCatchAll()
     {
         var (status, body) = await _api.GetAsync("models");
         Assert.Equal(HttpStatusCode.OK, status);
         Assert.Equal("list", body!["object"]!.GetValue<string>());
+        Assert.Equal(["gpt-4o"], body["data"]!.AsArray().Select(m => m!["id"]!.GetValue<string>()));
+        Assert.Equal("model", body["data"]![0]!["object"]!.GetValue<string>());
     }
 }

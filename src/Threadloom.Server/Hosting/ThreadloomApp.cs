@@ -55,7 +55,6 @@ public static class ThreadloomApp
         services.AddSingleton<ToolResourcesBinder>();
         services.AddSingleton<MessageFactory>();
         services.AddSingleton<ThreadGuard>();
-        services.AddSingleton<IModelCatalog, ConfiguredModelCatalog>();
 
         services.AddInference(configuration);
         services.AddRunEngine();
@@ -122,14 +121,4 @@ public static class ThreadloomApp
         var end = rest.StartsWith('[') ? rest.IndexOf(']', StringComparison.Ordinal) + 1 : rest.IndexOfAny([':', '/']);
         return end <= 0 ? rest : rest[..end];
     }
-}
-
-/// <summary>Lists the model names of the <c>Inference:Models</c> routes (the catch-all <c>*</c> is not a name).</summary>
-internal sealed class ConfiguredModelCatalog(IConfiguration configuration) : IModelCatalog
-{
-    public IReadOnlyList<string> ModelNames =>
-        configuration.GetSection("Inference:Models").GetChildren()
-            .Select(c => c["Name"] ?? c.Key)
-            .Where(n => n != "*")
-            .ToList();
 }

@@ -1,4 +1,5 @@
 using Microsoft.AspNetCore.Http.HttpResults;
+using Threadloom.Core.Inference;
 using Threadloom.Server.Http;
 
 namespace Threadloom.Server.Features.Models;
@@ -6,12 +7,6 @@ namespace Threadloom.Server.Features.Models;
 public sealed record ModelObject(string Id, long Created, string OwnedBy)
 {
     public string Object => "model";
-}
-
-/// <summary>The model names a client may use; the configured routes (DESIGN §1).</summary>
-public interface IModelCatalog
-{
-    IReadOnlyList<string> ModelNames { get; }
 }
 
 public static class ModelEndpoints
@@ -22,9 +17,10 @@ public static class ModelEndpoints
         return api;
     }
 
-    internal static Ok<ListResponse<ModelObject>> List(ApiCaller caller, IModelCatalog catalog)
+    /// <summary>The configured model routes (DESIGN §1); catch-all and prefix routes are not names and are not listed.</summary>
+    internal static Ok<ListResponse<ModelObject>> List(ApiCaller caller, IModelRouter router)
     {
-        var models = catalog.ModelNames.Select(name => new ModelObject(name, 0, "threadloom")).ToList();
+        var models = router.ListedModels.Select(name => new ModelObject(name, 0, "threadloom")).ToList();
         return TypedResults.Ok(new ListResponse<ModelObject>(models, models.FirstOrDefault()?.Id, models.LastOrDefault()?.Id, false));
     }
 }
