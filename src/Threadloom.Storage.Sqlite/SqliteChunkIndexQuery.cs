@@ -20,7 +20,10 @@ internal static partial class SqliteChunkIndexQuery
     /// <summary>The FTS5 MATCH expression, or null when the text has no searchable word.</summary>
     public static string? Build(string text)
     {
-        var words = WordRegex().Matches(text).Select(m => m.Value.ToLowerInvariant()).Distinct(StringComparer.Ordinal).Take(MaxTerms * 2).ToList();
+        // "401k" also searches "401" and "k", so it finds "401(k)"; same for "ipv6", "utf8".
+        var words = WordRegex().Matches(text)
+            .SelectMany(m => DigitLetterRegex().Matches(m.Value) is { Count: > 1 } parts ? [m.Value, .. parts.Select(p => p.Value)] : new[] { m.Value })
+            .Select(w => w.ToLowerInvariant()).Distinct(StringComparer.Ordinal).Take(MaxTerms * 2).ToList();
         var kept = words.Where(w => !StopWords.Contains(w)).ToList();
         if (kept.Count == 0)
         {
@@ -28,6 +31,9 @@ internal static partial class SqliteChunkIndexQuery
         }
         return kept.Count == 0 ? null : string.Join(" OR ", kept.Take(MaxTerms).Select(w => "\"" + w + "\""));
     }
+
+    [GeneratedRegex(@"\p{N}+|[^\p{N}]+")]
+    private static partial Regex DigitLetterRegex();
 
     [GeneratedRegex(@"[\p{L}\p{N}\p{Mn}\p{Pc}]+")]
     private static partial Regex WordRegex();
