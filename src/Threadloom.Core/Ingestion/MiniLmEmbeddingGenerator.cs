@@ -50,6 +50,11 @@ public sealed partial class MiniLmEmbeddingGenerator : IEmbeddingGenerator<strin
         _encoder = new SentenceEncoder(options);
     }
 
+    /// <summary>Total time spent inside the ONNX model since construction (for metrics and the benchmark).</summary>
+    public TimeSpan ModelTime => TimeSpan.FromTicks(Interlocked.Read(ref _modelTicks));
+
+    private long _modelTicks;
+
     public async Task<GeneratedEmbeddings<Embedding<float>>> GenerateAsync(IEnumerable<string> values, EmbeddingGenerationOptions? options = null, CancellationToken cancellationToken = default)
     {
         var inputs = values.ToList();
@@ -76,7 +81,10 @@ public sealed partial class MiniLmEmbeddingGenerator : IEmbeddingGenerator<strin
             for (var start = 0; start < ordered.Count; start += BatchSize)
             {
                 var batch = ordered.GetRange(start, Math.Min(BatchSize, ordered.Count - start));
-                var encoded = _encoder.Encode(batch.Select(w => w.Text).ToArray(), cancellationToken);
+                var texts = batch.Select(w => w.Text).ToArray();
+                var started = System.Diagnostics.Stopwatch.GetTimestamp();
+                var encoded = _encoder.Encode(texts, cancellationToken);
+                Interlocked.Add(ref _modelTicks, System.Diagnostics.Stopwatch.GetElapsedTime(started).Ticks);
                 for (var j = 0; j < batch.Count; j++)
                 {
                     var window = batch[j];
