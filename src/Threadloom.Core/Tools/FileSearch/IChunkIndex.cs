@@ -1,0 +1,62 @@
+using System.Text.Json;
+
+namespace Threadloom.Core.Tools.FileSearch;
+
+/// <summary>The file a set of chunks belongs to. Attributes are the vector store file's <c>attributes</c>, used by filters.</summary>
+public sealed record ChunkSource(string ProjectId, string VectorStoreId, string FileId, string FileName, IReadOnlyDictionary<string, JsonElement>? Attributes = null);
+
+/// <summary>A chunk ready to be indexed: its text and position, and its embedding (unit length).</summary>
+public sealed record IndexedChunk(int ChunkIndex, string Text, int StartChar, int EndChar, int TokenCount, int? PageNumber, string? Heading, ReadOnlyMemory<float> Embedding);
+
+/// <summary>A chunk found by a search, with the score of the list that found it (bm25 or cosine; higher is better).</summary>
+public sealed record ChunkHit(
+    long ChunkId, string VectorStoreId, string FileId, string FileName, int ChunkIndex, string Text, int? PageNumber, string? Heading,
+    IReadOnlyDictionary<string, JsonElement>? Attributes, double Score);
+
+/// <summary>Storage used by one vector store: chunks, files and bytes (text plus vectors).</summary>
+public sealed record ChunkIndexUsage(int FileCount, int ChunkCount, long UsageBytes, string? EmbeddingModel);
+
+/// <summary>What one file's indexing wrote.</summary>
+public sealed record ChunkWriteResult(int ChunkCount, long UsageBytes);
+
+/// <summary>Thrown when chunks embedded by one model are added to a vector store that was built with another.</summary>
+public sealed class EmbeddingModelMismatchException(string vectorStoreId, string storeModel, string model)
+    : Exception($"Vector store '{vectorStoreId}' was built with embedding model '{storeModel}', not '{model}'.")
+{
+    public string StoreModel { get; } = storeModel;
+    public string Model { get; } = model;
+}
+
+/// <summary>
+/// The searchable chunks of vector stores: a keyword (BM25) index and a vector index over the same rows.
+/// Implementations: SQLite (FTS5 plus float32 blobs scanned in memory); PostgreSQL (tsvector plus pgvector) later.
+/// </summary>
+/// <remarks>
+/// A vector store keeps one embedding model for its whole life: the first write records it, and a write with another
+/// model throws <see cref="EmbeddingModelMismatchException"/>. Every method is scoped by project.
+/// </remarks>
+public interface IChunkIndex
+{
+    /// <summary>Replaces all chunks of the file in the vector store (idempotent, one transaction).</summary>
+    Task<ChunkWriteResult> ReplaceFileAsync(ChunkSource source, string embeddingModel, IReadOnlyList<IndexedChunk> chunks, CancellationToken cancellationToken);
+
+    /// <summary>Updates the attributes filters see for the file's chunks. False when the file has no chunks here.</summary>
+    Task<bool> UpdateAttributesAsync(string projectId, string vectorStoreId, string fileId, IReadOnlyDictionary<string, JsonElement>? attributes, CancellationToken cancellationToken);
+
+    /// <summary>Deletes the file's chunks from the vector store. False when there were none.</summary>
+    Task<bool> DeleteFileAsync(string projectId, string vectorStoreId, string fileId, CancellationToken cancellationToken);
+
+    /// <summary>Deletes every chunk of the vector store and forgets its embedding model. Returns the number of chunks deleted.</summary>
+    Task<int> DeleteVectorStoreAsync(string projectId, string vectorStoreId, CancellationToken cancellationToken);
+
+    /// <summary>BM25 over chunk text (and file name and heading). Any user text is safe: it never yields a syntax error.</summary>
+    Task<IReadOnlyList<ChunkHit>> KeywordSearchAsync(string projectId, string vectorStoreId, string query, int limit, AttributeFilter? filter, CancellationToken cancellationToken);
+
+    /// <summary>Nearest chunks by dot product with <paramref name="queryVector"/> (unit length, the store's model).</summary>
+    Task<IReadOnlyList<ChunkHit>> VectorSearchAsync(string projectId, string vectorStoreId, ReadOnlyMemory<float> queryVector, int limit, AttributeFilter? filter, CancellationToken cancellationToken);
+
+    /// <summary>The embedding model the vector store was built with; null while it has no chunks.</summary>
+    Task<string?> GetEmbeddingModelAsync(string projectId, string vectorStoreId, CancellationToken cancellationToken);
+
+    Task<ChunkIndexUsage> GetUsageAsync(string projectId, string vectorStoreId, CancellationToken cancellationToken);
+}

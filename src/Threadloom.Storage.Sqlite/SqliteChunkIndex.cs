@@ -1,0 +1,331 @@
+using System.Data.Common;
+using System.Numerics.Tensors;
+using System.Runtime.InteropServices;
+using System.Text;
+using System.Text.Json;
+using Microsoft.Data.Sqlite;
+using Threadloom.Core.Tools.FileSearch;
+
+namespace Threadloom.Storage.Sqlite;
+
+/// <summary>
+/// <see cref="IChunkIndex"/> on SQLite: FTS5 (bm25) for keywords; float32 blobs for vectors, loaded per vector store
+/// into one contiguous matrix and scanned with <see cref="TensorPrimitives.Dot(ReadOnlySpan{float}, ReadOnlySpan{float})"/>.
+/// </summary>
+/// <remarks>
+/// Design notes: vectors are unit length, so the dot product is the cosine. The per-store matrix is cached in memory
+/// and dropped on every write to that store; a version counter stops a load that raced a write from caching stale
+/// rows. 100,000 chunks of 384 dimensions take about 150 MB. Attribute filters are evaluated in process on the
+/// store's file rows (attributes are per file), giving the set of allowed files for both the FTS query and the scan.
+/// </remarks>
+public sealed class SqliteChunkIndex(SqliteDatabase database) : IChunkIndex
+{
+    private const string HitColumns = "c.id, c.vector_store_id, c.file_id, c.filename, c.chunk_index, c.text, c.page, c.heading, f.attributes";
+
+    private readonly Lock _cacheLock = new();
+    private readonly Dictionary<string, StoreVectors> _cache = new(StringComparer.Ordinal);
+    private readonly Dictionary<string, long> _versions = new(StringComparer.Ordinal);
+
+    public async Task<ChunkWriteResult> ReplaceFileAsync(ChunkSource source, string embeddingModel, IReadOnlyList<IndexedChunk> chunks, CancellationToken cancellationToken)
+    {
+        var dimensions = chunks.Count > 0 ? chunks[0].Embedding.Length : 0;
+        if (chunks.Any(c => c.Embedding.Length != dimensions))
+        {
+            throw new ArgumentException("All chunks of a file must have embeddings of the same length.", nameof(chunks));
+        }
+        var usage = chunks.Sum(c => (long)Encoding.UTF8.GetByteCount(c.Text) + c.Embedding.Length * sizeof(float));
+        var attributes = source.Attributes is null ? null : JsonSerializer.Serialize(source.Attributes, FileSearchJson.Default.IReadOnlyDictionaryStringJsonElement);
+        try
+        {
+            return await database.WriteAsync(async (c, t) =>
+            {
+                if (chunks.Count > 0)
+                {
+                    var existing = await ModelOfAsync(c, t, source.ProjectId, source.VectorStoreId, cancellationToken);
+                    if (existing is null)
+                    {
+                        await c.ExecuteAsync("INSERT INTO chunk_stores (vector_store_id, project_id, embedding_model, dimensions) VALUES ($vs, $p, $m, $d)", t, cancellationToken,
+                            ("$vs", source.VectorStoreId), ("$p", source.ProjectId), ("$m", embeddingModel), ("$d", dimensions));
+                    }
+                    else if (existing.Value.Model != embeddingModel || existing.Value.Dimensions != dimensions)
+                    {
+                        throw new EmbeddingModelMismatchException(source.VectorStoreId, existing.Value.Model, embeddingModel);
+                    }
+                }
+                await DeleteFileRowsAsync(c, t, source.ProjectId, source.VectorStoreId, source.FileId, cancellationToken);
+                await c.ExecuteAsync("INSERT INTO chunk_files (vector_store_id, file_id, project_id, filename, attributes, chunk_count, usage_bytes) VALUES ($vs, $f, $p, $n, $a, $cc, $u)", t, cancellationToken,
+                    ("$vs", source.VectorStoreId), ("$f", source.FileId), ("$p", source.ProjectId), ("$n", source.FileName), ("$a", attributes), ("$cc", chunks.Count), ("$u", usage));
+
+                await using var insert = c.Command(
+                    "INSERT INTO chunks (project_id, vector_store_id, file_id, filename, chunk_index, text, context, start_char, end_char, token_count, page, heading, embedding) " +
+                    "VALUES ($p, $vs, $f, $n, $i, $t, $ctx, $s, $e, $tc, $pg, $h, $v)", t,
+                    ("$p", source.ProjectId), ("$vs", source.VectorStoreId), ("$f", source.FileId), ("$n", source.FileName),
+                    ("$i", 0), ("$t", ""), ("$ctx", ""), ("$s", 0), ("$e", 0), ("$tc", 0), ("$pg", null), ("$h", null), ("$v", Array.Empty<byte>()));
+                insert.Prepare();
+                foreach (var chunk in chunks)
+                {
+                    insert.Parameters["$i"].Value = chunk.ChunkIndex;
+                    insert.Parameters["$t"].Value = chunk.Text;
+                    insert.Parameters["$ctx"].Value = chunk.Heading is null ? source.FileName : source.FileName + " " + chunk.Heading;
+                    insert.Parameters["$s"].Value = chunk.StartChar;
+                    insert.Parameters["$e"].Value = chunk.EndChar;
+                    insert.Parameters["$tc"].Value = chunk.TokenCount;
+                    insert.Parameters["$pg"].Value = (object?)chunk.PageNumber ?? DBNull.Value;
+                    insert.Parameters["$h"].Value = (object?)chunk.Heading ?? DBNull.Value;
+                    insert.Parameters["$v"].Value = MemoryMarshal.AsBytes(chunk.Embedding.Span).ToArray();
+                    await insert.ExecuteNonQueryAsync(cancellationToken);
+                }
+                return new ChunkWriteResult(chunks.Count, usage);
+            }, cancellationToken);
+        }
+        finally
+        {
+            Invalidate(source.VectorStoreId);
+        }
+    }
+
+    public async Task<bool> UpdateAttributesAsync(string projectId, string vectorStoreId, string fileId, IReadOnlyDictionary<string, JsonElement>? attributes, CancellationToken cancellationToken)
+    {
+        var json = attributes is null ? null : JsonSerializer.Serialize(attributes, FileSearchJson.Default.IReadOnlyDictionaryStringJsonElement);
+        return await database.WriteAsync(async (c, t) => await c.ExecuteAsync(
+            "UPDATE chunk_files SET attributes = $a WHERE vector_store_id = $vs AND file_id = $f AND project_id = $p", t, cancellationToken,
+            ("$a", json), ("$vs", vectorStoreId), ("$f", fileId), ("$p", projectId)) == 1, cancellationToken);
+    }
+
+    public async Task<bool> DeleteFileAsync(string projectId, string vectorStoreId, string fileId, CancellationToken cancellationToken)
+    {
+        try
+        {
+            return await database.WriteAsync((c, t) => DeleteFileRowsAsync(c, t, projectId, vectorStoreId, fileId, cancellationToken), cancellationToken);
+        }
+        finally
+        {
+            Invalidate(vectorStoreId);
+        }
+    }
+
+    public async Task<int> DeleteVectorStoreAsync(string projectId, string vectorStoreId, CancellationToken cancellationToken)
+    {
+        try
+        {
+            return await database.WriteAsync(async (c, t) =>
+            {
+                (string, object?)[] key = [("$vs", vectorStoreId), ("$p", projectId)];
+                var deleted = await c.ExecuteAsync("DELETE FROM chunks WHERE vector_store_id = $vs AND project_id = $p", t, cancellationToken, key);
+                await c.ExecuteAsync("DELETE FROM chunk_files WHERE vector_store_id = $vs AND project_id = $p", t, cancellationToken, key);
+                await c.ExecuteAsync("DELETE FROM chunk_stores WHERE vector_store_id = $vs AND project_id = $p", t, cancellationToken, key);
+                return deleted;
+            }, cancellationToken);
+        }
+        finally
+        {
+            Invalidate(vectorStoreId);
+        }
+    }
+
+    public async Task<IReadOnlyList<ChunkHit>> KeywordSearchAsync(string projectId, string vectorStoreId, string query, int limit, AttributeFilter? filter, CancellationToken cancellationToken)
+    {
+        if (SqliteChunkIndexQuery.Build(query) is not { } match || limit <= 0)
+        {
+            return [];
+        }
+        await using var connection = await database.OpenAsync(cancellationToken);
+        var fileClause = "";
+        (string, object?)[] parameters = [("$q", match), ("$vs", vectorStoreId), ("$p", projectId), ("$n", limit)];
+        if (filter is not null)
+        {
+            var allowed = await AllowedFilesAsync(connection, projectId, vectorStoreId, filter, cancellationToken);
+            if (allowed.Count == 0)
+            {
+                return [];
+            }
+            fileClause = "AND c.file_id IN (SELECT value FROM json_each($allowed))";
+            parameters = [.. parameters, ("$allowed", JsonSerializer.Serialize(allowed, FileSearchJson.Default.ListString))];
+        }
+        // bm25() is lower-is-better; the context column (file name, heading) weighs less than the text.
+        return await connection.QueryAsync(
+            $"SELECT {HitColumns}, -bm25(chunks_fts, 1.0, 0.5) AS score FROM chunks_fts " +
+            "JOIN chunks c ON c.id = chunks_fts.rowid JOIN chunk_files f ON f.vector_store_id = c.vector_store_id AND f.file_id = c.file_id " +
+            $"WHERE chunks_fts MATCH $q AND c.vector_store_id = $vs AND c.project_id = $p {fileClause} ORDER BY bm25(chunks_fts, 1.0, 0.5) LIMIT $n",
+            r => ReadHit(r, r.GetDouble(9)), cancellationToken, parameters);
+    }
+
+    public async Task<IReadOnlyList<ChunkHit>> VectorSearchAsync(string projectId, string vectorStoreId, ReadOnlyMemory<float> queryVector, int limit, AttributeFilter? filter, CancellationToken cancellationToken)
+    {
+        if (limit <= 0)
+        {
+            return [];
+        }
+        var store = await GetVectorsAsync(projectId, vectorStoreId, cancellationToken);
+        if (store.Count == 0)
+        {
+            return [];
+        }
+        if (queryVector.Length != store.Dimensions)
+        {
+            throw new ArgumentException($"The query vector has {queryVector.Length} dimensions; the vector store has {store.Dimensions}.", nameof(queryVector));
+        }
+        bool[]? allowedFiles = null;
+        if (filter is not null)
+        {
+            allowedFiles = store.FileAttributes.Select(filter.Matches).ToArray();
+        }
+        var top = store.TopK(queryVector.Span, limit, allowedFiles);
+        if (top.Count == 0)
+        {
+            return [];
+        }
+        await using var connection = await database.OpenAsync(cancellationToken);
+        var rows = await connection.QueryAsync(
+            $"SELECT {HitColumns} FROM chunks c JOIN chunk_files f ON f.vector_store_id = c.vector_store_id AND f.file_id = c.file_id " +
+            "WHERE c.id IN (SELECT value FROM json_each($ids)) AND c.project_id = $p",
+            r => ReadHit(r, 0), cancellationToken, ("$ids", JsonSerializer.Serialize(top.Select(t => t.Id).ToList(), FileSearchJson.Default.ListInt64)), ("$p", projectId));
+        var byId = rows.ToDictionary(r => r.ChunkId);
+        return top.Where(t => byId.ContainsKey(t.Id)).Select(t => byId[t.Id] with { Score = t.Score }).ToList();
+    }
+
+    public async Task<string?> GetEmbeddingModelAsync(string projectId, string vectorStoreId, CancellationToken cancellationToken)
+    {
+        await using var connection = await database.OpenAsync(cancellationToken);
+        return (await ModelOfAsync(connection, null, projectId, vectorStoreId, cancellationToken))?.Model;
+    }
+
+    public async Task<ChunkIndexUsage> GetUsageAsync(string projectId, string vectorStoreId, CancellationToken cancellationToken)
+    {
+        await using var connection = await database.OpenAsync(cancellationToken);
+        var usage = await connection.QueryAsync(
+            "SELECT COUNT(*), COALESCE(SUM(chunk_count), 0), COALESCE(SUM(usage_bytes), 0) FROM chunk_files WHERE vector_store_id = $vs AND project_id = $p",
+            r => (Files: r.GetInt32(0), Chunks: r.GetInt32(1), Bytes: r.GetInt64(2)), cancellationToken, ("$vs", vectorStoreId), ("$p", projectId));
+        var model = await ModelOfAsync(connection, null, projectId, vectorStoreId, cancellationToken);
+        return new ChunkIndexUsage(usage[0].Files, usage[0].Chunks, usage[0].Bytes, model?.Model);
+    }
+
+    private static async Task<(string Model, int Dimensions)?> ModelOfAsync(SqliteConnection connection, SqliteTransaction? transaction, string projectId, string vectorStoreId, CancellationToken cancellationToken)
+    {
+        await using var command = connection.Command("SELECT embedding_model, dimensions FROM chunk_stores WHERE vector_store_id = $vs AND project_id = $p", transaction,
+            ("$vs", vectorStoreId), ("$p", projectId));
+        await using var reader = await command.ExecuteReaderAsync(cancellationToken);
+        return await reader.ReadAsync(cancellationToken) ? (reader.GetString(0), reader.GetInt32(1)) : null;
+    }
+
+    private static async Task<bool> DeleteFileRowsAsync(SqliteConnection c, SqliteTransaction t, string projectId, string vectorStoreId, string fileId, CancellationToken cancellationToken)
+    {
+        (string, object?)[] key = [("$vs", vectorStoreId), ("$f", fileId), ("$p", projectId)];
+        await c.ExecuteAsync("DELETE FROM chunks WHERE vector_store_id = $vs AND file_id = $f AND project_id = $p", t, cancellationToken, key);
+        return await c.ExecuteAsync("DELETE FROM chunk_files WHERE vector_store_id = $vs AND file_id = $f AND project_id = $p", t, cancellationToken, key) > 0;
+    }
+
+    private static async Task<List<string>> AllowedFilesAsync(SqliteConnection connection, string projectId, string vectorStoreId, AttributeFilter filter, CancellationToken cancellationToken)
+    {
+        var files = await connection.QueryAsync("SELECT file_id, attributes FROM chunk_files WHERE vector_store_id = $vs AND project_id = $p",
+            r => (Id: r.GetString(0), Attributes: ParseAttributes(r.IsDBNull(1) ? null : r.GetString(1))), cancellationToken, ("$vs", vectorStoreId), ("$p", projectId));
+        return files.Where(f => filter.Matches(f.Attributes)).Select(f => f.Id).ToList();
+    }
+
+    private static Dictionary<string, JsonElement>? ParseAttributes(string? json) =>
+        json is null ? null : JsonSerializer.Deserialize(json, FileSearchJson.Default.DictionaryStringJsonElement);
+
+    private static ChunkHit ReadHit(DbDataReader r, double score) => new(
+        r.GetInt64(0), r.GetString(1), r.GetString(2), r.GetString(3), r.GetInt32(4), r.GetString(5),
+        r.IsDBNull(6) ? null : r.GetInt32(6), r.IsDBNull(7) ? null : r.GetString(7), ParseAttributes(r.IsDBNull(8) ? null : r.GetString(8)), score);
+
+    private async Task<StoreVectors> GetVectorsAsync(string projectId, string vectorStoreId, CancellationToken cancellationToken)
+    {
+        long version;
+        lock (_cacheLock)
+        {
+            if (_cache.TryGetValue(vectorStoreId, out var cached) && cached.ProjectId == projectId)
+            {
+                return cached;
+            }
+            version = _versions.GetValueOrDefault(vectorStoreId);
+        }
+        var loaded = await LoadAsync(projectId, vectorStoreId, cancellationToken);
+        lock (_cacheLock)
+        {
+            if (_versions.GetValueOrDefault(vectorStoreId) == version)
+            {
+                _cache[vectorStoreId] = loaded;
+            }
+        }
+        return loaded;
+    }
+
+    private async Task<StoreVectors> LoadAsync(string projectId, string vectorStoreId, CancellationToken cancellationToken)
+    {
+        await using var connection = await database.OpenAsync(cancellationToken);
+        var files = await connection.QueryAsync("SELECT file_id, attributes FROM chunk_files WHERE vector_store_id = $vs AND project_id = $p",
+            r => (Id: r.GetString(0), Attributes: ParseAttributes(r.IsDBNull(1) ? null : r.GetString(1))), cancellationToken, ("$vs", vectorStoreId), ("$p", projectId));
+        var fileIndex = files.Select((f, i) => (f.Id, i)).ToDictionary(x => x.Id, x => x.i, StringComparer.Ordinal);
+        var dimensions = (await ModelOfAsync(connection, null, projectId, vectorStoreId, cancellationToken))?.Dimensions ?? 0;
+        var ids = new List<long>();
+        var fileOfRow = new List<int>();
+        var matrix = new List<float>();
+        await using (var command = connection.Command("SELECT id, file_id, embedding FROM chunks WHERE vector_store_id = $vs AND project_id = $p ORDER BY id", null,
+            ("$vs", vectorStoreId), ("$p", projectId)))
+        await using (var reader = await command.ExecuteReaderAsync(cancellationToken))
+        {
+            while (await reader.ReadAsync(cancellationToken))
+            {
+                var blob = (byte[])reader.GetValue(2);
+                if (blob.Length != dimensions * sizeof(float) || !fileIndex.TryGetValue(reader.GetString(1), out var file))
+                {
+                    continue;
+                }
+                ids.Add(reader.GetInt64(0));
+                fileOfRow.Add(file);
+                matrix.AddRange(MemoryMarshal.Cast<byte, float>(blob));
+            }
+        }
+        var attributes = files.Select(f => f.Attributes).ToArray();
+        return new StoreVectors(projectId, dimensions, [.. ids], [.. fileOfRow], [.. matrix], attributes);
+    }
+
+    private void Invalidate(string vectorStoreId)
+    {
+        lock (_cacheLock)
+        {
+            _versions[vectorStoreId] = _versions.GetValueOrDefault(vectorStoreId) + 1;
+            _cache.Remove(vectorStoreId);
+        }
+    }
+
+    /// <summary>One vector store's vectors as a row-major matrix, with each row's chunk id and file.</summary>
+    private sealed class StoreVectors(string projectId, int dimensions, long[] ids, int[] fileOfRow, float[] matrix, IReadOnlyDictionary<string, JsonElement>?[] fileAttributes)
+    {
+        public string ProjectId => projectId;
+        public int Dimensions => dimensions;
+        public int Count => ids.Length;
+        public IReadOnlyDictionary<string, JsonElement>?[] FileAttributes => fileAttributes;
+
+        public List<(long Id, double Score)> TopK(ReadOnlySpan<float> query, int k, bool[]? allowedFiles)
+        {
+            // A min-heap of the best k so far: O(n log k), no allocation per row.
+            var heap = new PriorityQueue<long, float>(k + 1);
+            var rows = matrix.AsSpan();
+            for (var row = 0; row < ids.Length; row++)
+            {
+                if (allowedFiles is not null && !allowedFiles[fileOfRow[row]])
+                {
+                    continue;
+                }
+                var score = TensorPrimitives.Dot(query, rows.Slice(row * dimensions, dimensions));
+                if (heap.Count < k)
+                {
+                    heap.Enqueue(ids[row], score);
+                }
+                else if (heap.TryPeek(out _, out var worst) && score > worst)
+                {
+                    heap.EnqueueDequeue(ids[row], score);
+                }
+            }
+            var result = new List<(long, double)>(heap.Count);
+            while (heap.TryDequeue(out var id, out var score))
+            {
+                result.Add((id, score));
+            }
+            result.Reverse();
+            return result;
+        }
+    }
+}

@@ -1,0 +1,130 @@
+using System.Text.Json;
+using Microsoft.Extensions.AI;
+using Threadloom.Core.Tools.FileSearch;
+
+namespace Threadloom.Core.Tests.FileSearch;
+
+public sealed class HybridFileSearchTests
+{
+    private static ChunkHit Hit(long id, string file = "file-a", double score = 1) => new(id, "vs_1", file, file + ".txt", (int)id, "text " + id, null, null, null, score);
+
+    [Fact]
+    public async Task Search_FusesKeywordAndVectorLists()
+    {
+        var index = new ScriptedIndex { Keyword = [Hit(1), Hit(2), Hit(3)], Vector = [Hit(3), Hit(1), Hit(4)] };
+        var search = new HybridFileSearch(index, new ConstantEmbeddings());
+        var results = await search.SearchAsync(new FileSearchQuery("p", ["vs_1"], ["q"]), CancellationToken.None);
+        Assert.Equal([1, 3, 2, 4], results.Select(r => r.ChunkIndex));
+        Assert.All(results, r => Assert.InRange(r.Score, 0.0, 1.0));
+    }
+
+    [Fact]
+    public async Task Search_ScoreThresholdAndMaxNumResults_AreHonoured()
+    {
+        var index = new ScriptedIndex { Keyword = [Hit(1), Hit(2), Hit(3)], Vector = [Hit(1), Hit(2), Hit(5)] };
+        var search = new HybridFileSearch(index, new ConstantEmbeddings());
+        // 1 and 2 are in both lists (score > 0.9); 3 and 5 in one list only (score < 0.5).
+        var thresholded = await search.SearchAsync(new FileSearchQuery("p", ["vs_1"], ["q"], ScoreThreshold: 0.6), CancellationToken.None);
+        Assert.Equal([1, 2], thresholded.Select(r => r.ChunkIndex));
+        Assert.All(thresholded, r => Assert.True(r.Score >= 0.6));
+        var capped = await search.SearchAsync(new FileSearchQuery("p", ["vs_1"], ["q"], MaxNumResults: 1), CancellationToken.None);
+        Assert.Single(capped);
+    }
+
+    [Fact]
+    public async Task Search_MultipleQueries_AreAllSearchedAndFused()
+    {
+        var index = new ScriptedIndex { Keyword = [Hit(1)], Vector = [Hit(1)] };
+        var search = new HybridFileSearch(index, new ConstantEmbeddings());
+        var results = await search.SearchAsync(new FileSearchQuery("p", ["vs_1"], ["first", "second", "first"]), CancellationToken.None);
+        Assert.Equal(["first", "second"], index.KeywordQueries);
+        Assert.Equal(1.0, Assert.Single(results).Score, 9);
+    }
+
+    [Fact]
+    public async Task Search_StoreWithOtherModel_UsesKeywordsOnly()
+    {
+        var index = new ScriptedIndex { Keyword = [Hit(1)], Vector = [Hit(2)], Model = "other-model" };
+        var results = await new HybridFileSearch(index, new ConstantEmbeddings()).SearchAsync(new FileSearchQuery("p", ["vs_1"], ["q"]), CancellationToken.None);
+        Assert.Equal([1], results.Select(r => r.ChunkIndex));
+    }
+
+    [Theory]
+    [InlineData(0, 0.0)]
+    [InlineData(51, 0.0)]
+    [InlineData(20, 1.5)]
+    [InlineData(20, -0.1)]
+    public void Validate_RejectsOutOfRangeOptions(int max, double threshold) =>
+        Assert.NotNull(new FileSearchQuery("p", ["vs_1"], ["q"], max, threshold).Validate());
+
+    [Fact]
+    public void Filters_ParseAndMatch()
+    {
+        using var json = JsonDocument.Parse("""
+            {"type":"and","filters":[
+              {"type":"eq","key":"team","value":"hr"},
+              {"type":"or","filters":[{"type":"gte","key":"year","value":2024},{"type":"in","key":"tag","value":["x","y"]}]},
+              {"type":"ne","key":"draft","value":true}]}
+            """);
+        var filter = AttributeFilter.Parse(json.RootElement, out var error);
+        Assert.Null(error);
+        Assert.True(filter!.Matches(Attrs("""{"team":"hr","year":2025}""")));
+        Assert.True(filter.Matches(Attrs("""{"team":"hr","year":2020,"tag":"y","draft":false}""")));
+        Assert.False(filter.Matches(Attrs("""{"team":"hr","year":2020,"tag":"z"}""")));
+        Assert.False(filter.Matches(Attrs("""{"team":"hr","year":2025,"draft":true}""")));
+        Assert.False(filter.Matches(Attrs("""{"team":"it","year":2025}""")));
+        Assert.False(filter.Matches(null));
+    }
+
+    [Theory]
+    [InlineData("""{"type":"eq","key":"a"}""")]
+    [InlineData("""{"type":"in","key":"a","value":"x"}""")]
+    [InlineData("""{"type":"xor","filters":[]}""")]
+    [InlineData("""[1]""")]
+    public void Filters_Malformed_ReturnAnError(string text)
+    {
+        using var json = JsonDocument.Parse(text);
+        Assert.Null(AttributeFilter.Parse(json.RootElement, out var error));
+        Assert.NotNull(error);
+    }
+
+    private static Dictionary<string, JsonElement> Attrs(string json) =>
+        JsonSerializer.Deserialize(json, FileSearchJson.Default.DictionaryStringJsonElement)!;
+
+    private sealed class ConstantEmbeddings : IEmbeddingGenerator<string, Embedding<float>>
+    {
+        public Task<GeneratedEmbeddings<Embedding<float>>> GenerateAsync(IEnumerable<string> values, EmbeddingGenerationOptions? options = null, CancellationToken cancellationToken = default) =>
+            Task.FromResult(new GeneratedEmbeddings<Embedding<float>>(values.Select(_ => new Embedding<float>(new float[] { 1, 0 }))));
+
+        public object? GetService(Type serviceType, object? serviceKey = null) =>
+            serviceType == typeof(EmbeddingGeneratorMetadata) ? new EmbeddingGeneratorMetadata("test", null, "test-model", 2) : null;
+
+        public void Dispose() { }
+    }
+
+    /// <summary>A strict scripted index: search methods return the scripted lists; writes are not expected.</summary>
+    private sealed class ScriptedIndex : IChunkIndex
+    {
+        public IReadOnlyList<ChunkHit> Keyword { get; init; } = [];
+        public IReadOnlyList<ChunkHit> Vector { get; init; } = [];
+        public string Model { get; init; } = "test-model";
+        public List<string> KeywordQueries { get; } = [];
+
+        public Task<IReadOnlyList<ChunkHit>> KeywordSearchAsync(string projectId, string vectorStoreId, string query, int limit, AttributeFilter? filter, CancellationToken cancellationToken)
+        {
+            KeywordQueries.Add(query);
+            return Task.FromResult(Keyword);
+        }
+
+        public Task<IReadOnlyList<ChunkHit>> VectorSearchAsync(string projectId, string vectorStoreId, ReadOnlyMemory<float> queryVector, int limit, AttributeFilter? filter, CancellationToken cancellationToken) =>
+            Task.FromResult(Vector);
+
+        public Task<string?> GetEmbeddingModelAsync(string projectId, string vectorStoreId, CancellationToken cancellationToken) => Task.FromResult<string?>(Model);
+
+        public Task<ChunkWriteResult> ReplaceFileAsync(ChunkSource source, string embeddingModel, IReadOnlyList<IndexedChunk> chunks, CancellationToken cancellationToken) => throw new NotSupportedException();
+        public Task<bool> UpdateAttributesAsync(string projectId, string vectorStoreId, string fileId, IReadOnlyDictionary<string, JsonElement>? attributes, CancellationToken cancellationToken) => throw new NotSupportedException();
+        public Task<bool> DeleteFileAsync(string projectId, string vectorStoreId, string fileId, CancellationToken cancellationToken) => throw new NotSupportedException();
+        public Task<int> DeleteVectorStoreAsync(string projectId, string vectorStoreId, CancellationToken cancellationToken) => throw new NotSupportedException();
+        public Task<ChunkIndexUsage> GetUsageAsync(string projectId, string vectorStoreId, CancellationToken cancellationToken) => throw new NotSupportedException();
+    }
+}
