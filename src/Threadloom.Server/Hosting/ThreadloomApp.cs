@@ -1,5 +1,4 @@
 using System.Net;
-using Microsoft.AspNetCore.Rewrite;
 using Threadloom.Core.Domain;
 using Threadloom.Core.Inference;
 using Threadloom.Core.Runs;
@@ -76,26 +75,25 @@ public static class ThreadloomApp
         await devMode.InitializeAsync(cancellationToken);
 
         app.UseExceptionHandler();
-        app.UseRewriter(new RewriteOptions()
-            // Older AzureOpenAI clients put the deployment into every path; assistants are resource-scoped.
-            .AddRewrite(@"^openai/deployments/[^/]+/((assistants|threads|files|vector_stores|uploads|models)(/.*)?)$", "openai/$1", skipRemainingRules: true));
         app.Use(async (context, next) =>
         {
             context.Response.Headers["x-request-id"] = context.TraceIdentifier;
+            AzureDeploymentAlias.Rewrite(context.Request);
             await next(context);
         });
+        // Routing runs after the alias rewrite, so the rewritten path is the one matched.
+        app.UseRouting();
         app.UseMiddleware<ApiAuthenticationMiddleware>();
 
         app.MapGet("/healthz", () => Results.Text("ok"));
         app.MapGet("/readyz", () => Results.Text("ready"));
 
-        var api = app.MapGroup("/{apiBase:regex(^(v1|openai)$)}").AddEndpointFilter<V1ShapeFilter>();
-        api.MapAssistantEndpoints()
-            .MapThreadEndpoints()
-            .MapMessageEndpoints()
-            .MapRunEndpoints()
-            .MapFileEndpoints()
-            .MapModelEndpoints();
+        // The same handlers serve both route sets; the Azure copies get their own endpoint names.
+        var api = app.MapGroup("/v1").AddEndpointFilter<V1ShapeFilter>();
+        var azure = app.MapGroup("/openai").AddEndpointFilter<V1ShapeFilter>();
+        ((IEndpointConventionBuilder)azure).Finally(AzureDeploymentAlias.RenameEndpoint);
+        MapApi(api);
+        MapApi(azure);
 
         foreach (var root in (string[])["/v1", "/openai"])
         {
@@ -103,6 +101,16 @@ public static class ThreadloomApp
                 throw new ApiException(StatusCodes.Status404NotFound, new ErrorBody($"Invalid URL ({context.Request.Method} {context.Request.Path})", "invalid_request_error", null, null)));
         }
         return app;
+    }
+
+    private static void MapApi(RouteGroupBuilder api)
+    {
+        api.MapAssistantEndpoints()
+            .MapThreadEndpoints()
+            .MapMessageEndpoints()
+            .MapRunEndpoints()
+            .MapFileEndpoints()
+            .MapModelEndpoints();
     }
 
     private static bool ListensOnLoopbackOnly(WebApplication app)
