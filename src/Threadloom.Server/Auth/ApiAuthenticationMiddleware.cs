@@ -27,7 +27,7 @@ internal sealed class ApiAuthenticationMiddleware(
     TimeProvider time)
 {
     private static readonly TimeSpan CacheFor = TimeSpan.FromSeconds(5);
-    private readonly ConcurrentDictionary<string, (string? ProjectId, DateTimeOffset Until)> _cache = new();
+    private readonly ConcurrentDictionary<string, (string? ProjectId, DateTimeOffset Until, int Generation)> _cache = new();
 
     public async Task InvokeAsync(HttpContext context)
     {
@@ -72,17 +72,18 @@ internal sealed class ApiAuthenticationMiddleware(
     {
         var hash = ApiKeys.Hash(key);
         var now = time.GetUtcNow();
-        if (_cache.TryGetValue(hash, out var cached) && cached.Until > now)
+        // An entry from before the last key was created in this process is stale: dev mode may have ended.
+        if (_cache.TryGetValue(hash, out var cached) && cached.Until > now && cached.Generation == devMode.Generation)
         {
             return cached.ProjectId;
         }
+        var generation = devMode.Generation;
         var projectId = (await projects.FindKeyByHashAsync(hash, cancellationToken))?.ProjectId;
         if (projectId is null && await devMode.IsActiveAsync(cancellationToken))
         {
-            // Dev-mode grants are not cached: they must end as soon as the first key exists.
-            return devMode.ProjectId;
+            projectId = devMode.ProjectId;
         }
-        _cache[hash] = (projectId, now + CacheFor);
+        _cache[hash] = (projectId, now + CacheFor, generation);
         return projectId;
     }
 
@@ -119,8 +120,17 @@ public sealed partial class DevMode(IProjectStore projects, IOptions<AuthOptions
         }
     }
 
+    private int _generation;
+
+    /// <summary>Bumped whenever a key is created in this process; callers that cache grants compare it.</summary>
+    public int Generation => Volatile.Read(ref _generation);
+
     /// <summary>Re-reads the key table on the next request: a key created in this process ends dev mode at once.</summary>
-    public void Invalidate() => _state = default;
+    public void Invalidate()
+    {
+        _state = default;
+        Interlocked.Increment(ref _generation);
+    }
 
     public async Task<bool> IsActiveAsync(CancellationToken cancellationToken)
     {
