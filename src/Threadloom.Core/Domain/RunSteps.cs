@@ -38,8 +38,11 @@ public sealed record RunStep(
     public string Type => StepDetails is MessageCreationStepDetails ? "message_creation" : "tool_calls";
 }
 
-/// <summary>A built-in tool call as the model saw it: the reserved function name, its arguments and the result text.</summary>
-public sealed record BuiltInCallRecord(string Name, string Arguments, string Output);
+/// <summary>
+/// A built-in tool call as the model saw it: the reserved function name, its arguments and the result text.
+/// <see cref="Files"/> maps the <c>sandbox:/mnt/data/…</c> links of files a code_interpreter call wrote to their file ids.
+/// </summary>
+public sealed record BuiltInCallRecord(string Name, string Arguments, string Output, IReadOnlyDictionary<string, string>? Files = null);
 
 [JsonPolymorphic(TypeDiscriminatorPropertyName = "type")]
 [JsonDerivedType(typeof(MessageCreationStepDetails), "message_creation")]

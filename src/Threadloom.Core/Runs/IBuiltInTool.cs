@@ -26,5 +26,14 @@ public sealed record BuiltInToolCall(Run Run, string CallId, string Arguments);
 /// <summary>
 /// What a built-in tool produced: the step item clients see (<see cref="CodeInterpreterStepToolCall"/>,
 /// <see cref="FileSearchStepToolCall"/>) and the text the model gets back as the function result.
+/// <paramref name="OutputFiles"/> maps the <c>sandbox:/mnt/data/…</c> links of files the tool wrote to their file ids,
+/// so the run's final message can carry <c>file_path</c> annotations; images the message should show are the
+/// <see cref="CodeInterpreterImageOutput"/> items of the step.
 /// </summary>
-public sealed record BuiltInToolResult(StepToolCall StepToolCall, string ModelOutput);
+public sealed record BuiltInToolResult(StepToolCall StepToolCall, string ModelOutput, IReadOnlyDictionary<string, string>? OutputFiles = null);
+
+/// <summary>
+/// Thrown by a built-in tool that cannot work on this server at all (for example the code sandbox cannot start):
+/// the run fails with <c>server_error</c> and this message as <c>last_error</c>, instead of the model being told.
+/// </summary>
+public sealed class BuiltInToolUnavailableException(string message) : Exception(message);

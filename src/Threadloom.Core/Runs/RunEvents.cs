@@ -27,8 +27,17 @@ public sealed record MessageDelta(string MessageId, int Index, string Text);
 /// An increment of tool call <paramref name="Index"/> of a tool-calls step. A function call's first delta carries
 /// <paramref name="CallId"/> and <paramref name="FunctionName"/>; later ones only an arguments fragment.
 /// <paramref name="Snapshot"/>, when set, is the whole call (built-in tools, sent once they have run).
+/// <paramref name="CodeInterpreter"/>, when set, is an increment of a code_interpreter call (its first delta also
+/// carries <paramref name="CallId"/>).
 /// </summary>
-public sealed record StepDelta(string StepId, int Index, string? CallId, string? FunctionName, string? ArgumentsFragment, StepToolCall? Snapshot = null);
+public sealed record StepDelta(string StepId, int Index, string? CallId, string? FunctionName, string? ArgumentsFragment, StepToolCall? Snapshot = null,
+    CodeInterpreterDelta? CodeInterpreter = null);
+
+/// <summary>
+/// An increment of a code_interpreter call: more of its <c>input</c>, and/or outputs appended from position
+/// <paramref name="FirstOutputIndex"/> (each output is sent with its <c>index</c>).
+/// </summary>
+public sealed record CodeInterpreterDelta(string? Input, IReadOnlyList<CodeInterpreterOutput>? Outputs = null, int FirstOutputIndex = 0);
 
 /// <summary>
 /// Fans run events out to the SSE streams of this node. A subscription is made before the run can start, so no

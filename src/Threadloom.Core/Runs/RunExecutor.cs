@@ -5,6 +5,7 @@ using Threadloom.Core.Domain;
 using Threadloom.Core.Inference;
 using Threadloom.Core.Runs.Truncation;
 using Threadloom.Core.Storage;
+using Threadloom.Core.Tools.CodeInterpreter;
 using AI = Microsoft.Extensions.AI;
 
 namespace Threadloom.Core.Runs;
@@ -65,6 +66,11 @@ public sealed partial class RunExecutor(
         catch (Exception e) when (e is OperationCanceledException or RunChangedException)
         {
             await StopAsync(state);
+        }
+        catch (BuiltInToolUnavailableException e)
+        {
+            LogToolUnavailable(state.Run.Id, e.Message);
+            await FailAsync(state, new RunError("server_error", e.Message));
         }
         catch (ModelCallException e)
         {
@@ -130,7 +136,7 @@ public sealed partial class RunExecutor(
                 case TextDelta text:
                     await EnsureMessageAsync(state, cancellationToken);
                     state.Text.Append(text.Text);
-                    hub.Publish(run.Id, new RunEvent("thread.message.delta", new MessageDelta(state.Message!.Id, 0, text.Text)));
+                    hub.Publish(run.Id, new RunEvent("thread.message.delta", new MessageDelta(state.Message!.Id, state.Images.Count, text.Text)));
                     break;
                 case ToolCallDelta call:
                     if (state.Message is not null)
@@ -188,8 +194,8 @@ public sealed partial class RunExecutor(
             {
                 var result = await tool.ExecuteAsync(new BuiltInToolCall(run, call.Id, call.Arguments), cancellationToken);
                 items.Add(result.StepToolCall);
-                builtInRecords[result.StepToolCall.Id] = new BuiltInCallRecord(call.Name, call.Arguments, result.ModelOutput);
-                hub.Publish(run.Id, new RunEvent("thread.run.step.delta", new StepDelta(state.ToolStep!.Id, index, null, null, null, result.StepToolCall)));
+                builtInRecords[result.StepToolCall.Id] = new BuiltInCallRecord(call.Name, call.Arguments, result.ModelOutput, result.OutputFiles);
+                PublishBuiltInResult(state, index, result.StepToolCall);
             }
             else
             {
@@ -221,8 +227,13 @@ public sealed partial class RunExecutor(
             return;
         }
         var run = state.Run;
+        state.Images.Clear();
+        if (_builtIns.ContainsKey(CodeInterpreterTool.ToolName))
+        {
+            state.Images.AddRange(await PendingImagesAsync(run.Id, cancellationToken));
+        }
         var now = time.GetUtcNow();
-        var message = new ThreadMessage(ids.NewId(Ids.Message), run.ProjectId, now, run.ThreadId, MessageRole.Assistant, [], MessageStatus.InProgress,
+        var message = new ThreadMessage(ids.NewId(Ids.Message), run.ProjectId, now, run.ThreadId, MessageRole.Assistant, [.. state.Images], MessageStatus.InProgress,
             [], new Dictionary<string, string>(), run.AssistantId, run.Id);
         var step = NewStep(run, now, new MessageCreationStepDetails(new MessageCreation(message.Id)));
         await steps.CreateAsync(step, cancellationToken);
@@ -240,9 +251,13 @@ public sealed partial class RunExecutor(
     private async Task CompleteMessageAsync(ExecutionState state, string? incompleteReason, CancellationToken cancellationToken, RunUsage? usage = null)
     {
         var now = time.GetUtcNow();
+        var text = state.Text.ToString();
+        var annotations = text.Contains(CodeInterpreterTool.SandboxLinkPrefix, StringComparison.Ordinal)
+            ? FilePathAnnotations.Find(text, await OutputFilesAsync(state.Run.Id, cancellationToken))
+            : [];
         var message = state.Message! with
         {
-            Content = [new TextContent(new MessageText(state.Text.ToString(), []))],
+            Content = [.. state.Images, new TextContent(new MessageText(text, annotations))],
             Status = incompleteReason is null ? MessageStatus.Completed : MessageStatus.Incomplete,
             CompletedAt = incompleteReason is null ? now : null,
             IncompleteAt = incompleteReason is null ? null : now,
@@ -253,6 +268,7 @@ public sealed partial class RunExecutor(
         await steps.UpdateAsync(step, cancellationToken);
         state.Message = null;
         state.MessageStep = null;
+        state.Images.Clear();
         hub.Publish(state.Run.Id, RunEvent.ForMessage(message, incompleteReason is null ? "completed" : "incomplete"));
         hub.Publish(state.Run.Id, RunEvent.ForStep(step, "completed"));
     }
@@ -267,16 +283,24 @@ public sealed partial class RunExecutor(
         await steps.CreateAsync(step, cancellationToken);
         state.ToolStep = step;
         state.AnnouncedCalls.Clear();
+        state.CodeInputs.Clear();
         hub.Publish(state.Run.Id, RunEvent.ForStep(step, "created"));
         hub.Publish(state.Run.Id, RunEvent.ForStep(step, "in_progress"));
     }
 
-    /// <summary>Function calls stream as step deltas; built-in calls are sent whole once they ran.</summary>
+    /// <summary>
+    /// Function calls stream as step deltas; so does a code_interpreter call's input, decoded from its arguments as
+    /// they arrive (outputs follow once it ran). Other built-in calls are sent whole once they ran.
+    /// </summary>
     private void PublishToolCallDelta(ExecutionState state, ToolCallDelta call)
     {
         if (state.AnnouncedCalls.TryGetValue(call.Index, out var name) ? IsBuiltIn(state.Run, name) : call.Name is { } n && IsBuiltIn(state.Run, n))
         {
-            state.AnnouncedCalls.TryAdd(call.Index, call.Name ?? "");
+            var first = state.AnnouncedCalls.TryAdd(call.Index, call.Name ?? "");
+            if ((call.Name ?? state.AnnouncedCalls[call.Index]) == CodeInterpreterTool.ToolName)
+            {
+                PublishCodeInputDelta(state, call, first);
+            }
             return;
         }
         var stepId = state.ToolStep!.Id;
@@ -289,6 +313,86 @@ public sealed partial class RunExecutor(
         {
             hub.Publish(state.Run.Id, new RunEvent("thread.run.step.delta", new StepDelta(stepId, call.Index, null, null, call.ArgumentsFragment)));
         }
+    }
+
+    private void PublishCodeInputDelta(ExecutionState state, ToolCallDelta call, bool first)
+    {
+        var stepId = state.ToolStep!.Id;
+        if (first)
+        {
+            var stream = new CodeArgumentsStream();
+            state.CodeInputs[call.Index] = stream;
+            hub.Publish(state.Run.Id, new RunEvent("thread.run.step.delta",
+                new StepDelta(stepId, call.Index, call.Id ?? $"call_{call.Index}", null, null, CodeInterpreter: new CodeInterpreterDelta("", []))));
+        }
+        if (call.ArgumentsFragment.Length > 0 && state.CodeInputs.TryGetValue(call.Index, out var input)
+            && input.Append(call.ArgumentsFragment) is { Length: > 0 } increment)
+        {
+            hub.Publish(state.Run.Id, new RunEvent("thread.run.step.delta", new StepDelta(stepId, call.Index, null, null, null, CodeInterpreter: new CodeInterpreterDelta(increment))));
+        }
+    }
+
+    /// <summary>
+    /// After a built-in call ran: a code_interpreter call whose input was streamed gets the rest of its input (all of it
+    /// when the arguments could not be decoded incrementally) and then its outputs; any other call is sent whole.
+    /// </summary>
+    private void PublishBuiltInResult(ExecutionState state, int index, StepToolCall result)
+    {
+        var stepId = state.ToolStep!.Id;
+        if (result is CodeInterpreterStepToolCall code && state.CodeInputs.Remove(index, out var streamed))
+        {
+            var sent = streamed.Recognized ? streamed.Decoded : "";
+            var rest = code.CodeInterpreter.Input.StartsWith(sent, StringComparison.Ordinal) ? code.CodeInterpreter.Input[sent.Length..] : "";
+            if (rest.Length > 0)
+            {
+                hub.Publish(state.Run.Id, new RunEvent("thread.run.step.delta", new StepDelta(stepId, index, null, null, null, CodeInterpreter: new CodeInterpreterDelta(rest))));
+            }
+            if (code.CodeInterpreter.Outputs.Count > 0)
+            {
+                hub.Publish(state.Run.Id, new RunEvent("thread.run.step.delta",
+                    new StepDelta(stepId, index, null, null, null, CodeInterpreter: new CodeInterpreterDelta(null, code.CodeInterpreter.Outputs))));
+            }
+            return;
+        }
+        hub.Publish(state.Run.Id, new RunEvent("thread.run.step.delta", new StepDelta(stepId, index, null, null, null, result)));
+    }
+
+    /// <summary>Images of this run's code_interpreter calls made since its last message: they belong to the next message.</summary>
+    private async Task<List<ImageFileContent>> PendingImagesAsync(string runId, CancellationToken cancellationToken)
+    {
+        var pending = new List<ImageFileContent>();
+        foreach (var step in await steps.ListAllAsync(runId, cancellationToken))
+        {
+            switch (step.StepDetails)
+            {
+                case MessageCreationStepDetails:
+                    pending.Clear();
+                    break;
+                case ToolCallsStepDetails calls:
+                    pending.AddRange(calls.ToolCalls.OfType<CodeInterpreterStepToolCall>()
+                        .SelectMany(c => c.CodeInterpreter.Outputs.OfType<CodeInterpreterImageOutput>())
+                        .Select(o => new ImageFileContent(new ImageFile(o.Image.FileId))));
+                    break;
+            }
+        }
+        return pending;
+    }
+
+    /// <summary>The <c>sandbox:/mnt/data/…</c> links of files this run's code wrote, to their file ids (the latest write wins).</summary>
+    private async Task<Dictionary<string, string>> OutputFilesAsync(string runId, CancellationToken cancellationToken)
+    {
+        var links = new Dictionary<string, string>(StringComparer.Ordinal);
+        foreach (var step in await steps.ListAllAsync(runId, cancellationToken))
+        {
+            foreach (var record in step.BuiltInCalls?.Values ?? [])
+            {
+                foreach (var (link, fileId) in record.Files ?? new Dictionary<string, string>())
+                {
+                    links[link] = fileId;
+                }
+            }
+        }
+        return links;
     }
 
     private async Task EndAsync(ExecutionState state, RunStatus to, RunIncompleteDetails? incomplete)
@@ -399,6 +503,9 @@ public sealed partial class RunExecutor(
     [LoggerMessage(Level = LogLevel.Warning, Message = "Run {RunId} failed: model call error {Code}")]
     private partial void LogModelFailed(string runId, string code);
 
+    [LoggerMessage(Level = LogLevel.Error, Message = "Run {RunId} failed: a built-in tool is unavailable: {Reason}")]
+    private partial void LogToolUnavailable(string runId, string reason);
+
     [LoggerMessage(Level = LogLevel.Error, Message = "Run {RunId} failed with an unexpected error")]
     private partial void LogUnexpected(Exception exception, string runId);
 
@@ -414,5 +521,9 @@ public sealed partial class RunExecutor(
         public StringBuilder Text { get; } = new();
         public RunStep? ToolStep { get; set; }
         public Dictionary<int, string> AnnouncedCalls { get; } = [];
+        public Dictionary<int, CodeArgumentsStream> CodeInputs { get; } = [];
+
+        /// <summary>Images the open message shows before its text (code_interpreter figures made since the last message).</summary>
+        public List<ImageFileContent> Images { get; } = [];
     }
 }

@@ -3,6 +3,8 @@ using Threadloom.Core.Domain;
 using Threadloom.Core.Inference;
 using Threadloom.Core.Runs;
 using Threadloom.Core.Storage;
+using Threadloom.Core.Tools.CodeInterpreter;
+using Threadloom.Sandbox;
 using Threadloom.Server.Auth;
 using Threadloom.Server.Features;
 using Threadloom.Server.Features.Assistants;
@@ -57,6 +59,10 @@ public static class ThreadloomApp
 
         services.AddInference(configuration);
         services.AddRunEngine();
+        // The sandbox's hosted service only logs when bubblewrap is unusable: the server still starts, and runs that
+        // call code_interpreter fail with a clear last_error. Code never runs unsandboxed.
+        services.AddCodeSandbox(configuration);
+        services.AddSingleton<IBuiltInTool, CodeInterpreterTool>();
     }
 
     /// <summary>Migrates the database, decides dev mode, and maps every route.</summary>

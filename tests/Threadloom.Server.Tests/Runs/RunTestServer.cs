@@ -15,6 +15,7 @@ internal sealed class RunTestServer : IAsyncDisposable
 {
     private readonly WebApplication _app;
     private readonly string _directory;
+    private string? _workRoot;
 
     private RunTestServer(WebApplication app, ScriptedModelServer model, HttpClient http, string directory, ManualTimeProvider? clock)
     {
@@ -31,18 +32,26 @@ internal sealed class RunTestServer : IAsyncDisposable
 
     public ManualTimeProvider? Clock { get; }
 
-    public static async Task<RunTestServer> StartAsync(bool fakeClock = false, bool withProvider = true)
+    /// <param name="extraArgs">More configuration, e.g. <c>--CodeInterpreter:BubblewrapPath</c>.</param>
+    public static async Task<RunTestServer> StartAsync(bool fakeClock = false, bool withProvider = true, IEnumerable<string>? extraArgs = null)
     {
         var model = await ScriptedModelServer.StartAsync();
         var directory = Path.Combine(Path.GetTempPath(), "threadloom-runs-" + Guid.NewGuid().ToString("N"));
+        // Each server gets its own sandbox work root (under /tmp, traversable by the sandbox uids) and host uid range,
+        // and no warm pool: servers run in parallel in one test process.
         List<string> args =
         [
             "--urls", "http://127.0.0.1:0",
             "--Server:DataDirectory", directory,
+            "--CodeInterpreter:WorkRoot", Path.Combine(Path.GetTempPath(), "tl-sbx-" + Guid.NewGuid().ToString("N")),
+            "--CodeInterpreter:HostUidBase", (1_000_000_000 + (Random.Shared.Next(0, 14_000) * 1024)).ToString(System.Globalization.CultureInfo.InvariantCulture),
+            "--CodeInterpreter:HostUidCount", "1024",
+            "--CodeInterpreter:WarmPoolSize", "0",
             "--Runs:SweepInterval", "00:00:00.050",
             "--Inference:MaxRetries", "1",
             "--Inference:RetryBaseDelay", "00:00:00.010",
         ];
+        args.AddRange(extraArgs ?? []);
         if (withProvider)
         {
             args.AddRange(["--Inference:Providers:default:BaseUrl", model.OpenAIBaseAddress.ToString(), "--Inference:Providers:default:ApiKey", "test-key"]);
@@ -55,11 +64,12 @@ internal sealed class RunTestServer : IAsyncDisposable
             builder.Services.AddSingleton<TimeProvider>(clock);
         }
         var app = await ThreadloomApp.BuildAsync(builder);
+        var workRoot = app.Configuration["CodeInterpreter:WorkRoot"]!;
         await app.StartAsync();
         var http = new HttpClient { BaseAddress = new Uri(app.Urls.First().TrimEnd('/') + "/v1/") };
         http.DefaultRequestHeaders.Authorization = new AuthenticationHeaderValue("Bearer", "sk-test");
         http.DefaultRequestHeaders.Add("OpenAI-Beta", "assistants=v2");
-        return new RunTestServer(app, model, http, directory, clock);
+        return new RunTestServer(app, model, http, directory, clock) { _workRoot = workRoot };
     }
 
     public async Task<(HttpStatusCode Status, JsonElement Body)> SendAsync(HttpMethod method, string path, string? json = null)
@@ -155,6 +165,10 @@ internal sealed class RunTestServer : IAsyncDisposable
         try
         {
             Directory.Delete(_directory, recursive: true);
+            if (_workRoot is not null && Directory.Exists(_workRoot))
+            {
+                Directory.Delete(_workRoot, recursive: true);
+            }
         }
         catch (IOException)
         {

@@ -70,13 +70,49 @@ internal static class RunStreaming
     }.ToJsonString();
 
     /// <summary>
+    /// A code_interpreter increment: the first carries <c>id</c> and <c>input:""</c>, then <c>input</c> fragments, then
+    /// <c>outputs</c> each with its <c>index</c>. Nothing else repeats, since SDKs concatenate strings across deltas.
+    /// </summary>
+    private static JsonObject CodeInterpreterDeltaJson(StepDelta delta, CodeInterpreterDelta code)
+    {
+        var body = new JsonObject();
+        if (code.Input is { } input)
+        {
+            body["input"] = input;
+        }
+        if (code.Outputs is { } outputs)
+        {
+            var items = new JsonArray();
+            for (var i = 0; i < outputs.Count; i++)
+            {
+                var item = JsonSerializer.SerializeToNode(outputs[i], ApiJsonContext.Default.CodeInterpreterOutput)!.AsObject();
+                item["index"] = code.FirstOutputIndex + i;
+                items.Add(item);
+            }
+            body["outputs"] = items;
+        }
+        var call = new JsonObject { ["index"] = delta.Index };
+        if (delta.CallId is { } id)
+        {
+            call["id"] = id;
+        }
+        call["type"] = "code_interpreter";
+        call["code_interpreter"] = body;
+        return call;
+    }
+
+    /// <summary>
     /// A function call's first delta carries <c>index, id, type, function{name, arguments:"", output:null}</c>; later ones
     /// only <c>index, type, function{arguments}</c>. Built-in calls are sent whole, with their index.
     /// </summary>
     private static string StepDeltaJson(StepDelta delta)
     {
         JsonObject call;
-        if (delta.Snapshot is { } snapshot)
+        if (delta.CodeInterpreter is { } code)
+        {
+            call = CodeInterpreterDeltaJson(delta, code);
+        }
+        else if (delta.Snapshot is { } snapshot)
         {
             call = JsonSerializer.SerializeToNode(snapshot, ApiJsonContext.Default.StepToolCall)!.AsObject();
             call["index"] = delta.Index;

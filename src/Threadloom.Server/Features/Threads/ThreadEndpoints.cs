@@ -1,6 +1,7 @@
 using Microsoft.AspNetCore.Http.HttpResults;
 using Threadloom.Core.Domain;
 using Threadloom.Core.Storage;
+using Threadloom.Core.Tools.CodeInterpreter;
 using Threadloom.Server.Features.Messages;
 using Threadloom.Server.Http;
 
@@ -70,10 +71,16 @@ public static class ThreadEndpoints
             : throw ApiErrors.NotFound("thread", threadId);
     }
 
-    internal static async Task<Ok<DeletionStatus>> DeleteAsync(string threadId, ApiCaller caller, IThreadStore store, CancellationToken cancellationToken) =>
-        await store.DeleteAsync(caller.ProjectId, threadId, cancellationToken)
-            ? TypedResults.Ok(new DeletionStatus(threadId, "thread.deleted", true))
-            : throw ApiErrors.NotFound("thread", threadId);
+    /// <summary>Deletes the thread and ends its code interpreter session (its kernel and <c>/mnt/data</c> folder).</summary>
+    internal static async Task<Ok<DeletionStatus>> DeleteAsync(string threadId, ApiCaller caller, IThreadStore store, ICodeSandbox sandbox, CancellationToken cancellationToken)
+    {
+        if (!await store.DeleteAsync(caller.ProjectId, threadId, cancellationToken))
+        {
+            throw ApiErrors.NotFound("thread", threadId);
+        }
+        await sandbox.EndSessionAsync(threadId, CancellationToken.None);
+        return TypedResults.Ok(new DeletionStatus(threadId, "thread.deleted", true));
+    }
 
     internal static async Task<AssistantThread> FindAsync(IThreadStore store, ApiCaller caller, string id, CancellationToken cancellationToken) =>
         await store.FindAsync(caller.ProjectId, id, cancellationToken) ?? throw ApiErrors.NotFound("thread", id);

@@ -1,0 +1,237 @@
+using System.Globalization;
+using System.Text;
+using System.Text.Json;
+using Microsoft.Extensions.Logging;
+using Threadloom.Core.Domain;
+using Threadloom.Core.Inference;
+using Threadloom.Core.Runs;
+using Threadloom.Core.Storage;
+
+namespace Threadloom.Core.Tools.CodeInterpreter;
+
+/// <summary>
+/// The <c>code_interpreter</c> built-in tool (DESIGN §6): runs the model's Python in the thread's sandbox session,
+/// with the run's input files at <c>/mnt/data/&lt;filename&gt;</c>, and turns what the execution produced into
+/// <c>assistants_output</c> files, step outputs (<c>logs</c>, <c>image</c>) and the text the model gets back.
+/// </summary>
+/// <remarks>
+/// A failure of the code or a limit hit is reported to the model (the step still completes). A sandbox that cannot
+/// run at all throws <see cref="BuiltInToolUnavailableException"/>, which fails the run: code is never run unsandboxed.
+/// </remarks>
+public sealed partial class CodeInterpreterTool(
+    ICodeSandbox sandbox,
+    IAssistantStore assistants,
+    IThreadStore threads,
+    IMessageStore messages,
+    IFileStore files,
+    IBlobStore blobs,
+    IIdGenerator ids,
+    TimeProvider time,
+    ILogger<CodeInterpreterTool> logger) : IBuiltInTool
+{
+    public const string ToolName = "code_interpreter";
+
+    /// <summary>Where produced files are linked from; the prefix of <c>file_path</c> annotations.</summary>
+    public const string SandboxLinkPrefix = "sandbox:/mnt/data/";
+
+    /// <summary>Purpose of the files the tool produces, as OpenAI names it.</summary>
+    public const string OutputPurpose = "assistants_output";
+
+    private const string UnavailablePrefix = "The code interpreter sandbox is unavailable";
+
+    private static readonly JsonElement Parameters = JsonDocument.Parse("""
+        {"type":"object","properties":{"code":{"type":"string","description":"The Python 3 source to execute."}},"required":["code"],"additionalProperties":false}
+        """).RootElement.Clone();
+
+    private volatile bool _healthy;
+
+    public string Name => ToolName;
+
+    public ModelTool Definition { get; } = new(ToolName,
+        "Executes Python 3 code in a stateful, sandboxed Jupyter-like session with no internet access and returns its output "
+        + "(stdout, stderr, the value of a trailing expression, or the traceback). Variables persist between calls on this thread. "
+        + "Files the user provided are in /mnt/data (list them with os.listdir('/mnt/data')). Save every file you create for the "
+        + "user under /mnt/data and link it in your answer as sandbox:/mnt/data/<filename>; matplotlib figures left open are "
+        + "shown to the user automatically. numpy, pandas, matplotlib and the standard library are available.",
+        Parameters, null);
+
+    public async Task<BuiltInToolResult> ExecuteAsync(BuiltInToolCall call, CancellationToken cancellationToken)
+    {
+        var run = call.Run;
+        if (ParseCode(call.Arguments) is not { } code)
+        {
+            var message = "Invalid arguments: expected a JSON object {\"code\": \"<python source>\"}.";
+            return new BuiltInToolResult(new CodeInterpreterStepToolCall(call.CallId, new CodeInterpreterCall(call.Arguments, [new CodeInterpreterLogsOutput(message)])), message);
+        }
+        await EnsureAvailableAsync(cancellationToken);
+
+        var inputs = await GatherInputsAsync(run, cancellationToken);
+        var result = await sandbox.ExecuteAsync(
+            new CodeExecutionRequest(run.ThreadId, code, inputs, new ExecutionAudit(run.ProjectId, run.ThreadId, run.Id)), cancellationToken);
+        if (result.Failed && result.LimitHit is null && result.Logs.StartsWith("The code interpreter sandbox could not start", StringComparison.Ordinal))
+        {
+            _healthy = false;
+            throw new BuiltInToolUnavailableException($"{UnavailablePrefix}: {result.Logs}");
+        }
+
+        var outputs = new List<CodeInterpreterOutput>();
+        if (result.Logs.Length > 0)
+        {
+            outputs.Add(new CodeInterpreterLogsOutput(result.Logs));
+        }
+        foreach (var image in result.Images)
+        {
+            var file = await StoreAsync(run.ProjectId, image, cancellationToken);
+            outputs.Add(new CodeInterpreterImageOutput(new CodeInterpreterImage(file.Id)));
+        }
+        var links = new Dictionary<string, string>(StringComparer.Ordinal);
+        foreach (var produced in result.Files)
+        {
+            var file = await StoreAsync(run.ProjectId, produced, cancellationToken);
+            links[SandboxLinkPrefix + produced.FileName] = file.Id;
+        }
+        LogExecuted(run.Id, run.ThreadId, (long)result.Duration.TotalMilliseconds, result.Failed, result.Images.Count, result.Files.Count);
+        return new BuiltInToolResult(new CodeInterpreterStepToolCall(call.CallId, new CodeInterpreterCall(code, outputs)),
+            ModelOutput(result, links.Keys), links);
+    }
+
+    /// <summary>The text the model gets back: the logs, then what went wrong, then the files written and figures shown.</summary>
+    private static string ModelOutput(CodeExecutionResult result, IEnumerable<string> links)
+    {
+        var text = new StringBuilder(result.Logs.Length > 0 ? result.Logs : "(no output)");
+        if (text[^1] != '\n')
+        {
+            text.Append('\n');
+        }
+        if (result.LimitHit is { } limit)
+        {
+            text.Append("[The execution hit the sandbox's ").Append(limit).Append(" limit.]\n");
+        }
+        else if (result.Failed)
+        {
+            text.Append("[The execution failed.]\n");
+        }
+        foreach (var link in links)
+        {
+            text.Append("[File written: ").Append(link).Append(" (link it as this path to let the user download it)]\n");
+        }
+        if (result.Images.Count > 0)
+        {
+            text.Append('[').Append(result.Images.Count.ToString(CultureInfo.InvariantCulture))
+                .Append(" figure(s) were saved and will be shown to the user with your answer.]\n");
+        }
+        return text.ToString().TrimEnd('\n');
+    }
+
+    private async Task EnsureAvailableAsync(CancellationToken cancellationToken)
+    {
+        if (_healthy)
+        {
+            return;
+        }
+        var health = await sandbox.CheckAsync(cancellationToken);
+        if (!health.IsHealthy)
+        {
+            LogUnavailable(health.Reason ?? "unknown reason");
+            throw new BuiltInToolUnavailableException($"{UnavailablePrefix}: {health.Reason ?? "the sandbox check failed"}");
+        }
+        _healthy = true;
+    }
+
+    /// <summary>
+    /// The files the code can read: the assistant's and the thread's <c>tool_resources.code_interpreter.file_ids</c>
+    /// (v1 assistant <c>file_ids</c> land there too) and the thread messages' attachments for code_interpreter (v1
+    /// message <c>file_ids</c> become such attachments). Each goes to <c>/mnt/data/&lt;filename&gt;</c>; a second file
+    /// with a name already taken gets <c>&lt;file id&gt;-&lt;filename&gt;</c>. Deleted files are skipped.
+    /// </summary>
+    private async Task<IReadOnlyList<SandboxInputFile>> GatherInputsAsync(Run run, CancellationToken cancellationToken)
+    {
+        var fileIds = new List<string>();
+        if (await assistants.FindAsync(run.ProjectId, run.AssistantId, cancellationToken) is { } assistant)
+        {
+            fileIds.AddRange(assistant.ToolResources?.CodeInterpreter?.FileIds ?? []);
+            if (assistant.Tools.Any(t => t is CodeInterpreterToolDefinition))
+            {
+                fileIds.AddRange(assistant.V1FileIds ?? []);
+            }
+        }
+        if (await threads.FindAsync(run.ProjectId, run.ThreadId, cancellationToken) is { } thread)
+        {
+            fileIds.AddRange(thread.ToolResources?.CodeInterpreter?.FileIds ?? []);
+        }
+        string? after = null;
+        while (true)
+        {
+            var page = await messages.ListAsync(run.ProjectId, run.ThreadId, null, new PageRequest(100, true, after), cancellationToken);
+            foreach (var message in page.Items)
+            {
+                fileIds.AddRange(message.Attachments.Where(a => a.Tools.Any(t => t.Type == ToolName)).Select(a => a.FileId));
+            }
+            if (!page.HasMore || page.Items.Count == 0)
+            {
+                break;
+            }
+            after = page.Items[^1].Id;
+        }
+
+        var inputs = new List<SandboxInputFile>();
+        var names = new HashSet<string>(StringComparer.Ordinal);
+        foreach (var id in fileIds.Distinct(StringComparer.Ordinal))
+        {
+            if (await files.FindAsync(run.ProjectId, id, cancellationToken) is not { } file)
+            {
+                continue;
+            }
+            var name = SafeName(file.Filename, file.Id);
+            if (!names.Add(name))
+            {
+                name = SafeName($"{file.Id}-{name}", file.Id);
+                names.Add(name);
+            }
+            var key = file.BlobKey;
+            inputs.Add(new SandboxInputFile(name, _ => Task.FromResult(blobs.OpenRead(key))));
+        }
+        return inputs;
+    }
+
+    /// <summary>A single path segment the sandbox accepts: no separators, not <c>.</c>/<c>..</c>, no control characters.</summary>
+    internal static string SafeName(string filename, string fallback)
+    {
+        var name = filename.Replace('\\', '/');
+        name = name[(name.LastIndexOf('/') + 1)..];
+        name = new string([.. name.Select(c => char.IsControl(c) ? '_' : c)]).Trim();
+        return name is "" or "." or ".." ? fallback : name;
+    }
+
+    private async Task<StoredFile> StoreAsync(string projectId, SandboxOutputFile output, CancellationToken cancellationToken)
+    {
+        using var content = new MemoryStream(output.Content, writable: false);
+        var blob = await blobs.WriteAsync(content, long.MaxValue, cancellationToken);
+        var file = new StoredFile(ids.NewId(Ids.File), projectId, time.GetUtcNow(), SafeName(output.FileName, "output"), OutputPurpose, blob.Length, blob.Key);
+        await files.CreateAsync(file, cancellationToken);
+        return file;
+    }
+
+    private static string? ParseCode(string arguments)
+    {
+        try
+        {
+            using var document = JsonDocument.Parse(arguments);
+            return document.RootElement.ValueKind == JsonValueKind.Object
+                && document.RootElement.TryGetProperty("code", out var code) && code.ValueKind == JsonValueKind.String
+                ? code.GetString()
+                : null;
+        }
+        catch (JsonException)
+        {
+            return null;
+        }
+    }
+
+    [LoggerMessage(Level = LogLevel.Information,
+        Message = "code_interpreter ran for run {RunId} on thread {ThreadId} in {DurationMs} ms (failed: {Failed}, images: {Images}, files: {Files})")]
+    private partial void LogExecuted(string runId, string threadId, long durationMs, bool failed, int images, int files);
+
+    [LoggerMessage(Level = LogLevel.Error, Message = "code_interpreter is unavailable: {Reason}")]
+    private partial void LogUnavailable(string reason);
+}
