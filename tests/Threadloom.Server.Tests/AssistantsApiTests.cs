@@ -65,6 +65,16 @@ public sealed class AssistantsApiTests(ServerFixture fixture) : IClassFixture<Se
     }
 
     [Fact]
+    public async Task HealthAndMetrics_AreServed()
+    {
+        using var http = new HttpClient { BaseAddress = fixture.Server.BaseAddress };
+        Assert.Equal("ok", await http.GetStringAsync("healthz"));
+        await _api.GetAsync("assistants");
+        var metrics = await http.GetStringAsync("metrics");
+        Assert.Contains("http_server_request_duration", metrics, StringComparison.Ordinal);
+    }
+
+    [Fact]
     public async Task UnknownRoute_Is404InEnvelope()
     {
         ErrorAssert.IsClientError(await _api.GetAsync("no/such/route"), HttpStatusCode.NotFound);

@@ -1,4 +1,5 @@
 using System.Net;
+using OpenTelemetry.Metrics;
 using Threadloom.Core.Domain;
 using Threadloom.Core.Inference;
 using Threadloom.Core.Runs;
@@ -45,6 +46,10 @@ public static class ThreadloomApp
         services.Configure<RouteHandlerOptions>(o => o.ThrowOnBadRequest = true);
         services.ConfigureHttpJsonOptions(o => ApiJsonContext.Configure(o.SerializerOptions));
         services.AddSingleton(TimeProvider.System);
+        services.AddOpenTelemetry().WithMetrics(metrics => metrics
+            .AddAspNetCoreInstrumentation()
+            .AddMeter("Threadloom.Inference", "Threadloom.Runs", "Threadloom.Sandbox")
+            .AddPrometheusExporter());
         services.AddSingleton<IIdGenerator, RandomIdGenerator>();
 
         services.AddSqliteStorage(DataDirectory(configuration));
@@ -93,6 +98,7 @@ public static class ThreadloomApp
 
         app.MapGet("/healthz", () => Results.Text("ok"));
         app.MapGet("/readyz", () => Results.Text("ready"));
+        app.MapPrometheusScrapingEndpoint("/metrics");
 
         // The same handlers serve both route sets; the Azure copies get their own endpoint names.
         var api = app.MapGroup("/v1").AddEndpointFilter<V1ShapeFilter>();
