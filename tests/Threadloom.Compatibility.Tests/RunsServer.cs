@@ -120,3 +120,28 @@ public static class MessageRules
         return text.ToString();
     }
 }
+
+/// <summary>
+/// A server whose model follows <see cref="MessageRules"/>, for the Node suites: they script the model through the
+/// text of the messages they post.
+/// </summary>
+public sealed class RulesServerFixture : IAsyncLifetime
+{
+    private ScriptedModelServer _model = null!;
+
+    public ThreadloomServer Server { get; private set; } = null!;
+
+    public async Task InitializeAsync()
+    {
+        _model = await ScriptedModelServer.StartAsync();
+        _model.RecordRequests = false;
+        _model.RespondWith(MessageRules.Respond);
+        Server = await ThreadloomServer.StartAsync(RunsServer.ModelSettings(_model));
+    }
+
+    public async Task DisposeAsync()
+    {
+        await Server.DisposeAsync();
+        await _model.DisposeAsync();
+    }
+}
