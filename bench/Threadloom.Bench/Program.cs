@@ -1,7 +1,8 @@
 using Threadloom.Bench.Foundation;
+using Threadloom.Bench.Runs;
 using Threadloom.Bench.Sandbox;
 
-// dotnet run -c Release --project bench/Threadloom.Bench -- [foundation|sandbox|all]
+// dotnet run -c Release --project bench/Threadloom.Bench -- [foundation|sandbox|runs|all]
 // Prints a markdown report; docs/benchmarks.md records the results.
 var which = args.Length > 0 ? args[0] : "all";
 var sections = new List<string>
@@ -15,5 +16,9 @@ if (which is "foundation" or "all")
 if (which is "sandbox" or "all")
 {
     sections.Add(await SandboxBenchmark.RunAsync(CancellationToken.None));
+}
+if (which is "runs" or "all")
+{
+    sections.Add(await RunsBenchmark.RunAsync(CancellationToken.None));
 }
 Console.WriteLine(string.Join("\n\n", sections));
