@@ -8,19 +8,29 @@ namespace Threadloom.Compatibility.Azure.Tests;
 public sealed class ServerProcess : IAsyncLifetime
 {
     private Process? _process;
+    private ModelResponder? _model;
     private readonly string _data = Path.Combine(Path.GetTempPath(), "threadloom-azure-tests", Guid.NewGuid().ToString("N"));
 
     public Uri BaseAddress { get; private set; } = null!;
 
+    /// <summary>The model the server's default provider points at (see <see cref="ModelResponder"/>).</summary>
+    public ModelResponder Model => _model!;
+
     public async Task InitializeAsync()
     {
+        _model = await ModelResponder.StartAsync();
         var port = FreePort();
         BaseAddress = new Uri($"http://127.0.0.1:{port}/");
         var configuration = new DirectoryInfo(AppContext.BaseDirectory).Parent!.Name;
         var root = FindRoot();
         var dll = Path.Combine(root, "src", "Threadloom.Server", "bin", configuration, "net10.0", "threadloom.dll");
         var start = new ProcessStartInfo("dotnet") { RedirectStandardOutput = true, RedirectStandardError = true };
-        foreach (var arg in new[] { dll, "--urls", BaseAddress.ToString().TrimEnd('/'), "--Server:DataDirectory", _data, "--Logging:LogLevel:Default", "Warning" })
+        string[] args =
+        [
+            dll, "--urls", BaseAddress.ToString().TrimEnd('/'), "--Server:DataDirectory", _data, "--Logging:LogLevel:Default", "Warning",
+            "--Inference:Providers:default:BaseUrl", _model.BaseAddress.ToString(), "--Inference:Providers:default:ApiKey", "responder-key",
+        ];
+        foreach (var arg in args)
         {
             start.ArgumentList.Add(arg);
         }
@@ -47,11 +57,15 @@ public sealed class ServerProcess : IAsyncLifetime
         throw new InvalidOperationException("The server did not start.");
     }
 
-    public Task DisposeAsync()
+    public async Task DisposeAsync()
     {
         _process?.Kill(entireProcessTree: true);
         _process?.WaitForExit();
         _process?.Dispose();
+        if (_model is not null)
+        {
+            await _model.DisposeAsync();
+        }
         try
         {
             Directory.Delete(_data, recursive: true);
@@ -59,7 +73,6 @@ public sealed class ServerProcess : IAsyncLifetime
         catch (IOException)
         {
         }
-        return Task.CompletedTask;
     }
 
     private static int FreePort()

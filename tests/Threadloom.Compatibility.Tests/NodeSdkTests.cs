@@ -4,8 +4,11 @@ using Xunit.Abstractions;
 
 namespace Threadloom.Compatibility.Tests;
 
-/// <summary>Runs the <c>tests/compat-node</c> node:test suites (npm <c>openai@6.49.0</c>) against a real server.</summary>
-public sealed class NodeSdkTests(ServerFixture fixture, ITestOutputHelper output) : IClassFixture<ServerFixture>
+/// <summary>
+/// Runs the <c>tests/compat-node</c> node:test suites (npm <c>openai@6.49.0</c>) against a real server whose model
+/// follows <see cref="MessageRules"/> (the run suites script it through message text).
+/// </summary>
+public sealed class NodeSdkTests(RulesServerFixture fixture, ITestOutputHelper output) : IClassFixture<RulesServerFixture>
 {
     [Fact]
     public async Task NodeSdkSuites_Pass()
