@@ -5,6 +5,7 @@ using Threadloom.Core.Domain;
 using Threadloom.Core.Inference;
 using Threadloom.Core.Runs.Truncation;
 using Threadloom.Core.Storage;
+using Threadloom.Core.Tools.FileSearch;
 using AI = Microsoft.Extensions.AI;
 
 namespace Threadloom.Core.Runs;
@@ -240,9 +241,15 @@ public sealed partial class RunExecutor(
     private async Task CompleteMessageAsync(ExecutionState state, string? incompleteReason, CancellationToken cancellationToken, RunUsage? usage = null)
     {
         var now = time.GetUtcNow();
+        var text = new MessageText(state.Text.ToString(), []);
+        foreach (var annotator in _builtIns.Values.OfType<IRunMessageAnnotator>())
+        {
+            var annotated = await annotator.AnnotateAsync(state.Run, text.Value, cancellationToken);
+            text = new MessageText(annotated.Value, [.. text.Annotations, .. annotated.Annotations]);
+        }
         var message = state.Message! with
         {
-            Content = [new TextContent(new MessageText(state.Text.ToString(), []))],
+            Content = [new TextContent(text)],
             Status = incompleteReason is null ? MessageStatus.Completed : MessageStatus.Incomplete,
             CompletedAt = incompleteReason is null ? now : null,
             IncompleteAt = incompleteReason is null ? null : now,
@@ -253,6 +260,10 @@ public sealed partial class RunExecutor(
         await steps.UpdateAsync(step, cancellationToken);
         state.Message = null;
         state.MessageStep = null;
+        if (text.Annotations.Count > 0)
+        {
+            hub.Publish(state.Run.Id, new RunEvent("thread.message.delta", new MessageAnnotationsDelta(message.Id, 0, text.Annotations)));
+        }
         hub.Publish(state.Run.Id, RunEvent.ForMessage(message, incompleteReason is null ? "completed" : "incomplete"));
         hub.Publish(state.Run.Id, RunEvent.ForStep(step, "completed"));
     }
