@@ -2,6 +2,7 @@ using System.Net;
 using Microsoft.AspNetCore.Rewrite;
 using Threadloom.Core.Domain;
 using Threadloom.Core.Inference;
+using Threadloom.Core.Ingestion;
 using Threadloom.Core.Runs;
 using Threadloom.Core.Storage;
 using Threadloom.Server.Auth;
@@ -12,6 +13,7 @@ using Threadloom.Server.Features.Messages;
 using Threadloom.Server.Features.Models;
 using Threadloom.Server.Features.Runs;
 using Threadloom.Server.Features.Threads;
+using Threadloom.Server.Features.VectorStores;
 using Threadloom.Server.Http;
 using Threadloom.Storage.Sqlite;
 
@@ -58,6 +60,11 @@ public static class ThreadloomApp
 
         services.AddInference(configuration);
         services.AddRunEngine();
+
+        services.AddOptions<IngestionOptions>().BindConfiguration(IngestionOptions.SectionName);
+        services.AddSqliteChunkIndex().AddFileSearchEngine().AddVectorStoreEngine();
+        services.AddSingleton<VectorStoreService>();
+        services.AddSingleton<ThreadFileSearch>();
     }
 
     /// <summary>Migrates the database, decides dev mode, and maps every route.</summary>
@@ -95,6 +102,7 @@ public static class ThreadloomApp
             .MapMessageEndpoints()
             .MapRunEndpoints()
             .MapFileEndpoints()
+            .MapVectorStoreEndpoints()
             .MapModelEndpoints();
 
         foreach (var root in (string[])["/v1", "/openai"])
