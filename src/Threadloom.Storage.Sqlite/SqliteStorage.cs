@@ -20,6 +20,7 @@ public static class SqliteStorage
         services.AddSingleton<SqliteRunStepStore>();
         services.AddSingleton<IRunStepStore>(sp => sp.GetRequiredService<SqliteRunStepStore>());
         services.AddSingleton<IRunStore, SqliteRunStore>();
+        services.AddSingleton<IVectorStoreStore, SqliteVectorStoreStore>();
         services.TryAddSingleton<IBlobStore>(new LocalBlobStore(System.IO.Path.Combine(dataDirectory, "blobs")));
         return services;
     }

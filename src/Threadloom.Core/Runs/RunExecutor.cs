@@ -6,6 +6,7 @@ using Threadloom.Core.Inference;
 using Threadloom.Core.Runs.Truncation;
 using Threadloom.Core.Storage;
 using Threadloom.Core.Tools.CodeInterpreter;
+using Threadloom.Core.Tools.FileSearch;
 using AI = Microsoft.Extensions.AI;
 
 namespace Threadloom.Core.Runs;
@@ -251,13 +252,21 @@ public sealed partial class RunExecutor(
     private async Task CompleteMessageAsync(ExecutionState state, string? incompleteReason, CancellationToken cancellationToken, RunUsage? usage = null)
     {
         var now = time.GetUtcNow();
-        var text = state.Text.ToString();
-        var annotations = text.Contains(CodeInterpreterTool.SandboxLinkPrefix, StringComparison.Ordinal)
-            ? FilePathAnnotations.Find(text, await OutputFilesAsync(state.Run.Id, cancellationToken))
-            : [];
+        // Annotators may rewrite the text (file search drops invented markers), so file paths are found last,
+        // in the final text, and every annotation's indexes point into the text that is stored.
+        var text = new MessageText(state.Text.ToString(), []);
+        foreach (var annotator in _builtIns.Values.OfType<IRunMessageAnnotator>())
+        {
+            var annotated = await annotator.AnnotateAsync(state.Run, text.Value, cancellationToken);
+            text = new MessageText(annotated.Value, [.. text.Annotations, .. annotated.Annotations]);
+        }
+        if (text.Value.Contains(CodeInterpreterTool.SandboxLinkPrefix, StringComparison.Ordinal))
+        {
+            text = text with { Annotations = [.. text.Annotations, .. FilePathAnnotations.Find(text.Value, await OutputFilesAsync(state.Run.Id, cancellationToken))] };
+        }
         var message = state.Message! with
         {
-            Content = [.. state.Images, new TextContent(new MessageText(text, annotations))],
+            Content = [.. state.Images, new TextContent(text)],
             Status = incompleteReason is null ? MessageStatus.Completed : MessageStatus.Incomplete,
             CompletedAt = incompleteReason is null ? now : null,
             IncompleteAt = incompleteReason is null ? null : now,
@@ -269,6 +278,10 @@ public sealed partial class RunExecutor(
         state.Message = null;
         state.MessageStep = null;
         state.Images.Clear();
+        if (text.Annotations.Count > 0)
+        {
+            hub.Publish(state.Run.Id, new RunEvent("thread.message.delta", new MessageAnnotationsDelta(message.Id, message.Content.Count - 1, text.Annotations)));
+        }
         hub.Publish(state.Run.Id, RunEvent.ForMessage(message, incompleteReason is null ? "completed" : "incomplete"));
         hub.Publish(state.Run.Id, RunEvent.ForStep(step, "completed"));
     }

@@ -16,4 +16,7 @@ namespace Threadloom.Core.Storage;
 [JsonSerializable(typeof(StoredFile))]
 [JsonSerializable(typeof(Run))]
 [JsonSerializable(typeof(RunStep))]
+[JsonSerializable(typeof(VectorStore))]
+[JsonSerializable(typeof(VectorStoreFile))]
+[JsonSerializable(typeof(VectorStoreFileBatch))]
 public sealed partial class DomainJson : JsonSerializerContext;

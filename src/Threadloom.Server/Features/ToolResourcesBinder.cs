@@ -1,6 +1,7 @@
 using Threadloom.Core.Domain;
 using Threadloom.Core.Storage;
 using Threadloom.Server.Features.Assistants;
+using Threadloom.Server.Features.VectorStores;
 using Threadloom.Server.Http;
 
 namespace Threadloom.Server.Features;
@@ -8,8 +9,10 @@ namespace Threadloom.Server.Features;
 /// <summary>
 /// Validates <c>tool_resources</c> from a request and turns it into the stored shape, checking that every file it
 /// names belongs to the caller's project. Shared by assistants, threads and create-thread-and-run.
+/// The <c>file_search.vector_stores</c> helper and v1 <c>file_ids</c> with the retrieval tool create a vector store,
+/// as OpenAI does; its files are ingested in the background.
 /// </summary>
-public sealed class ToolResourcesBinder(IFileStore files)
+public sealed class ToolResourcesBinder(IFileStore files, IVectorStoreStore vectorStores, VectorStoreService vectorStoreService)
 {
     public async Task<ToolResources?> ResolveAsync(ToolResourcesRequest? request, ApiCaller caller, CancellationToken cancellationToken, string param = "tool_resources")
     {
@@ -40,10 +43,35 @@ public sealed class ToolResourcesBinder(IFileStore files)
             {
                 throw ApiErrors.ArrayTooLong($"{at}.vector_store_ids", 1, tooMany.Count);
             }
-            if (search.VectorStores is { Count: > 0 })
+            if (search.VectorStores is { Count: > 1 } tooManyStores)
             {
-                // COMPAT: vector stores arrive with the file search issue (#4); until then the helper is refused clearly.
-                throw ApiErrors.InvalidRequest($"Invalid '{at}.vector_stores': creating vector stores implicitly is not supported by this server yet.", $"{at}.vector_stores", "unsupported_value");
+                throw ApiErrors.ArrayTooLong($"{at}.vector_stores", 1, tooManyStores.Count);
+            }
+            if (search.VectorStoreIds is { Count: > 0 } storeIds)
+            {
+                var missing = await vectorStores.FindMissingAsync(caller.ProjectId, storeIds, cancellationToken);
+                if (missing.Count > 0)
+                {
+                    var index = storeIds.IndexOf(missing[0]);
+                    throw ApiErrors.InvalidRequest($"Invalid '{at}.vector_store_ids[{index}]': no vector store found with id '{missing[0]}'.", $"{at}.vector_store_ids[{index}]", "invalid_value");
+                }
+            }
+            if (search.VectorStores is [var helper])
+            {
+                var helperAt = $"{at}.vector_stores[0]";
+                if (helper is null)
+                {
+                    throw ApiErrors.InvalidRequest($"Invalid type for '{helperAt}': expected an object.", helperAt, "invalid_type");
+                }
+                var helperFiles = helper.FileIds ?? [];
+                if (helperFiles.Count > VectorStoreService.MaxFilesPerCreate)
+                {
+                    throw ApiErrors.ArrayTooLong($"{helperAt}.file_ids", VectorStoreService.MaxFilesPerCreate, helperFiles.Count);
+                }
+                var strategy = VectorStoreService.ParseChunkingStrategy(helper.ChunkingStrategy, $"{helperAt}.chunking_strategy");
+                var metadata = Validate.Metadata(helper.Metadata, $"{helperAt}.metadata");
+                var store = await vectorStoreService.CreateAsync(caller.ProjectId, null, null, metadata, null, helperFiles, strategy, $"{helperAt}.file_ids", cancellationToken);
+                return new ToolResources(codeInterpreter, new FileSearchResources([store.Id]));
             }
             fileSearch = new FileSearchResources(search.VectorStoreIds ?? []);
         }
@@ -63,7 +91,15 @@ public sealed class ToolResourcesBinder(IFileStore files)
         }
         await Validate.FilesExistAsync(files, caller.ProjectId, fileIds, "file_ids", cancellationToken);
         var codeInterpreter = tools.Any(t => t is CodeInterpreterToolDefinition) ? new CodeInterpreterResources(fileIds) : null;
-        return new ToolResources(codeInterpreter ?? current?.CodeInterpreter, current?.FileSearch);
+        // COMPAT: v1 retrieval read the assistant's file_ids directly; v2 needs a vector store, so one is made for them.
+        var fileSearch = current?.FileSearch;
+        if (fileIds.Count > 0 && tools.Any(t => t is FileSearchToolDefinition))
+        {
+            var store = await vectorStoreService.CreateAsync(caller.ProjectId, "Assistant files (v1 file_ids)", null, new Dictionary<string, string>(), null,
+                fileIds, Core.Ingestion.StaticChunkingStrategy.Default, "file_ids", cancellationToken);
+            fileSearch = new FileSearchResources([store.Id]);
+        }
+        return new ToolResources(codeInterpreter ?? current?.CodeInterpreter, fileSearch);
     }
 
     public static void RejectV1Field(object? value, string name, ApiCaller caller)

@@ -2,6 +2,7 @@ using System.Net;
 using OpenTelemetry.Metrics;
 using Threadloom.Core.Domain;
 using Threadloom.Core.Inference;
+using Threadloom.Core.Ingestion;
 using Threadloom.Core.Runs;
 using Threadloom.Core.Storage;
 using Threadloom.Core.Tools.CodeInterpreter;
@@ -14,6 +15,7 @@ using Threadloom.Server.Features.Messages;
 using Threadloom.Server.Features.Models;
 using Threadloom.Server.Features.Runs;
 using Threadloom.Server.Features.Threads;
+using Threadloom.Server.Features.VectorStores;
 using Threadloom.Server.Http;
 using Threadloom.Storage.Sqlite;
 
@@ -68,6 +70,11 @@ public static class ThreadloomApp
         // call code_interpreter fail with a clear last_error. Code never runs unsandboxed.
         services.AddCodeSandbox(configuration);
         services.AddSingleton<IBuiltInTool, CodeInterpreterTool>();
+
+        services.AddOptions<IngestionOptions>().BindConfiguration(IngestionOptions.SectionName);
+        services.AddSqliteChunkIndex().AddFileSearchEngine().AddVectorStoreEngine();
+        services.AddSingleton<VectorStoreService>();
+        services.AddSingleton<ThreadFileSearch>();
     }
 
     /// <summary>Migrates the database, decides dev mode, and maps every route.</summary>
@@ -122,6 +129,7 @@ public static class ThreadloomApp
             .MapMessageEndpoints()
             .MapRunEndpoints()
             .MapFileEndpoints()
+            .MapVectorStoreEndpoints()
             .MapModelEndpoints();
     }
 

@@ -7,6 +7,7 @@ using Threadloom.Server.Features.Messages;
 using Threadloom.Server.Features.Models;
 using Threadloom.Server.Features.Runs;
 using Threadloom.Server.Features.Threads;
+using Threadloom.Server.Features.VectorStores;
 
 namespace Threadloom.Server.Http;
 
@@ -47,6 +48,20 @@ namespace Threadloom.Server.Http;
 [JsonSerializable(typeof(RunStepObject))]
 [JsonSerializable(typeof(ListResponse<RunStepObject>))]
 [JsonSerializable(typeof(Threadloom.Core.Domain.StepToolCall))]
+[JsonSerializable(typeof(List<Threadloom.Core.Domain.TextAnnotation>))]
+[JsonSerializable(typeof(CreateVectorStoreRequest))]
+[JsonSerializable(typeof(ModifyVectorStoreRequest))]
+[JsonSerializable(typeof(VectorStoreObject))]
+[JsonSerializable(typeof(ListResponse<VectorStoreObject>))]
+[JsonSerializable(typeof(CreateVectorStoreFileRequest))]
+[JsonSerializable(typeof(UpdateVectorStoreFileRequest))]
+[JsonSerializable(typeof(VectorStoreFileObject))]
+[JsonSerializable(typeof(ListResponse<VectorStoreFileObject>))]
+[JsonSerializable(typeof(VectorStoreFileContentPage))]
+[JsonSerializable(typeof(CreateVectorStoreFileBatchRequest))]
+[JsonSerializable(typeof(VectorStoreFileBatchObject))]
+[JsonSerializable(typeof(SearchVectorStoreRequest))]
+[JsonSerializable(typeof(VectorStoreSearchResultsPage))]
 public sealed partial class ApiJsonContext : JsonSerializerContext
 {
     /// <summary>Applies the context's settings to other options, e.g. the HTTP JSON options.</summary>

@@ -7,6 +7,7 @@ using Microsoft.Extensions.Options;
 using Microsoft.Net.Http.Headers;
 using Threadloom.Core.Domain;
 using Threadloom.Core.Storage;
+using Threadloom.Core.Tools.FileSearch;
 using Threadloom.Server.Http;
 
 namespace Threadloom.Server.Features.Files;
@@ -132,12 +133,18 @@ public static class FileEndpoints
     internal static async Task<Ok<FileObject>> GetAsync(string fileId, ApiCaller caller, IFileStore store, CancellationToken cancellationToken) =>
         TypedResults.Ok((await FindAsync(store, caller, fileId, cancellationToken)).ToObject());
 
-    internal static async Task<Ok<DeletionStatus>> DeleteAsync(string fileId, ApiCaller caller, IFileStore store, IBlobStore blobs, CancellationToken cancellationToken)
+    internal static async Task<Ok<DeletionStatus>> DeleteAsync(
+        string fileId, ApiCaller caller, IFileStore store, IBlobStore blobs, IVectorStoreStore vectorStores, IChunkIndex index, CancellationToken cancellationToken)
     {
         var file = await FindAsync(store, caller, fileId, cancellationToken);
         if (!await store.DeleteAsync(caller.ProjectId, fileId, cancellationToken))
         {
             throw ApiErrors.NotFound("file", fileId);
+        }
+        // A deleted file leaves every vector store it was in (DIGEST §6.6).
+        foreach (var vectorStoreId in await vectorStores.RemoveFileEverywhereAsync(caller.ProjectId, fileId, CancellationToken.None))
+        {
+            await index.DeleteFileAsync(caller.ProjectId, vectorStoreId, fileId, CancellationToken.None);
         }
         if (!await store.IsBlobReferencedAsync(file.BlobKey, cancellationToken))
         {

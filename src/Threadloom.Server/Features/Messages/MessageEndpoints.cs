@@ -2,6 +2,7 @@ using Microsoft.AspNetCore.Http.HttpResults;
 using Threadloom.Core.Domain;
 using Threadloom.Core.Storage;
 using Threadloom.Server.Features.Threads;
+using Threadloom.Server.Features.VectorStores;
 using Threadloom.Server.Http;
 
 namespace Threadloom.Server.Features.Messages;
@@ -20,13 +21,15 @@ public static class MessageEndpoints
     }
 
     internal static async Task<Ok<MessageObject>> CreateAsync(
-        string threadId, HttpContext http, ApiCaller caller, IThreadStore threads, IMessageStore store, MessageFactory factory, ThreadGuard guard, CancellationToken cancellationToken)
+        string threadId, HttpContext http, ApiCaller caller, IThreadStore threads, IMessageStore store, MessageFactory factory, ThreadGuard guard,
+        ThreadFileSearch fileSearch, CancellationToken cancellationToken)
     {
         var request = await RequestBody.ReadAsync(http, ApiJsonContext.Default.CreateMessageRequest);
-        await ThreadEndpoints.FindAsync(threads, caller, threadId, cancellationToken);
+        var thread = await ThreadEndpoints.FindAsync(threads, caller, threadId, cancellationToken);
         var message = await factory.CreateAsync(request, threadId, caller, "", cancellationToken);
         await guard.EnsureNoActiveRunAsync(caller.ProjectId, threadId, cancellationToken);
         await store.CreateAsync(message, cancellationToken);
+        await fileSearch.AttachAsync(thread, [message], cancellationToken);
         return TypedResults.Ok(message.ToObject());
     }
 

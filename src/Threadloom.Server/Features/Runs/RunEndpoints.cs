@@ -5,6 +5,7 @@ using Threadloom.Core.Runs;
 using Threadloom.Core.Storage;
 using Threadloom.Server.Features.Messages;
 using Threadloom.Server.Features.Threads;
+using Threadloom.Server.Features.VectorStores;
 using Threadloom.Server.Http;
 
 namespace Threadloom.Server.Features.Runs;
@@ -33,11 +34,11 @@ public static class RunEndpoints
 
     internal static async Task<Results<Ok<RunObject>, ServerSentEventsResult<string>>> CreateAsync(
         string threadId, HttpContext http, ApiCaller caller, IThreadStore threads, IAssistantStore assistants, MessageFactory messageFactory,
-        RunCommands commands, RunEventHub hub, IIdGenerator ids, TimeProvider time, CancellationToken cancellationToken)
+        RunCommands commands, RunEventHub hub, ThreadFileSearch fileSearch, IIdGenerator ids, TimeProvider time, CancellationToken cancellationToken)
     {
         var request = await RequestBody.ReadAsync(http, ApiJsonContext.Default.CreateRunRequest);
         ValidateInclude(http.Request, request.Include);
-        await ThreadEndpoints.FindAsync(threads, caller, threadId, cancellationToken);
+        var thread = await ThreadEndpoints.FindAsync(threads, caller, threadId, cancellationToken);
         var assistant = await FindAssistantAsync(assistants, caller, request.AssistantId, cancellationToken);
         var settings = new RunSettings(request.Model, request.Instructions, request.AdditionalInstructions, request.Tools, request.Metadata,
             request.Temperature, request.TopP, request.MaxPromptTokens, request.MaxCompletionTokens, request.TruncationStrategy, request.ToolChoice,
@@ -49,6 +50,8 @@ public static class RunEndpoints
             var message = request.AdditionalMessages[i] ?? throw ApiErrors.InvalidRequest($"Invalid type for 'additional_messages[{i}]': expected an object.", $"additional_messages[{i}]", "invalid_type");
             additional.Add(await messageFactory.CreateAsync(message, threadId, caller, $"additional_messages[{i}]", cancellationToken));
         }
+        await fileSearch.EnsureStoresExistAsync(run.Tools, assistant, thread, cancellationToken);
+        await fileSearch.AttachAsync(thread, additional, cancellationToken);
 
         var subscription = request.Stream == true ? hub.Subscribe(run.Id) : null;
         try
@@ -68,7 +71,7 @@ public static class RunEndpoints
 
     internal static async Task<Results<Ok<RunObject>, ServerSentEventsResult<string>>> CreateThreadAndRunAsync(
         HttpContext http, ApiCaller caller, IThreadStore threads, IAssistantStore assistants, ToolResourcesBinder binder, MessageFactory messageFactory,
-        RunCommands commands, RunEventHub hub, IIdGenerator ids, TimeProvider time, CancellationToken cancellationToken)
+        RunCommands commands, RunEventHub hub, ThreadFileSearch fileSearch, IIdGenerator ids, TimeProvider time, CancellationToken cancellationToken)
     {
         var request = await RequestBody.ReadAsync(http, ApiJsonContext.Default.CreateThreadAndRunRequest);
         ValidateInclude(http.Request, null);
@@ -82,11 +85,13 @@ public static class RunEndpoints
             request.Temperature, request.TopP, request.MaxPromptTokens, request.MaxCompletionTokens, request.TruncationStrategy, request.ToolChoice,
             request.ParallelToolCalls, request.ResponseFormat, request.ReasoningEffort);
         var run = BuildRun(settings, assistant, thread.Id, caller, ids, time);
+        await fileSearch.EnsureStoresExistAsync(run.Tools, assistant, thread, cancellationToken);
 
         var subscription = request.Stream == true ? hub.Subscribe(run.Id) : null;
         try
         {
             await threads.CreateAsync(thread, initial, cancellationToken);
+            thread = await fileSearch.AttachAsync(thread, initial, cancellationToken);
             if (await commands.StartAsync(run, [], cancellationToken) is { } active)
             {
                 throw ThreadGuard.ActiveRunError(thread.Id, active);

@@ -4,6 +4,7 @@ using System.Text.Json;
 using System.Text.Json.Nodes;
 using Threadloom.Core.Domain;
 using Threadloom.Core.Runs;
+using Threadloom.Core.Tools.FileSearch;
 using Threadloom.Server.Features.Messages;
 using Threadloom.Server.Features.Threads;
 using Threadloom.Server.Http;
@@ -49,6 +50,7 @@ internal static class RunStreaming
         AssistantThread thread => JsonSerializer.Serialize(thread.ToObject(), ApiJsonContext.Default.ThreadObject),
         MessageDelta delta => MessageDeltaJson(delta),
         StepDelta delta => StepDeltaJson(delta),
+        MessageAnnotationsDelta delta => MessageAnnotationsDeltaJson(delta),
         RunError error => JsonSerializer.Serialize(new ErrorResponse(new ErrorBody(error.Message, "server_error", null, error.Code)), ApiJsonContext.Default.ErrorResponse),
         _ => throw new InvalidOperationException($"No wire shape for stream payload {e.Payload.GetType().Name}."),
     };
@@ -68,6 +70,30 @@ internal static class RunStreaming
             }),
         },
     }.ToJsonString();
+
+    /// <summary>The annotations of a finished text part, each with its integer <c>index</c> (the SDKs merge arrays by index).</summary>
+    private static string MessageAnnotationsDeltaJson(MessageAnnotationsDelta delta)
+    {
+        var annotations = JsonSerializer.SerializeToNode(delta.Annotations.ToList(), ApiJsonContext.Default.ListTextAnnotation)!.AsArray();
+        for (var i = 0; i < annotations.Count; i++)
+        {
+            annotations[i]!["index"] = i;
+        }
+        return new JsonObject
+        {
+            ["id"] = delta.MessageId,
+            ["object"] = "thread.message.delta",
+            ["delta"] = new JsonObject
+            {
+                ["content"] = new JsonArray(new JsonObject
+                {
+                    ["index"] = delta.Index,
+                    ["type"] = "text",
+                    ["text"] = new JsonObject { ["annotations"] = annotations },
+                }),
+            },
+        }.ToJsonString();
+    }
 
     /// <summary>
     /// A code_interpreter increment: the first carries <c>id</c> and <c>input:""</c>, then <c>input</c> fragments, then
@@ -114,7 +140,11 @@ internal static class RunStreaming
         }
         else if (delta.Snapshot is { } snapshot)
         {
-            call = JsonSerializer.SerializeToNode(snapshot, ApiJsonContext.Default.StepToolCall)!.AsObject();
+            // Streams carry no include[]: file search results go without their content, as listed steps do.
+            var shown = snapshot is FileSearchStepToolCall { FileSearch.Results: { } results } search
+                ? search with { FileSearch = search.FileSearch with { Results = [.. results.Select(r => r with { Content = null })] } }
+                : snapshot;
+            call = JsonSerializer.SerializeToNode(shown, ApiJsonContext.Default.StepToolCall)!.AsObject();
             call["index"] = delta.Index;
         }
         else if (delta.CallId is { } id)

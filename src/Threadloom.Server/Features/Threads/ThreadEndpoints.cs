@@ -3,6 +3,7 @@ using Threadloom.Core.Domain;
 using Threadloom.Core.Storage;
 using Threadloom.Core.Tools.CodeInterpreter;
 using Threadloom.Server.Features.Messages;
+using Threadloom.Server.Features.VectorStores;
 using Threadloom.Server.Http;
 
 namespace Threadloom.Server.Features.Threads;
@@ -22,11 +23,13 @@ public static class ThreadEndpoints
     }
 
     internal static async Task<Ok<ThreadObject>> CreateAsync(
-        HttpContext http, ApiCaller caller, IThreadStore store, ToolResourcesBinder binder, MessageFactory messages, IIdGenerator ids, TimeProvider time, CancellationToken cancellationToken)
+        HttpContext http, ApiCaller caller, IThreadStore store, ToolResourcesBinder binder, MessageFactory messages, ThreadFileSearch fileSearch, IIdGenerator ids,
+        TimeProvider time, CancellationToken cancellationToken)
     {
         var request = await RequestBody.ReadAsync(http, ApiJsonContext.Default.CreateThreadRequest, optional: true);
         var (thread, initial) = await BuildAsync(request, caller, binder, messages, ids, time, "", cancellationToken);
         await store.CreateAsync(thread, initial, cancellationToken);
+        thread = await fileSearch.AttachAsync(thread, initial, cancellationToken);
         return TypedResults.Ok(thread.ToObject());
     }
 

@@ -1,0 +1,220 @@
+using System.ComponentModel.DataAnnotations;
+using System.Threading.Channels;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Hosting;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Options;
+using Threadloom.Core.Domain;
+using Threadloom.Core.Storage;
+using Threadloom.Core.Tools.FileSearch;
+
+namespace Threadloom.Core.Ingestion;
+
+/// <summary>The ingestion job queue's settings, section <c>IngestionWorker</c>; validated at startup.</summary>
+public sealed class IngestionWorkerOptions
+{
+    public const string SectionName = "IngestionWorker";
+
+    /// <summary>False leaves jobs queued (a node that only serves the API).</summary>
+    public bool Enabled { get; init; } = true;
+
+    /// <summary>Files one node ingests at the same time. The local embedding model already uses every core, so 1.</summary>
+    [Range(1, 16)]
+    public int MaxConcurrentFiles { get; init; } = 1;
+
+    /// <summary>How long a claim holds without a heartbeat; a job whose lease lapsed is claimed again (ingestion is idempotent).</summary>
+    [Range(typeof(TimeSpan), "00:00:01", "01:00:00")]
+    public TimeSpan Lease { get; init; } = TimeSpan.FromMinutes(1);
+
+    /// <summary>How often the worker looks for jobs without being signalled (lost signals, other nodes, lapsed leases).</summary>
+    [Range(typeof(TimeSpan), "00:00:00.010", "00:10:00")]
+    public TimeSpan SweepInterval { get; init; } = TimeSpan.FromSeconds(2);
+}
+
+/// <summary>Wakes the <see cref="IngestionWorker"/> after file rows were written; bounded(1), <c>DropWrite</c>, like <c>RunSignal</c>.</summary>
+public sealed class IngestionSignal
+{
+    private readonly Channel<bool> _channel = Channel.CreateBounded<bool>(new BoundedChannelOptions(1)
+    {
+        FullMode = BoundedChannelFullMode.DropWrite,
+        SingleReader = true,
+    });
+
+    public void Notify() => _channel.Writer.TryWrite(true);
+
+    public async Task WaitAsync(TimeSpan timeout, CancellationToken cancellationToken)
+    {
+        using var timeoutCts = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+        timeoutCts.CancelAfter(timeout);
+        try
+        {
+            await _channel.Reader.ReadAsync(timeoutCts.Token);
+        }
+        catch (OperationCanceledException) when (!cancellationToken.IsCancellationRequested)
+        {
+            // Timed out: sweep.
+        }
+    }
+}
+
+/// <summary>
+/// Ingests vector store files: claims <c>in_progress</c> rows with a lease, runs <see cref="FileIngestor"/>, and writes
+/// <c>completed</c> (usage bytes) or <c>failed</c> (<c>last_error</c>) while it still holds the lease.
+/// </summary>
+/// <remarks>
+/// Design notes (DESIGN §5, STYLE habit 7): the file row is written before the signal, so a lost signal or a restart
+/// only delays a job; a job whose node died is claimed again once its lease lapses, and a node that stops gives its
+/// jobs back. Unlike runs, a lapsed job is re-run rather than failed: <c>IChunkIndex.ReplaceFileAsync</c> makes
+/// ingestion idempotent. A file that fails never affects the other files of its store. If the row was cancelled or
+/// deleted while the file was being ingested, the chunks just written are removed again. The ingestor (and with it
+/// the embedding model) is resolved on the first job, so a node without vector stores never loads the model.
+/// </remarks>
+public sealed partial class IngestionWorker(
+    IVectorStoreStore stores,
+    IFileStore files,
+    IBlobStore blobs,
+    IServiceProvider services,
+    IngestionSignal signal,
+    IOptions<IngestionWorkerOptions> options,
+    TimeProvider time,
+    ILogger<IngestionWorker> logger) : BackgroundService
+{
+    private readonly string _nodeId = $"{Environment.MachineName}-{Guid.NewGuid():N}";
+    private readonly IngestionWorkerOptions _options = options.Value;
+
+    protected override async Task ExecuteAsync(CancellationToken stoppingToken)
+    {
+        if (!_options.Enabled)
+        {
+            return;
+        }
+        using var slots = new SemaphoreSlim(_options.MaxConcurrentFiles, _options.MaxConcurrentFiles);
+        var running = new List<Task>();
+        while (!stoppingToken.IsCancellationRequested)
+        {
+            try
+            {
+                running.RemoveAll(t => t.IsCompleted);
+                while (slots.CurrentCount > 0)
+                {
+                    var job = await stores.ClaimNextAsync(_nodeId, time.GetUtcNow(), _options.Lease, stoppingToken);
+                    if (job is null)
+                    {
+                        break;
+                    }
+                    await slots.WaitAsync(stoppingToken);
+                    LogClaimed(job.Id, job.VectorStoreId, _nodeId);
+                    running.Add(IngestOneAsync(job, slots, stoppingToken));
+                }
+                await signal.WaitAsync(_options.SweepInterval, stoppingToken);
+            }
+            catch (OperationCanceledException) when (stoppingToken.IsCancellationRequested)
+            {
+                break;
+            }
+            catch (Exception e)
+            {
+                LogLoopFailed(e);
+                await Task.Delay(_options.SweepInterval, stoppingToken).ContinueWith(_ => { }, TaskScheduler.Default);
+            }
+        }
+        await Task.WhenAll(running);
+    }
+
+    private async Task IngestOneAsync(VectorStoreFile job, SemaphoreSlim slots, CancellationToken stoppingToken)
+    {
+        await Task.Yield();
+        using var heartbeatCts = new CancellationTokenSource();
+        var heartbeat = HeartbeatAsync(job, heartbeatCts.Token);
+        try
+        {
+            var outcome = await IngestAsync(job, stoppingToken);
+            if (!await stores.CompleteAsync(outcome, _nodeId, CancellationToken.None))
+            {
+                // Cancelled, deleted or taken over meanwhile: drop what was written unless the row still wants it.
+                var current = await stores.FindFileAsync(job.ProjectId, job.VectorStoreId, job.Id, CancellationToken.None);
+                if (current is null || current.Status == VectorStoreFileStatus.Cancelled)
+                {
+                    await services.GetRequiredService<IChunkIndex>().DeleteFileAsync(job.ProjectId, job.VectorStoreId, job.Id, CancellationToken.None);
+                }
+                return;
+            }
+            LogIngested(job.Id, job.VectorStoreId, outcome.Status == VectorStoreFileStatus.Completed ? "completed" : "failed");
+        }
+        catch (OperationCanceledException) when (stoppingToken.IsCancellationRequested)
+        {
+            await stores.ReleaseAsync(job.VectorStoreId, job.Id, _nodeId, CancellationToken.None);
+        }
+        catch (Exception e)
+        {
+            // Not retried: a file that crashes the pipeline would crash it again on every node.
+            LogJobCrashed(e, job.Id, job.VectorStoreId);
+            await stores.CompleteAsync(Failed(job, IngestionErrorCodes.ServerError, "The server had an error while processing the file."), _nodeId, CancellationToken.None);
+        }
+        finally
+        {
+            await heartbeatCts.CancelAsync();
+            await heartbeat;
+            slots.Release();
+            signal.Notify();
+        }
+    }
+
+    private async Task<VectorStoreFile> IngestAsync(VectorStoreFile job, CancellationToken cancellationToken)
+    {
+        var file = await files.FindAsync(job.ProjectId, job.Id, cancellationToken);
+        if (file is null)
+        {
+            return Failed(job, IngestionErrorCodes.InvalidFile, "The file was deleted.");
+        }
+        var ingestor = services.GetRequiredService<FileIngestor>();
+        IngestionResult result;
+        await using (var content = blobs.OpenRead(file.BlobKey))
+        {
+            result = await ingestor.IngestAsync(new IngestionRequest(job.ProjectId, job.VectorStoreId, job.Id, file.Filename, content, job.ChunkingStrategy, job.Attributes),
+                cancellationToken);
+        }
+        return result.Error is { } error
+            ? Failed(job, error.Code, error.Message)
+            : job with { Status = VectorStoreFileStatus.Completed, UsageBytes = result.UsageBytes, LastError = null };
+    }
+
+    private static VectorStoreFile Failed(VectorStoreFile job, string code, string message) =>
+        job with { Status = VectorStoreFileStatus.Failed, UsageBytes = 0, LastError = new VectorStoreFileError(code, message) };
+
+    private async Task HeartbeatAsync(VectorStoreFile job, CancellationToken cancellationToken)
+    {
+        var interval = _options.Lease / 3;
+        while (!cancellationToken.IsCancellationRequested)
+        {
+            try
+            {
+                await Task.Delay(interval, time, cancellationToken);
+                await stores.RenewLeaseAsync(job.VectorStoreId, job.Id, _nodeId, time.GetUtcNow() + _options.Lease, cancellationToken);
+            }
+            catch (OperationCanceledException)
+            {
+                return;
+            }
+            catch (Exception e)
+            {
+                LogHeartbeatFailed(e, job.Id);
+            }
+        }
+    }
+
+    [LoggerMessage(Level = LogLevel.Information, Message = "File {FileId} of {VectorStoreId} claimed by {NodeId}")]
+    private partial void LogClaimed(string fileId, string vectorStoreId, string nodeId);
+
+    [LoggerMessage(Level = LogLevel.Information, Message = "File {FileId} of {VectorStoreId} ingested: {Status}")]
+    private partial void LogIngested(string fileId, string vectorStoreId, string status);
+
+    [LoggerMessage(Level = LogLevel.Error, Message = "The ingestion worker loop failed; retrying")]
+    private partial void LogLoopFailed(Exception exception);
+
+    [LoggerMessage(Level = LogLevel.Error, Message = "Ingesting file {FileId} of {VectorStoreId} crashed; the file is failed")]
+    private partial void LogJobCrashed(Exception exception, string fileId, string vectorStoreId);
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "Heartbeat of ingestion job {FileId} failed")]
+    private partial void LogHeartbeatFailed(Exception exception, string fileId);
+}

@@ -1,0 +1,149 @@
+using System.Net;
+using System.Text;
+using System.Text.Json;
+
+namespace Threadloom.Server.Tests.FileSearch;
+
+public sealed class VectorStoreApiTests
+{
+    [Fact]
+    public async Task CreateVectorStore_HrFiles_IngestsSearchesAndReportsState()
+    {
+        await using var server = await FileSearchServer.StartAsync();
+        var benefits = await server.UploadScenarioFileAsync("HR/contoso-benefits.txt");
+        var k401 = await server.UploadScenarioFileAsync("HR/contoso-401k.txt");
+        var leave = await server.UploadScenarioFileAsync("HR/contoso-medical_leave.txt");
+
+        var created = await server.OkAsync(server.PostAsync("vector_stores",
+            $$$"""{"name":"HR","file_ids":["{{{benefits}}}","{{{k401}}}","{{{leave}}}"],"metadata":{"team":"hr"},"expires_after":{"anchor":"last_active_at","days":7} }"""));
+        Assert.Equal("vector_store", created.GetProperty("object").GetString());
+        Assert.Equal(3, created.GetProperty("file_counts").GetProperty("total").GetInt32());
+        var id = created.GetProperty("id").GetString()!;
+        Assert.StartsWith("vs_", id, StringComparison.Ordinal);
+
+        var store = await server.WaitUntilDoneAsync($"vector_stores/{id}");
+        Assert.Equal("completed", store.GetProperty("status").GetString());
+        var counts = store.GetProperty("file_counts");
+        Assert.Equal(3, counts.GetProperty("completed").GetInt32());
+        Assert.Equal(0, counts.GetProperty("in_progress").GetInt32());
+        Assert.Equal(0, counts.GetProperty("failed").GetInt32());
+        Assert.True(store.GetProperty("usage_bytes").GetInt64() > 0);
+        Assert.Equal(JsonValueKind.Number, store.GetProperty("last_active_at").ValueKind);
+        Assert.Equal(7, store.GetProperty("expires_after").GetProperty("days").GetInt32());
+        Assert.Equal("hr", store.GetProperty("metadata").GetProperty("team").GetString());
+
+        var files = await server.OkAsync(server.GetAsync($"vector_stores/{id}/files?filter=completed"));
+        Assert.Equal(3, files.GetProperty("data").GetArrayLength());
+        var file = files.GetProperty("data")[0];
+        Assert.Equal("vector_store.file", file.GetProperty("object").GetString());
+        Assert.Equal(800, file.GetProperty("chunking_strategy").GetProperty("static").GetProperty("max_chunk_size_tokens").GetInt32());
+        Assert.Equal(0, (await server.OkAsync(server.GetAsync($"vector_stores/{id}/files?filter=failed"))).GetProperty("data").GetArrayLength());
+
+        var content = await server.OkAsync(server.GetAsync($"vector_stores/{id}/files/{k401}/content"));
+        Assert.Equal("vector_store.file_content.page", content.GetProperty("object").GetString());
+        Assert.Contains("401", string.Concat(content.GetProperty("data").EnumerateArray().Select(d => d.GetProperty("text").GetString())), StringComparison.Ordinal);
+
+        var search = await server.OkAsync(server.PostAsync($"vector_stores/{id}/search", """{"query":"What is the 401k matching percentage?","max_num_results":5}"""));
+        Assert.Equal("vector_store.search_results.page", search.GetProperty("object").GetString());
+        var found = search.GetProperty("data").EnumerateArray().Select(r => r.GetProperty("file_id").GetString()).ToHashSet();
+        Assert.Contains(k401, found);
+        Assert.Contains(benefits, found);
+        Assert.True(search.GetProperty("data").GetArrayLength() <= 5);
+
+        // Attributes filter the search.
+        await server.OkAsync(server.PostAsync($"vector_stores/{id}/files/{k401}", """{"attributes":{"doc":"plan"}}"""));
+        var filtered = await server.OkAsync(server.PostAsync($"vector_stores/{id}/search", """{"query":"401k match","filters":{"type":"eq","key":"doc","value":"plan"}}"""));
+        Assert.All(filtered.GetProperty("data").EnumerateArray(), r => Assert.Equal(k401, r.GetProperty("file_id").GetString()));
+        Assert.NotEqual(0, filtered.GetProperty("data").GetArrayLength());
+
+        // Removing a file from the store keeps the file; deleting a file removes it from the store.
+        var removed = await server.OkAsync(server.DeleteAsync($"vector_stores/{id}/files/{leave}"));
+        Assert.Equal("vector_store.file.deleted", removed.GetProperty("object").GetString());
+        await server.OkAsync(server.GetAsync($"files/{leave}"));
+        await server.OkAsync(server.DeleteAsync($"files/{benefits}"));
+        Assert.Equal(HttpStatusCode.NotFound, (await server.GetAsync($"vector_stores/{id}/files/{benefits}")).Status);
+        var after = await server.OkAsync(server.GetAsync($"vector_stores/{id}"));
+        Assert.Equal(1, after.GetProperty("file_counts").GetProperty("total").GetInt32());
+        var rest = await server.OkAsync(server.PostAsync($"vector_stores/{id}/search", """{"query":"medical leave benefits 401k"}"""));
+        Assert.All(rest.GetProperty("data").EnumerateArray(), r => Assert.Equal(k401, r.GetProperty("file_id").GetString()));
+
+        var deleted = await server.OkAsync(server.DeleteAsync($"vector_stores/{id}"));
+        Assert.True(deleted.GetProperty("deleted").GetBoolean());
+        Assert.Equal(HttpStatusCode.NotFound, (await server.GetAsync($"vector_stores/{id}")).Status);
+    }
+
+    [Fact]
+    public async Task FileBatch_BadFiles_FailWithTheirCodeWhileTheGoodFileCompletes()
+    {
+        await using var server = await FileSearchServer.StartAsync();
+        var good = await server.UploadScenarioFileAsync("travel/flight_itinerary.txt");
+        var binary = await server.UploadAsync("notes.txt", [0x00, 0x01, 0x02, 0xFF, 0xFE, 0x00, 0x10]);
+        var corruptPdf = await server.UploadAsync("report.pdf", Encoding.ASCII.GetBytes("%PDF-1.7\n1 0 obj << /Type /Catalog >> garbage without xref"));
+        var empty = await server.UploadAsync("empty.txt", []);
+        var id = (await server.OkAsync(server.PostAsync("vector_stores", """{"name":"travel"}"""))).GetProperty("id").GetString()!;
+
+        var batch = await server.OkAsync(server.PostAsync($"vector_stores/{id}/file_batches", $$"""{"file_ids":["{{good}}","{{binary}}","{{corruptPdf}}","{{empty}}"]}"""));
+        Assert.Equal("vector_store.files_batch", batch.GetProperty("object").GetString());
+        Assert.StartsWith("vsfb_", batch.GetProperty("id").GetString(), StringComparison.Ordinal);
+        var batchId = batch.GetProperty("id").GetString()!;
+
+        var done = await server.WaitUntilDoneAsync($"vector_stores/{id}/file_batches/{batchId}");
+        Assert.Equal(1, done.GetProperty("file_counts").GetProperty("completed").GetInt32());
+        Assert.Equal(3, done.GetProperty("file_counts").GetProperty("failed").GetInt32());
+        Assert.Equal("completed", done.GetProperty("status").GetString());
+
+        string ErrorCode(JsonElement file) => file.GetProperty("last_error").GetProperty("code").GetString()!;
+        Assert.Equal("unsupported_file", ErrorCode(await server.OkAsync(server.GetAsync($"vector_stores/{id}/files/{binary}"))));
+        Assert.Equal("invalid_file", ErrorCode(await server.OkAsync(server.GetAsync($"vector_stores/{id}/files/{corruptPdf}"))));
+        Assert.Equal("invalid_file", ErrorCode(await server.OkAsync(server.GetAsync($"vector_stores/{id}/files/{empty}"))));
+        var ok = await server.OkAsync(server.GetAsync($"vector_stores/{id}/files/{good}"));
+        Assert.Equal("completed", ok.GetProperty("status").GetString());
+        Assert.Equal(JsonValueKind.Null, ok.GetProperty("last_error").ValueKind);
+
+        var failed = await server.OkAsync(server.GetAsync($"vector_stores/{id}/file_batches/{batchId}/files?filter=failed"));
+        Assert.Equal(3, failed.GetProperty("data").GetArrayLength());
+        var store = await server.OkAsync(server.GetAsync($"vector_stores/{id}"));
+        Assert.Equal("completed", store.GetProperty("status").GetString());
+        Assert.Equal(4, store.GetProperty("file_counts").GetProperty("total").GetInt32());
+
+        // Scenario 11, retrieval half: the itinerary is searchable for the travel dates.
+        var search = await server.OkAsync(server.PostAsync($"vector_stores/{id}/search", """{"query":["When do I fly to Frankfurt?","return flight date"]}"""));
+        var hit = search.GetProperty("data")[0];
+        Assert.Equal(good, hit.GetProperty("file_id").GetString());
+        Assert.Equal("flight_itinerary.txt", hit.GetProperty("filename").GetString());
+        var text = hit.GetProperty("content")[0].GetProperty("text").GetString()!;
+        Assert.Contains("FRA", text, StringComparison.Ordinal);
+        Assert.Equal(2, search.GetProperty("search_query").GetArrayLength());
+    }
+
+    [Fact]
+    public async Task BadInput_IsRefusedWith400()
+    {
+        await using var server = await FileSearchServer.StartAsync();
+        var file = await server.UploadAsync("a.txt", Encoding.UTF8.GetBytes("hello"));
+        var empty = (await server.OkAsync(server.PostAsync("vector_stores", "{}"))).GetProperty("id").GetString()!;
+
+        var search = await server.OkAsync(server.PostAsync($"vector_stores/{empty}/search", """{"query":"anything"}"""));
+        Assert.Equal(0, search.GetProperty("data").GetArrayLength());
+
+        var (_, small) = await FileSearchServer.BadRequest(server.PostAsync("vector_stores",
+            $$$$$"""{"file_ids":["{{{{{file}}}}}"],"chunking_strategy":{"type":"static","static":{"max_chunk_size_tokens":50,"chunk_overlap_tokens":0}}}"""));
+        Assert.Equal("chunking_strategy.static.max_chunk_size_tokens", small.GetProperty("error").GetProperty("param").GetString());
+        var (_, overlap) = await FileSearchServer.BadRequest(server.PostAsync($"vector_stores/{empty}/files",
+            $$$$$"""{"file_id":"{{{{{file}}}}}","chunking_strategy":{"type":"static","static":{"max_chunk_size_tokens":400,"chunk_overlap_tokens":201}}}"""));
+        Assert.Equal("chunking_strategy.static.chunk_overlap_tokens", overlap.GetProperty("error").GetProperty("param").GetString());
+        await FileSearchServer.BadRequest(server.PostAsync("vector_stores", """{"chunking_strategy":{"type":"fancy"}}"""));
+
+        var tooMany = string.Join(",", Enumerable.Repeat($"\"{file}\"", 10_001));
+        var (_, batch) = await FileSearchServer.BadRequest(server.PostAsync($"vector_stores/{empty}/file_batches", $$"""{"file_ids":[{{tooMany}}]}"""));
+        Assert.Equal("array_above_max_length", batch.GetProperty("error").GetProperty("code").GetString());
+        await FileSearchServer.BadRequest(server.PostAsync($"vector_stores/{empty}/file_batches", $$"""{"file_ids":["{{file}}"],"files":[{"file_id":"{{file}}"}]}"""));
+        await FileSearchServer.BadRequest(server.PostAsync($"vector_stores/{empty}/files", """{"file_id":"file-nope"}"""));
+        await FileSearchServer.BadRequest(server.PostAsync($"vector_stores/{empty}/search", """{"query":"x","max_num_results":51}"""));
+        await FileSearchServer.BadRequest(server.PostAsync($"vector_stores/{empty}/search", """{"query":"x","filters":{"type":"near","key":"a","value":1}}"""));
+        await FileSearchServer.BadRequest(server.PostAsync("vector_stores", """{"expires_after":{"anchor":"created_at","days":3}}"""));
+        await FileSearchServer.BadRequest(server.PostAsync("assistants", """{"model":"m","tools":[{"type":"file_search"}],"tool_resources":{"file_search":{"vector_store_ids":["vs_missing"]}}}"""));
+        Assert.Equal(HttpStatusCode.NotFound, (await server.GetAsync("vector_stores/vs_missing")).Status);
+        Assert.Equal(HttpStatusCode.BadRequest, (await server.GetAsync($"vector_stores/{empty}/files?filter=done")).Status);
+    }
+}
