@@ -1,3 +1,4 @@
+using Threadloom.Testing;
 using System.IO.Compression;
 using System.Text;
 using Microsoft.Extensions.Options;

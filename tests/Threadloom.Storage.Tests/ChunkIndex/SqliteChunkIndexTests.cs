@@ -1,3 +1,4 @@
+using Threadloom.Testing;
 using System.Text.Json;
 using Threadloom.Core.Ingestion;
 using Threadloom.Core.Tools.FileSearch;

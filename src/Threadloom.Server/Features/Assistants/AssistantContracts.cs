@@ -2,7 +2,8 @@ using Threadloom.Core.Domain;
 
 namespace Threadloom.Server.Features.Assistants;
 
-public sealed class CreateAssistantRequest
+/// <summary>The fields of an assistant create or modify body; on modify, every field is optional and null means unchanged.</summary>
+public abstract class AssistantFields
 {
     public string? Model { get; init; }
     public string? Name { get; init; }
@@ -20,23 +21,9 @@ public sealed class CreateAssistantRequest
     public List<string>? FileIds { get; init; }
 }
 
-public sealed class ModifyAssistantRequest
-{
-    public string? Model { get; init; }
-    public string? Name { get; init; }
-    public string? Description { get; init; }
-    public string? Instructions { get; init; }
-    public List<ToolDefinition?>? Tools { get; init; }
-    public ToolResourcesRequest? ToolResources { get; init; }
-    public Dictionary<string, string>? Metadata { get; init; }
-    public double? Temperature { get; init; }
-    public double? TopP { get; init; }
-    public ResponseFormat? ResponseFormat { get; init; }
-    public string? ReasoningEffort { get; init; }
+public sealed class CreateAssistantRequest : AssistantFields;
 
-    /// <summary>Assistants v1 only.</summary>
-    public List<string>? FileIds { get; init; }
-}
+public sealed class ModifyAssistantRequest : AssistantFields;
 
 /// <summary><c>tool_resources</c> as a request carries it; <c>file_search.vector_stores</c> is the create-time helper.</summary>
 public sealed class ToolResourcesRequest

@@ -3,10 +3,10 @@ using UglyToad.PdfPig.Core;
 using UglyToad.PdfPig.Fonts.Standard14Fonts;
 using UglyToad.PdfPig.Writer;
 
-namespace Threadloom.Storage.Tests.ChunkIndex;
+namespace Threadloom.Testing;
 
 /// <summary>Writes small real PDFs with PdfPig's builder: one line of text per entry, top to bottom.</summary>
-internal static class PdfFixtures
+public static class PdfFixtures
 {
     public static byte[] TwoPages(IReadOnlyList<string> first, IReadOnlyList<string> second)
     {
