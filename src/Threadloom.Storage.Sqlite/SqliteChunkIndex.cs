@@ -1,6 +1,8 @@
 using System.Data.Common;
 using System.Numerics.Tensors;
 using System.Runtime.InteropServices;
+using System.Runtime.Intrinsics;
+using System.Runtime.Intrinsics.X86;
 using System.Text;
 using System.Text.Json;
 using Microsoft.Data.Sqlite;
@@ -25,6 +27,19 @@ public sealed class SqliteChunkIndex(SqliteDatabase database) : IChunkIndex
     private readonly Lock _cacheLock = new();
     private readonly Dictionary<string, StoreVectors> _cache = new(StringComparer.Ordinal);
     private readonly Dictionary<string, long> _versions = new(StringComparer.Ordinal);
+
+    // Keyword fast path: bm25 weights (text 1.0, context 0.5), how deep the store-agnostic ranking goes, and which terms it uses.
+    private const string Bm25 = "bm25(1.0, 0.5)";
+    private const int OverFetch = 4;
+    private const int MinFetch = 200;
+    private const int MaxShapedTerms = 8;
+    private const long MinTermBudget = 2_000;
+    private const long TermBudgetPercent = 3;
+
+    private readonly Lock _dfLock = new();
+    private readonly Dictionary<string, long> _df = new(StringComparer.Ordinal);
+    private long _dfTotal = -1;
+    private long _dfChurn;
 
     public async Task<ChunkWriteResult> ReplaceFileAsync(ChunkSource source, string embeddingModel, IReadOnlyList<IndexedChunk> chunks, CancellationToken cancellationToken)
     {
@@ -81,6 +96,7 @@ public sealed class SqliteChunkIndex(SqliteDatabase database) : IChunkIndex
         finally
         {
             Invalidate(source.VectorStoreId);
+            NoteWrite(chunks.Count + 1);
         }
     }
 
@@ -96,7 +112,9 @@ public sealed class SqliteChunkIndex(SqliteDatabase database) : IChunkIndex
     {
         try
         {
-            return await database.WriteAsync((c, t) => DeleteFileRowsAsync(c, t, projectId, vectorStoreId, fileId, cancellationToken), cancellationToken);
+            var (chunks, existed) = await database.WriteAsync((c, t) => DeleteFileRowsAsync(c, t, projectId, vectorStoreId, fileId, cancellationToken), cancellationToken);
+            NoteWrite(chunks + 1);
+            return existed;
         }
         finally
         {
@@ -108,14 +126,9 @@ public sealed class SqliteChunkIndex(SqliteDatabase database) : IChunkIndex
     {
         try
         {
-            return await database.WriteAsync(async (c, t) =>
-            {
-                (string, object?)[] key = [("$vs", vectorStoreId), ("$p", projectId)];
-                var deleted = await c.ExecuteAsync("DELETE FROM chunks WHERE vector_store_id = $vs AND project_id = $p", t, cancellationToken, key);
-                await c.ExecuteAsync("DELETE FROM chunk_files WHERE vector_store_id = $vs AND project_id = $p", t, cancellationToken, key);
-                await c.ExecuteAsync("DELETE FROM chunk_stores WHERE vector_store_id = $vs AND project_id = $p", t, cancellationToken, key);
-                return deleted;
-            }, cancellationToken);
+            var deleted = await DeleteStoreRowsAsync(projectId, vectorStoreId, cancellationToken);
+            NoteWrite(deleted + 1);
+            return deleted;
         }
         finally
         {
@@ -123,31 +136,147 @@ public sealed class SqliteChunkIndex(SqliteDatabase database) : IChunkIndex
         }
     }
 
+    private Task<int> DeleteStoreRowsAsync(string projectId, string vectorStoreId, CancellationToken cancellationToken) =>
+        database.WriteAsync(async (c, t) =>
+        {
+            (string, object?)[] key = [("$vs", vectorStoreId), ("$p", projectId)];
+            var deleted = await c.ExecuteAsync("DELETE FROM chunks WHERE vector_store_id = $vs AND project_id = $p", t, cancellationToken, key);
+            await c.ExecuteAsync("DELETE FROM chunk_files WHERE vector_store_id = $vs AND project_id = $p", t, cancellationToken, key);
+            await c.ExecuteAsync("DELETE FROM chunk_stores WHERE vector_store_id = $vs AND project_id = $p", t, cancellationToken, key);
+            return deleted;
+        }, cancellationToken);
+
     public async Task<IReadOnlyList<ChunkHit>> KeywordSearchAsync(string projectId, string vectorStoreId, string query, int limit, AttributeFilter? filter, CancellationToken cancellationToken)
     {
-        if (SqliteChunkIndexQuery.Build(query) is not { } match || limit <= 0)
+        var terms = SqliteChunkIndexQuery.Terms(query);
+        if (terms.Count == 0 || limit <= 0)
         {
             return [];
         }
         await using var connection = await database.OpenAsync(cancellationToken);
-        var fileClause = "";
-        (string, object?)[] parameters = [("$q", match), ("$vs", vectorStoreId), ("$p", projectId), ("$n", limit)];
+        string? allowed = null;
         if (filter is not null)
         {
-            var allowed = await AllowedFilesAsync(connection, projectId, vectorStoreId, filter, cancellationToken);
-            if (allowed.Count == 0)
+            var files = await AllowedFilesAsync(connection, projectId, vectorStoreId, filter, cancellationToken);
+            if (files.Count == 0)
             {
                 return [];
             }
-            fileClause = "AND c.file_id IN (SELECT value FROM json_each($allowed))";
-            parameters = [.. parameters, ("$allowed", JsonSerializer.Serialize(allowed, FileSearchJson.Default.ListString))];
+            allowed = JsonSerializer.Serialize(files, FileSearchJson.Default.ListString);
         }
-        // bm25() is lower-is-better; the context column (file name, heading) weighs less than the text.
+
+        // Fast path: rank over the FTS index alone (no join per matching row) on the rarest terms, then fetch and
+        // filter only the top rows. It is exact when it yields enough rows of this store; otherwise the full query runs.
+        var (frequencies, total) = await DocumentFrequenciesAsync(connection, terms, cancellationToken);
+        var shaped = SqliteChunkIndexQuery.Shape(frequencies, Math.Max(MinTermBudget, total * TermBudgetPercent / 100), MaxShapedTerms);
+        if (shaped.Count == 0)
+        {
+            return []; // no term occurs anywhere
+        }
+        var depth = Math.Max(limit * OverFetch, MinFetch);
+        var ranked = await connection.QueryAsync(
+            $"SELECT rowid, rank FROM chunks_fts WHERE chunks_fts MATCH $q AND rank MATCH '{Bm25}' ORDER BY rank LIMIT $m",
+            r => (Id: r.GetInt64(0), Score: -r.GetDouble(1)), cancellationToken, ("$q", SqliteChunkIndexQuery.Or(shaped)), ("$m", depth));
+        var hits = await FetchAsync(connection, projectId, vectorStoreId, ranked, allowed, cancellationToken);
+        if (hits.Count >= limit || (ranked.Count < depth && shaped.Count == terms.Count))
+        {
+            return hits.Count > limit ? hits[..limit] : hits;
+        }
+
+        // Slow path: every term, joined to the store's rows (a small store in a large database, a narrow filter).
+        var fileClause = allowed is null ? "" : "AND c.file_id IN (SELECT value FROM json_each($allowed))";
+        (string, object?)[] parameters = [("$q", SqliteChunkIndexQuery.Or(terms)), ("$vs", vectorStoreId), ("$p", projectId), ("$n", limit), ("$allowed", allowed)];
         return await connection.QueryAsync(
-            $"SELECT {HitColumns}, -bm25(chunks_fts, 1.0, 0.5) AS score FROM chunks_fts " +
+            $"SELECT {HitColumns}, -chunks_fts.rank AS score FROM chunks_fts " +
             "JOIN chunks c ON c.id = chunks_fts.rowid JOIN chunk_files f ON f.vector_store_id = c.vector_store_id AND f.file_id = c.file_id " +
-            $"WHERE chunks_fts MATCH $q AND c.vector_store_id = $vs AND c.project_id = $p {fileClause} ORDER BY bm25(chunks_fts, 1.0, 0.5) LIMIT $n",
+            $"WHERE chunks_fts MATCH $q AND chunks_fts.rank MATCH '{Bm25}' AND c.vector_store_id = $vs AND c.project_id = $p {fileClause} ORDER BY chunks_fts.rank LIMIT $n",
             r => ReadHit(r, r.GetDouble(9)), cancellationToken, parameters);
+    }
+
+    /// <summary>The rows of <paramref name="ranked"/> that belong to the store (and allowed files), in the given order, with the given scores.</summary>
+    private static async Task<List<ChunkHit>> FetchAsync(SqliteConnection connection, string projectId, string vectorStoreId, List<(long Id, double Score)> ranked,
+        string? allowedFiles, CancellationToken cancellationToken)
+    {
+        if (ranked.Count == 0)
+        {
+            return [];
+        }
+        var fileClause = allowedFiles is null ? "" : "AND c.file_id IN (SELECT value FROM json_each($allowed))";
+        var rows = await connection.QueryAsync(
+            $"SELECT {HitColumns} FROM chunks c JOIN chunk_files f ON f.vector_store_id = c.vector_store_id AND f.file_id = c.file_id " +
+            $"WHERE c.id IN (SELECT value FROM json_each($ids)) AND c.vector_store_id = $vs AND c.project_id = $p {fileClause}",
+            r => ReadHit(r, 0), cancellationToken, ("$ids", JsonSerializer.Serialize(ranked.Select(t => t.Id).ToList(), FileSearchJson.Default.ListInt64)),
+            ("$vs", vectorStoreId), ("$p", projectId), ("$allowed", allowedFiles));
+        var byId = rows.ToDictionary(r => r.ChunkId);
+        return ranked.Where(t => byId.ContainsKey(t.Id)).Select(t => byId[t.Id] with { Score = t.Score }).ToList();
+    }
+
+    /// <summary>
+    /// Document frequency of each term over the whole FTS index, and the number of indexed chunks; cached in process
+    /// and dropped once writes since the last fill exceed a tenth of the index (the numbers only steer which terms
+    /// the fast keyword path matches on; scores always come from FTS5).
+    /// </summary>
+    private async Task<(List<(string Term, long Df)> Frequencies, long Total)> DocumentFrequenciesAsync(SqliteConnection connection, List<string> terms, CancellationToken cancellationToken)
+    {
+        var result = new List<(string, long)>(terms.Count);
+        List<string>? missing = null;
+        long total;
+        lock (_dfLock)
+        {
+            total = _dfTotal;
+            foreach (var term in terms)
+            {
+                if (_df.TryGetValue(term, out var df))
+                {
+                    result.Add((term, df));
+                }
+                else
+                {
+                    (missing ??= []).Add(term);
+                }
+            }
+        }
+        if (total < 0)
+        {
+            total = (await connection.QueryAsync("SELECT COUNT(*) FROM chunks", r => r.GetInt64(0), cancellationToken))[0];
+        }
+        if (missing is not null)
+        {
+            await using var count = connection.Command("SELECT COUNT(*) FROM chunks_fts WHERE chunks_fts MATCH $t", null, ("$t", ""));
+            var found = new List<(string, long)>(missing.Count);
+            foreach (var term in missing)
+            {
+                count.Parameters["$t"].Value = term;
+                found.Add((term, Convert.ToInt64(await count.ExecuteScalarAsync(cancellationToken), System.Globalization.CultureInfo.InvariantCulture)));
+            }
+            result.AddRange(found);
+            lock (_dfLock)
+            {
+                if (_dfTotal < 0)
+                {
+                    _dfTotal = total;
+                }
+                foreach (var (term, df) in found)
+                {
+                    _df[term] = df;
+                }
+            }
+        }
+        return (result, total);
+    }
+
+    private void NoteWrite(long rows)
+    {
+        lock (_dfLock)
+        {
+            _dfChurn += rows;
+            if (_dfTotal >= 0 && _dfChurn * 10 > Math.Max(_dfTotal, 100))
+            {
+                _df.Clear();
+                _dfTotal = -1;
+                _dfChurn = 0;
+            }
+        }
     }
 
     public async Task<IReadOnlyList<ChunkHit>> VectorSearchAsync(string projectId, string vectorStoreId, ReadOnlyMemory<float> queryVector, int limit, AttributeFilter? filter, CancellationToken cancellationToken)
@@ -176,12 +305,7 @@ public sealed class SqliteChunkIndex(SqliteDatabase database) : IChunkIndex
             return [];
         }
         await using var connection = await database.OpenAsync(cancellationToken);
-        var rows = await connection.QueryAsync(
-            $"SELECT {HitColumns} FROM chunks c JOIN chunk_files f ON f.vector_store_id = c.vector_store_id AND f.file_id = c.file_id " +
-            "WHERE c.id IN (SELECT value FROM json_each($ids)) AND c.project_id = $p",
-            r => ReadHit(r, 0), cancellationToken, ("$ids", JsonSerializer.Serialize(top.Select(t => t.Id).ToList(), FileSearchJson.Default.ListInt64)), ("$p", projectId));
-        var byId = rows.ToDictionary(r => r.ChunkId);
-        return top.Where(t => byId.ContainsKey(t.Id)).Select(t => byId[t.Id] with { Score = t.Score }).ToList();
+        return await FetchAsync(connection, projectId, vectorStoreId, top, null, cancellationToken);
     }
 
     public async Task<string?> GetEmbeddingModelAsync(string projectId, string vectorStoreId, CancellationToken cancellationToken)
@@ -208,11 +332,11 @@ public sealed class SqliteChunkIndex(SqliteDatabase database) : IChunkIndex
         return await reader.ReadAsync(cancellationToken) ? (reader.GetString(0), reader.GetInt32(1)) : null;
     }
 
-    private static async Task<bool> DeleteFileRowsAsync(SqliteConnection c, SqliteTransaction t, string projectId, string vectorStoreId, string fileId, CancellationToken cancellationToken)
+    private static async Task<(int Chunks, bool Existed)> DeleteFileRowsAsync(SqliteConnection c, SqliteTransaction t, string projectId, string vectorStoreId, string fileId, CancellationToken cancellationToken)
     {
         (string, object?)[] key = [("$vs", vectorStoreId), ("$f", fileId), ("$p", projectId)];
-        await c.ExecuteAsync("DELETE FROM chunks WHERE vector_store_id = $vs AND file_id = $f AND project_id = $p", t, cancellationToken, key);
-        return await c.ExecuteAsync("DELETE FROM chunk_files WHERE vector_store_id = $vs AND file_id = $f AND project_id = $p", t, cancellationToken, key) > 0;
+        var chunks = await c.ExecuteAsync("DELETE FROM chunks WHERE vector_store_id = $vs AND file_id = $f AND project_id = $p", t, cancellationToken, key);
+        return (chunks, await c.ExecuteAsync("DELETE FROM chunk_files WHERE vector_store_id = $vs AND file_id = $f AND project_id = $p", t, cancellationToken, key) > 0);
     }
 
     private static async Task<List<string>> AllowedFilesAsync(SqliteConnection connection, string projectId, string vectorStoreId, AttributeFilter filter, CancellationToken cancellationToken)
@@ -290,33 +414,112 @@ public sealed class SqliteChunkIndex(SqliteDatabase database) : IChunkIndex
         }
     }
 
-    /// <summary>One vector store's vectors as a row-major matrix, with each row's chunk id and file.</summary>
-    private sealed class StoreVectors(string projectId, int dimensions, long[] ids, int[] fileOfRow, float[] matrix, IReadOnlyDictionary<string, JsonElement>?[] fileAttributes)
+    /// <summary>
+    /// One vector store's vectors as a row-major float32 matrix, with each row's chunk id and file, plus an int8 copy
+    /// (one scale for the whole store) that the scan reads first.
+    /// </summary>
+    /// <remarks>
+    /// Design notes: a scan of 100,000 × 384 float32 reads 150 MB per query and is bound by memory bandwidth. The int8
+    /// copy is a quarter of that: the scan ranks every row by its int8 dot product, keeps the best
+    /// <see cref="Candidates"/> (at least 8 × k) and re-scores only those with the exact float32 dot product, so the
+    /// scores returned are exact cosines; only a row whose int8 rank falls outside the candidates can be missed.
+    /// </remarks>
+    private sealed class StoreVectors
     {
-        public string ProjectId => projectId;
-        public int Dimensions => dimensions;
-        public int Count => ids.Length;
-        public IReadOnlyDictionary<string, JsonElement>?[] FileAttributes => fileAttributes;
+        private const int CandidateFactor = 8;
+        private const int MinCandidates = 200;
+
+        private readonly long[] _ids;
+        private readonly int[] _fileOfRow;
+        private readonly float[] _matrix;
+        private readonly sbyte[]? _quantized;
+        private readonly float _scale;
+
+        public StoreVectors(string projectId, int dimensions, long[] ids, int[] fileOfRow, float[] matrix, IReadOnlyDictionary<string, JsonElement>?[] fileAttributes)
+        {
+            ProjectId = projectId;
+            Dimensions = dimensions;
+            FileAttributes = fileAttributes;
+            _ids = ids;
+            _fileOfRow = fileOfRow;
+            _matrix = matrix;
+            var max = matrix.Length == 0 ? 0 : TensorPrimitives.MaxMagnitude(matrix);
+            if (Avx2.IsSupported && max > 0 && float.IsFinite(max) && dimensions > 0)
+            {
+                _scale = 127f / max;
+                _quantized = new sbyte[matrix.Length];
+                Quantize(matrix, _scale, _quantized);
+            }
+        }
+
+        public string ProjectId { get; }
+        public int Dimensions { get; }
+        public int Count => _ids.Length;
+        public IReadOnlyDictionary<string, JsonElement>?[] FileAttributes { get; }
+
+        public static int Candidates(int k) => Math.Max(k * CandidateFactor, MinCandidates);
 
         public List<(long Id, double Score)> TopK(ReadOnlySpan<float> query, int k, bool[]? allowedFiles)
         {
-            // A min-heap of the best k so far: O(n log k), no allocation per row.
-            var heap = new PriorityQueue<long, float>(k + 1);
-            var rows = matrix.AsSpan();
-            for (var row = 0; row < ids.Length; row++)
+            if (_quantized is null || Candidates(k) >= Count)
             {
-                if (allowedFiles is not null && !allowedFiles[fileOfRow[row]])
+                return Exact(query, k, allowedFiles, null);
+            }
+            var queryMax = TensorPrimitives.MaxMagnitude(query);
+            if (!(queryMax > 0) || !float.IsFinite(queryMax))
+            {
+                return Exact(query, k, allowedFiles, null);
+            }
+            var q8 = new sbyte[Dimensions];
+            Quantize(query, 127f / queryMax, q8);
+            var heap = new PriorityQueue<int, int>(Candidates(k) + 1);
+            var limit = Candidates(k);
+            for (var row = 0; row < _ids.Length; row++)
+            {
+                if (allowedFiles is not null && !allowedFiles[_fileOfRow[row]])
                 {
                     continue;
                 }
-                var score = TensorPrimitives.Dot(query, rows.Slice(row * dimensions, dimensions));
-                if (heap.Count < k)
+                var score = DotInt8(q8, _quantized.AsSpan(row * Dimensions, Dimensions));
+                if (heap.Count < limit)
                 {
-                    heap.Enqueue(ids[row], score);
+                    heap.Enqueue(row, score);
                 }
                 else if (heap.TryPeek(out _, out var worst) && score > worst)
                 {
-                    heap.EnqueueDequeue(ids[row], score);
+                    heap.EnqueueDequeue(row, score);
+                }
+            }
+            var candidates = new int[heap.Count];
+            for (var i = 0; heap.TryDequeue(out var row, out _); i++)
+            {
+                candidates[i] = row;
+            }
+            return Exact(query, k, null, candidates);
+        }
+
+        /// <summary>Exact float32 top k over all rows, or over <paramref name="rows"/> only.</summary>
+        public List<(long Id, double Score)> Exact(ReadOnlySpan<float> query, int k, bool[]? allowedFiles, int[]? rows)
+        {
+            // A min-heap of the best k so far: O(n log k), no allocation per row.
+            var heap = new PriorityQueue<long, float>(k + 1);
+            var matrix = _matrix.AsSpan();
+            var n = rows?.Length ?? _ids.Length;
+            for (var i = 0; i < n; i++)
+            {
+                var row = rows is null ? i : rows[i];
+                if (allowedFiles is not null && !allowedFiles[_fileOfRow[row]])
+                {
+                    continue;
+                }
+                var score = TensorPrimitives.Dot(query, matrix.Slice(row * Dimensions, Dimensions));
+                if (heap.Count < k)
+                {
+                    heap.Enqueue(_ids[row], score);
+                }
+                else if (heap.TryPeek(out _, out var worst) && score > worst)
+                {
+                    heap.EnqueueDequeue(_ids[row], score);
                 }
             }
             var result = new List<(long, double)>(heap.Count);
@@ -326,6 +529,34 @@ public sealed class SqliteChunkIndex(SqliteDatabase database) : IChunkIndex
             }
             result.Reverse();
             return result;
+        }
+
+        private static void Quantize(ReadOnlySpan<float> source, float scale, Span<sbyte> destination)
+        {
+            for (var i = 0; i < source.Length; i++)
+            {
+                destination[i] = (sbyte)Math.Clamp(MathF.Round(source[i] * scale), -127f, 127f);
+            }
+        }
+
+        private static int DotInt8(ReadOnlySpan<sbyte> a, ReadOnlySpan<sbyte> b)
+        {
+            var acc = Vector256<int>.Zero;
+            var i = 0;
+            ref var pa = ref MemoryMarshal.GetReference(a);
+            ref var pb = ref MemoryMarshal.GetReference(b);
+            for (; i <= a.Length - Vector256<sbyte>.Count; i += Vector256<sbyte>.Count)
+            {
+                var (alo, ahi) = Vector256.Widen(Vector256.LoadUnsafe(ref pa, (nuint)i));
+                var (blo, bhi) = Vector256.Widen(Vector256.LoadUnsafe(ref pb, (nuint)i));
+                acc += Avx2.MultiplyAddAdjacent(alo, blo) + Avx2.MultiplyAddAdjacent(ahi, bhi);
+            }
+            var sum = Vector256.Sum(acc);
+            for (; i < a.Length; i++)
+            {
+                sum += a[i] * b[i];
+            }
+            return sum;
         }
     }
 }
