@@ -1,8 +1,6 @@
 using System.Data.Common;
 using System.Numerics.Tensors;
 using System.Runtime.InteropServices;
-using System.Runtime.Intrinsics;
-using System.Runtime.Intrinsics.X86;
 using System.Text;
 using System.Text.Json;
 using Microsoft.Data.Sqlite;
@@ -414,112 +412,33 @@ public sealed class SqliteChunkIndex(SqliteDatabase database) : IChunkIndex
         }
     }
 
-    /// <summary>
-    /// One vector store's vectors as a row-major float32 matrix, with each row's chunk id and file, plus an int8 copy
-    /// (one scale for the whole store) that the scan reads first.
-    /// </summary>
-    /// <remarks>
-    /// Design notes: a scan of 100,000 × 384 float32 reads 150 MB per query and is bound by memory bandwidth. The int8
-    /// copy is a quarter of that: the scan ranks every row by its int8 dot product, keeps the best
-    /// <see cref="Candidates"/> (at least 8 × k) and re-scores only those with the exact float32 dot product, so the
-    /// scores returned are exact cosines; only a row whose int8 rank falls outside the candidates can be missed.
-    /// </remarks>
-    private sealed class StoreVectors
+    /// <summary>One vector store's vectors as a row-major matrix, with each row's chunk id and file.</summary>
+    private sealed class StoreVectors(string projectId, int dimensions, long[] ids, int[] fileOfRow, float[] matrix, IReadOnlyDictionary<string, JsonElement>?[] fileAttributes)
     {
-        private const int CandidateFactor = 8;
-        private const int MinCandidates = 200;
-
-        private readonly long[] _ids;
-        private readonly int[] _fileOfRow;
-        private readonly float[] _matrix;
-        private readonly sbyte[]? _quantized;
-        private readonly float _scale;
-
-        public StoreVectors(string projectId, int dimensions, long[] ids, int[] fileOfRow, float[] matrix, IReadOnlyDictionary<string, JsonElement>?[] fileAttributes)
-        {
-            ProjectId = projectId;
-            Dimensions = dimensions;
-            FileAttributes = fileAttributes;
-            _ids = ids;
-            _fileOfRow = fileOfRow;
-            _matrix = matrix;
-            var max = matrix.Length == 0 ? 0 : TensorPrimitives.MaxMagnitude(matrix);
-            if (Avx2.IsSupported && max > 0 && float.IsFinite(max) && dimensions > 0)
-            {
-                _scale = 127f / max;
-                _quantized = new sbyte[matrix.Length];
-                Quantize(matrix, _scale, _quantized);
-            }
-        }
-
-        public string ProjectId { get; }
-        public int Dimensions { get; }
-        public int Count => _ids.Length;
-        public IReadOnlyDictionary<string, JsonElement>?[] FileAttributes { get; }
-
-        public static int Candidates(int k) => Math.Max(k * CandidateFactor, MinCandidates);
+        public string ProjectId => projectId;
+        public int Dimensions => dimensions;
+        public int Count => ids.Length;
+        public IReadOnlyDictionary<string, JsonElement>?[] FileAttributes => fileAttributes;
 
         public List<(long Id, double Score)> TopK(ReadOnlySpan<float> query, int k, bool[]? allowedFiles)
         {
-            if (_quantized is null || Candidates(k) >= Count)
-            {
-                return Exact(query, k, allowedFiles, null);
-            }
-            var queryMax = TensorPrimitives.MaxMagnitude(query);
-            if (!(queryMax > 0) || !float.IsFinite(queryMax))
-            {
-                return Exact(query, k, allowedFiles, null);
-            }
-            var q8 = new sbyte[Dimensions];
-            Quantize(query, 127f / queryMax, q8);
-            var heap = new PriorityQueue<int, int>(Candidates(k) + 1);
-            var limit = Candidates(k);
-            for (var row = 0; row < _ids.Length; row++)
-            {
-                if (allowedFiles is not null && !allowedFiles[_fileOfRow[row]])
-                {
-                    continue;
-                }
-                var score = DotInt8(q8, _quantized.AsSpan(row * Dimensions, Dimensions));
-                if (heap.Count < limit)
-                {
-                    heap.Enqueue(row, score);
-                }
-                else if (heap.TryPeek(out _, out var worst) && score > worst)
-                {
-                    heap.EnqueueDequeue(row, score);
-                }
-            }
-            var candidates = new int[heap.Count];
-            for (var i = 0; heap.TryDequeue(out var row, out _); i++)
-            {
-                candidates[i] = row;
-            }
-            return Exact(query, k, null, candidates);
-        }
-
-        /// <summary>Exact float32 top k over all rows, or over <paramref name="rows"/> only.</summary>
-        public List<(long Id, double Score)> Exact(ReadOnlySpan<float> query, int k, bool[]? allowedFiles, int[]? rows)
-        {
             // A min-heap of the best k so far: O(n log k), no allocation per row.
             var heap = new PriorityQueue<long, float>(k + 1);
-            var matrix = _matrix.AsSpan();
-            var n = rows?.Length ?? _ids.Length;
-            for (var i = 0; i < n; i++)
+            var rows = matrix.AsSpan();
+            for (var row = 0; row < ids.Length; row++)
             {
-                var row = rows is null ? i : rows[i];
-                if (allowedFiles is not null && !allowedFiles[_fileOfRow[row]])
+                if (allowedFiles is not null && !allowedFiles[fileOfRow[row]])
                 {
                     continue;
                 }
-                var score = TensorPrimitives.Dot(query, matrix.Slice(row * Dimensions, Dimensions));
+                var score = TensorPrimitives.Dot(query, rows.Slice(row * dimensions, dimensions));
                 if (heap.Count < k)
                 {
-                    heap.Enqueue(_ids[row], score);
+                    heap.Enqueue(ids[row], score);
                 }
                 else if (heap.TryPeek(out _, out var worst) && score > worst)
                 {
-                    heap.EnqueueDequeue(_ids[row], score);
+                    heap.EnqueueDequeue(ids[row], score);
                 }
             }
             var result = new List<(long, double)>(heap.Count);
@@ -529,34 +448,6 @@ public sealed class SqliteChunkIndex(SqliteDatabase database) : IChunkIndex
             }
             result.Reverse();
             return result;
-        }
-
-        private static void Quantize(ReadOnlySpan<float> source, float scale, Span<sbyte> destination)
-        {
-            for (var i = 0; i < source.Length; i++)
-            {
-                destination[i] = (sbyte)Math.Clamp(MathF.Round(source[i] * scale), -127f, 127f);
-            }
-        }
-
-        private static int DotInt8(ReadOnlySpan<sbyte> a, ReadOnlySpan<sbyte> b)
-        {
-            var acc = Vector256<int>.Zero;
-            var i = 0;
-            ref var pa = ref MemoryMarshal.GetReference(a);
-            ref var pb = ref MemoryMarshal.GetReference(b);
-            for (; i <= a.Length - Vector256<sbyte>.Count; i += Vector256<sbyte>.Count)
-            {
-                var (alo, ahi) = Vector256.Widen(Vector256.LoadUnsafe(ref pa, (nuint)i));
-                var (blo, bhi) = Vector256.Widen(Vector256.LoadUnsafe(ref pb, (nuint)i));
-                acc += Avx2.MultiplyAddAdjacent(alo, blo) + Avx2.MultiplyAddAdjacent(ahi, bhi);
-            }
-            var sum = Vector256.Sum(acc);
-            for (; i < a.Length; i++)
-            {
-                sum += a[i] * b[i];
-            }
-            return sum;
         }
     }
 }

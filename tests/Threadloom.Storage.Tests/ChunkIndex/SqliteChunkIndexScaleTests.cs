@@ -4,8 +4,8 @@ using Threadloom.Core.Tools.FileSearch;
 namespace Threadloom.Storage.Tests.ChunkIndex;
 
 /// <summary>
-/// Larger synthetic stores (written directly, random vectors) for the paths that only run at scale: the int8 vector
-/// pre-scan and the keyword fast path with its fallback. A fixture of their own, so their rows do not change the
+/// Larger synthetic stores (written directly, random vectors) for the paths that only run at scale: the vector top k
+/// and the keyword fast path with its fallback. A fixture of their own, so their rows do not change the
 /// corpus statistics (bm25 IDF is computed over the whole FTS index) that the scenario tests rank with.
 /// </summary>
 public sealed class SqliteChunkIndexScaleTests(ChunkIndexFixture fixture) : IClassFixture<ChunkIndexFixture>
@@ -30,7 +30,7 @@ public sealed class SqliteChunkIndexScaleTests(ChunkIndexFixture fixture) : ICla
     [Fact]
     public async Task VectorSearch_LargeStore_ReturnsTheExactTopK()
     {
-        // 1,500 rows: more than the int8 candidate pool, so the quantized scan and float32 re-scoring are exercised.
+        // 1,500 rows over two files: the scan's top k must be the brute-force top k, in order, with exact scores.
         var store = NewStore();
         var random = new Random(11);
         var vectors = Enumerable.Range(0, 1500).Select(_ => RandomUnit(random, MiniLmEmbeddingGenerator.Dimensions)).ToList();
