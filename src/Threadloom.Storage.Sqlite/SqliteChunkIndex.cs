@@ -26,6 +26,19 @@ public sealed class SqliteChunkIndex(SqliteDatabase database) : IChunkIndex
     private readonly Dictionary<string, StoreVectors> _cache = new(StringComparer.Ordinal);
     private readonly Dictionary<string, long> _versions = new(StringComparer.Ordinal);
 
+    // Keyword fast path: bm25 weights (text 1.0, context 0.5), how deep the store-agnostic ranking goes, and which terms it uses.
+    private const string Bm25 = "bm25(1.0, 0.5)";
+    private const int OverFetch = 4;
+    private const int MinFetch = 200;
+    private const int MaxShapedTerms = 8;
+    private const long MinTermBudget = 2_000;
+    private const long TermBudgetPercent = 3;
+
+    private readonly Lock _dfLock = new();
+    private readonly Dictionary<string, long> _df = new(StringComparer.Ordinal);
+    private long _dfTotal = -1;
+    private long _dfChurn;
+
     public async Task<ChunkWriteResult> ReplaceFileAsync(ChunkSource source, string embeddingModel, IReadOnlyList<IndexedChunk> chunks, CancellationToken cancellationToken)
     {
         var dimensions = chunks.Count > 0 ? chunks[0].Embedding.Length : 0;
@@ -81,6 +94,7 @@ public sealed class SqliteChunkIndex(SqliteDatabase database) : IChunkIndex
         finally
         {
             Invalidate(source.VectorStoreId);
+            NoteWrite(chunks.Count + 1);
         }
     }
 
@@ -96,7 +110,9 @@ public sealed class SqliteChunkIndex(SqliteDatabase database) : IChunkIndex
     {
         try
         {
-            return await database.WriteAsync((c, t) => DeleteFileRowsAsync(c, t, projectId, vectorStoreId, fileId, cancellationToken), cancellationToken);
+            var (chunks, existed) = await database.WriteAsync((c, t) => DeleteFileRowsAsync(c, t, projectId, vectorStoreId, fileId, cancellationToken), cancellationToken);
+            NoteWrite(chunks + 1);
+            return existed;
         }
         finally
         {
@@ -108,14 +124,9 @@ public sealed class SqliteChunkIndex(SqliteDatabase database) : IChunkIndex
     {
         try
         {
-            return await database.WriteAsync(async (c, t) =>
-            {
-                (string, object?)[] key = [("$vs", vectorStoreId), ("$p", projectId)];
-                var deleted = await c.ExecuteAsync("DELETE FROM chunks WHERE vector_store_id = $vs AND project_id = $p", t, cancellationToken, key);
-                await c.ExecuteAsync("DELETE FROM chunk_files WHERE vector_store_id = $vs AND project_id = $p", t, cancellationToken, key);
-                await c.ExecuteAsync("DELETE FROM chunk_stores WHERE vector_store_id = $vs AND project_id = $p", t, cancellationToken, key);
-                return deleted;
-            }, cancellationToken);
+            var deleted = await DeleteStoreRowsAsync(projectId, vectorStoreId, cancellationToken);
+            NoteWrite(deleted + 1);
+            return deleted;
         }
         finally
         {
@@ -123,31 +134,147 @@ public sealed class SqliteChunkIndex(SqliteDatabase database) : IChunkIndex
         }
     }
 
+    private Task<int> DeleteStoreRowsAsync(string projectId, string vectorStoreId, CancellationToken cancellationToken) =>
+        database.WriteAsync(async (c, t) =>
+        {
+            (string, object?)[] key = [("$vs", vectorStoreId), ("$p", projectId)];
+            var deleted = await c.ExecuteAsync("DELETE FROM chunks WHERE vector_store_id = $vs AND project_id = $p", t, cancellationToken, key);
+            await c.ExecuteAsync("DELETE FROM chunk_files WHERE vector_store_id = $vs AND project_id = $p", t, cancellationToken, key);
+            await c.ExecuteAsync("DELETE FROM chunk_stores WHERE vector_store_id = $vs AND project_id = $p", t, cancellationToken, key);
+            return deleted;
+        }, cancellationToken);
+
     public async Task<IReadOnlyList<ChunkHit>> KeywordSearchAsync(string projectId, string vectorStoreId, string query, int limit, AttributeFilter? filter, CancellationToken cancellationToken)
     {
-        if (SqliteChunkIndexQuery.Build(query) is not { } match || limit <= 0)
+        var terms = SqliteChunkIndexQuery.Terms(query);
+        if (terms.Count == 0 || limit <= 0)
         {
             return [];
         }
         await using var connection = await database.OpenAsync(cancellationToken);
-        var fileClause = "";
-        (string, object?)[] parameters = [("$q", match), ("$vs", vectorStoreId), ("$p", projectId), ("$n", limit)];
+        string? allowed = null;
         if (filter is not null)
         {
-            var allowed = await AllowedFilesAsync(connection, projectId, vectorStoreId, filter, cancellationToken);
-            if (allowed.Count == 0)
+            var files = await AllowedFilesAsync(connection, projectId, vectorStoreId, filter, cancellationToken);
+            if (files.Count == 0)
             {
                 return [];
             }
-            fileClause = "AND c.file_id IN (SELECT value FROM json_each($allowed))";
-            parameters = [.. parameters, ("$allowed", JsonSerializer.Serialize(allowed, FileSearchJson.Default.ListString))];
+            allowed = JsonSerializer.Serialize(files, FileSearchJson.Default.ListString);
         }
-        // bm25() is lower-is-better; the context column (file name, heading) weighs less than the text.
+
+        // Fast path: rank over the FTS index alone (no join per matching row) on the rarest terms, then fetch and
+        // filter only the top rows. It is exact when it yields enough rows of this store; otherwise the full query runs.
+        var (frequencies, total) = await DocumentFrequenciesAsync(connection, terms, cancellationToken);
+        var shaped = SqliteChunkIndexQuery.Shape(frequencies, Math.Max(MinTermBudget, total * TermBudgetPercent / 100), MaxShapedTerms);
+        if (shaped.Count == 0)
+        {
+            return []; // no term occurs anywhere
+        }
+        var depth = Math.Max(limit * OverFetch, MinFetch);
+        var ranked = await connection.QueryAsync(
+            $"SELECT rowid, rank FROM chunks_fts WHERE chunks_fts MATCH $q AND rank MATCH '{Bm25}' ORDER BY rank LIMIT $m",
+            r => (Id: r.GetInt64(0), Score: -r.GetDouble(1)), cancellationToken, ("$q", SqliteChunkIndexQuery.Or(shaped)), ("$m", depth));
+        var hits = await FetchAsync(connection, projectId, vectorStoreId, ranked, allowed, cancellationToken);
+        if (hits.Count >= limit || (ranked.Count < depth && shaped.Count == terms.Count))
+        {
+            return hits.Count > limit ? hits[..limit] : hits;
+        }
+
+        // Slow path: every term, joined to the store's rows (a small store in a large database, a narrow filter).
+        var fileClause = allowed is null ? "" : "AND c.file_id IN (SELECT value FROM json_each($allowed))";
+        (string, object?)[] parameters = [("$q", SqliteChunkIndexQuery.Or(terms)), ("$vs", vectorStoreId), ("$p", projectId), ("$n", limit), ("$allowed", allowed)];
         return await connection.QueryAsync(
-            $"SELECT {HitColumns}, -bm25(chunks_fts, 1.0, 0.5) AS score FROM chunks_fts " +
+            $"SELECT {HitColumns}, -chunks_fts.rank AS score FROM chunks_fts " +
             "JOIN chunks c ON c.id = chunks_fts.rowid JOIN chunk_files f ON f.vector_store_id = c.vector_store_id AND f.file_id = c.file_id " +
-            $"WHERE chunks_fts MATCH $q AND c.vector_store_id = $vs AND c.project_id = $p {fileClause} ORDER BY bm25(chunks_fts, 1.0, 0.5) LIMIT $n",
+            $"WHERE chunks_fts MATCH $q AND chunks_fts.rank MATCH '{Bm25}' AND c.vector_store_id = $vs AND c.project_id = $p {fileClause} ORDER BY chunks_fts.rank LIMIT $n",
             r => ReadHit(r, r.GetDouble(9)), cancellationToken, parameters);
+    }
+
+    /// <summary>The rows of <paramref name="ranked"/> that belong to the store (and allowed files), in the given order, with the given scores.</summary>
+    private static async Task<List<ChunkHit>> FetchAsync(SqliteConnection connection, string projectId, string vectorStoreId, List<(long Id, double Score)> ranked,
+        string? allowedFiles, CancellationToken cancellationToken)
+    {
+        if (ranked.Count == 0)
+        {
+            return [];
+        }
+        var fileClause = allowedFiles is null ? "" : "AND c.file_id IN (SELECT value FROM json_each($allowed))";
+        var rows = await connection.QueryAsync(
+            $"SELECT {HitColumns} FROM chunks c JOIN chunk_files f ON f.vector_store_id = c.vector_store_id AND f.file_id = c.file_id " +
+            $"WHERE c.id IN (SELECT value FROM json_each($ids)) AND c.vector_store_id = $vs AND c.project_id = $p {fileClause}",
+            r => ReadHit(r, 0), cancellationToken, ("$ids", JsonSerializer.Serialize(ranked.Select(t => t.Id).ToList(), FileSearchJson.Default.ListInt64)),
+            ("$vs", vectorStoreId), ("$p", projectId), ("$allowed", allowedFiles));
+        var byId = rows.ToDictionary(r => r.ChunkId);
+        return ranked.Where(t => byId.ContainsKey(t.Id)).Select(t => byId[t.Id] with { Score = t.Score }).ToList();
+    }
+
+    /// <summary>
+    /// Document frequency of each term over the whole FTS index, and the number of indexed chunks; cached in process
+    /// and dropped once writes since the last fill exceed a tenth of the index (the numbers only steer which terms
+    /// the fast keyword path matches on; scores always come from FTS5).
+    /// </summary>
+    private async Task<(List<(string Term, long Df)> Frequencies, long Total)> DocumentFrequenciesAsync(SqliteConnection connection, List<string> terms, CancellationToken cancellationToken)
+    {
+        var result = new List<(string, long)>(terms.Count);
+        List<string>? missing = null;
+        long total;
+        lock (_dfLock)
+        {
+            total = _dfTotal;
+            foreach (var term in terms)
+            {
+                if (_df.TryGetValue(term, out var df))
+                {
+                    result.Add((term, df));
+                }
+                else
+                {
+                    (missing ??= []).Add(term);
+                }
+            }
+        }
+        if (total < 0)
+        {
+            total = (await connection.QueryAsync("SELECT COUNT(*) FROM chunks", r => r.GetInt64(0), cancellationToken))[0];
+        }
+        if (missing is not null)
+        {
+            await using var count = connection.Command("SELECT COUNT(*) FROM chunks_fts WHERE chunks_fts MATCH $t", null, ("$t", ""));
+            var found = new List<(string, long)>(missing.Count);
+            foreach (var term in missing)
+            {
+                count.Parameters["$t"].Value = term;
+                found.Add((term, Convert.ToInt64(await count.ExecuteScalarAsync(cancellationToken), System.Globalization.CultureInfo.InvariantCulture)));
+            }
+            result.AddRange(found);
+            lock (_dfLock)
+            {
+                if (_dfTotal < 0)
+                {
+                    _dfTotal = total;
+                }
+                foreach (var (term, df) in found)
+                {
+                    _df[term] = df;
+                }
+            }
+        }
+        return (result, total);
+    }
+
+    private void NoteWrite(long rows)
+    {
+        lock (_dfLock)
+        {
+            _dfChurn += rows;
+            if (_dfTotal >= 0 && _dfChurn * 10 > Math.Max(_dfTotal, 100))
+            {
+                _df.Clear();
+                _dfTotal = -1;
+                _dfChurn = 0;
+            }
+        }
     }
 
     public async Task<IReadOnlyList<ChunkHit>> VectorSearchAsync(string projectId, string vectorStoreId, ReadOnlyMemory<float> queryVector, int limit, AttributeFilter? filter, CancellationToken cancellationToken)
@@ -176,12 +303,7 @@ public sealed class SqliteChunkIndex(SqliteDatabase database) : IChunkIndex
             return [];
         }
         await using var connection = await database.OpenAsync(cancellationToken);
-        var rows = await connection.QueryAsync(
-            $"SELECT {HitColumns} FROM chunks c JOIN chunk_files f ON f.vector_store_id = c.vector_store_id AND f.file_id = c.file_id " +
-            "WHERE c.id IN (SELECT value FROM json_each($ids)) AND c.project_id = $p",
-            r => ReadHit(r, 0), cancellationToken, ("$ids", JsonSerializer.Serialize(top.Select(t => t.Id).ToList(), FileSearchJson.Default.ListInt64)), ("$p", projectId));
-        var byId = rows.ToDictionary(r => r.ChunkId);
-        return top.Where(t => byId.ContainsKey(t.Id)).Select(t => byId[t.Id] with { Score = t.Score }).ToList();
+        return await FetchAsync(connection, projectId, vectorStoreId, top, null, cancellationToken);
     }
 
     public async Task<string?> GetEmbeddingModelAsync(string projectId, string vectorStoreId, CancellationToken cancellationToken)
@@ -208,11 +330,11 @@ public sealed class SqliteChunkIndex(SqliteDatabase database) : IChunkIndex
         return await reader.ReadAsync(cancellationToken) ? (reader.GetString(0), reader.GetInt32(1)) : null;
     }
 
-    private static async Task<bool> DeleteFileRowsAsync(SqliteConnection c, SqliteTransaction t, string projectId, string vectorStoreId, string fileId, CancellationToken cancellationToken)
+    private static async Task<(int Chunks, bool Existed)> DeleteFileRowsAsync(SqliteConnection c, SqliteTransaction t, string projectId, string vectorStoreId, string fileId, CancellationToken cancellationToken)
     {
         (string, object?)[] key = [("$vs", vectorStoreId), ("$f", fileId), ("$p", projectId)];
-        await c.ExecuteAsync("DELETE FROM chunks WHERE vector_store_id = $vs AND file_id = $f AND project_id = $p", t, cancellationToken, key);
-        return await c.ExecuteAsync("DELETE FROM chunk_files WHERE vector_store_id = $vs AND file_id = $f AND project_id = $p", t, cancellationToken, key) > 0;
+        var chunks = await c.ExecuteAsync("DELETE FROM chunks WHERE vector_store_id = $vs AND file_id = $f AND project_id = $p", t, cancellationToken, key);
+        return (chunks, await c.ExecuteAsync("DELETE FROM chunk_files WHERE vector_store_id = $vs AND file_id = $f AND project_id = $p", t, cancellationToken, key) > 0);
     }
 
     private static async Task<List<string>> AllowedFilesAsync(SqliteConnection connection, string projectId, string vectorStoreId, AttributeFilter filter, CancellationToken cancellationToken)

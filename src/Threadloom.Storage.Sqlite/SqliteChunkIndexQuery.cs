@@ -18,7 +18,17 @@ internal static partial class SqliteChunkIndexQuery
     };
 
     /// <summary>The FTS5 MATCH expression, or null when the text has no searchable word.</summary>
-    public static string? Build(string text)
+    public static string? Build(string text) => Or(Terms(text));
+
+    /// <summary>OR-joins quoted terms (from <see cref="Terms"/>); null when there are none.</summary>
+    public static string? Or(IEnumerable<string> terms)
+    {
+        var joined = string.Join(" OR ", terms);
+        return joined.Length == 0 ? null : joined;
+    }
+
+    /// <summary>The query's distinct terms, each a double-quoted FTS5 string (at most 64), stop words dropped unless nothing else is left.</summary>
+    public static List<string> Terms(string text)
     {
         // "401k" also searches "401" and "k", so it finds "401(k)"; same for "ipv6", "utf8".
         var words = WordRegex().Matches(text)
@@ -29,7 +39,30 @@ internal static partial class SqliteChunkIndexQuery
         {
             kept = words;
         }
-        return kept.Count == 0 ? null : string.Join(" OR ", kept.Take(MaxTerms).Select(w => "\"" + w + "\""));
+        return kept.Take(MaxTerms).Select(w => "\"" + w + "\"").ToList();
+    }
+
+    /// <summary>
+    /// Picks the terms a fast keyword query matches on: rarest first, skipping terms that match nothing, adding terms
+    /// while the sum of their document frequencies stays within <paramref name="budget"/> (the rarest term is always
+    /// kept), at most <paramref name="maxTerms"/>. FTS5 scores every row a query matches and counts every row of each
+    /// term to compute its IDF, so the cost of a query is about the sum of its terms' document frequencies; terms left
+    /// out are the most frequent ones, whose IDF is the lowest.
+    /// </summary>
+    public static List<string> Shape(IReadOnlyList<(string Term, long Df)> terms, long budget, int maxTerms)
+    {
+        var selected = new List<string>(Math.Min(maxTerms, terms.Count));
+        long sum = 0;
+        foreach (var (term, df) in terms.Where(t => t.Df > 0).OrderBy(t => t.Df))
+        {
+            if (selected.Count == maxTerms || (selected.Count > 0 && sum + df > budget))
+            {
+                break;
+            }
+            selected.Add(term);
+            sum += df;
+        }
+        return selected;
     }
 
     [GeneratedRegex(@"\p{N}+|[^\p{N}]+")]

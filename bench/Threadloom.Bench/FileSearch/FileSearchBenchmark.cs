@@ -30,12 +30,15 @@ public static partial class FileSearchBenchmark
         var questions = LoadQuestions(Path.Combine(repo, "bench", "retrieval", "questions.tsv"));
         var pages = await RenderPagesAsync(questions.Select(q => (q.Page, q.Section)).Distinct().ToList(), ct);
 
-        var dir = Path.Combine(Path.GetTempPath(), "threadloom-bench-" + Guid.NewGuid().ToString("N"));
+        // THREADLOOM_BENCH_DB=<file> keeps the database between runs: stores already filled are reused (their ingestion and
+        // the throughput section are skipped), so a search change can be measured in about a minute. Migrations still run.
+        var keep = Environment.GetEnvironmentVariable("THREADLOOM_BENCH_DB");
+        var dir = keep is { Length: > 0 } ? Path.GetDirectoryName(Path.GetFullPath(keep))! : Path.Combine(Path.GetTempPath(), "threadloom-bench-" + Guid.NewGuid().ToString("N"));
         Directory.CreateDirectory(dir);
         var md = new StringBuilder();
         try
         {
-            await using var database = new SqliteDatabase(Path.Combine(dir, "bench.db"));
+            await using var database = new SqliteDatabase(keep is { Length: > 0 } ? Path.GetFullPath(keep) : Path.Combine(dir, "bench.db"));
             await new SqliteMigrator(database).MigrateAsync(ct);
             var index = new SqliteChunkIndex(database);
             using var embeddings = new MiniLmEmbeddingGenerator();
@@ -48,6 +51,15 @@ public static partial class FileSearchBenchmark
             md.AppendLine(CultureInfo.InvariantCulture, $"Machine: {Environment.ProcessorCount} cores, {Environment.OSVersion}; run {DateTimeOffset.UtcNow:yyyy-MM-dd HH:mm} UTC.");
             md.AppendLine();
 
+            var reuseQuality = (await index.GetUsageAsync(Project, "vs_throughput", ct)).FileCount == pages.Count;
+            var reuseLatency = (await index.GetUsageAsync(Project, "vs_latency", ct)).ChunkCount == LatencyChunks;
+            if (reuseQuality)
+            {
+                md.AppendLine(CultureInfo.InvariantCulture, $"Reused the stores of {keep} (throughput not measured; latency store reused: {reuseLatency}).");
+                md.AppendLine();
+            }
+            else
+            {
             // 1. Throughput: a subset of pages through the whole pipeline, then the bare model on the same chunk texts.
             var subset = pages.Take(ThroughputPages).ToList();
             var modelBefore = embeddings.ModelTime;
@@ -101,6 +113,7 @@ public static partial class FileSearchBenchmark
             {
                 await ingestor.IngestAsync(new IngestionRequest(Project, "vs_throughput", "file-" + name, name + ".txt", new MemoryStream(Encoding.UTF8.GetBytes(text))), ct);
             }
+            }
             var search = new HybridFileSearch(index, embeddings);
             md.AppendLine(CultureInfo.InvariantCulture, $"### Retrieval quality ({questions.Count} questions over {pages.Count} man pages)");
             md.AppendLine();
@@ -139,7 +152,7 @@ public static partial class FileSearchBenchmark
             var texts = real.Select(h => h.Text).ToList();
             var random = new Random(7);
             var insert = Stopwatch.StartNew();
-            for (var file = 0; file < LatencyChunks / 1000; file++)
+            for (var file = 0; file < LatencyChunks / 1000 && !reuseLatency; file++)
             {
                 var chunks = new List<IndexedChunk>(1000);
                 for (var i = 0; i < 1000; i++)
@@ -199,7 +212,10 @@ public static partial class FileSearchBenchmark
         finally
         {
             Microsoft.Data.Sqlite.SqliteConnection.ClearAllPools();
-            Directory.Delete(dir, recursive: true);
+            if (keep is not { Length: > 0 })
+            {
+                Directory.Delete(dir, recursive: true);
+            }
         }
     }
 

@@ -72,13 +72,22 @@ public sealed class HybridFileSearch(IChunkIndex index, IEmbeddingGenerator<stri
             var storeModel = await index.GetEmbeddingModelAsync(query.ProjectId, store, cancellationToken);
             for (var i = 0; i < queries.Count; i++)
             {
+                // The vector scan (CPU) runs on another thread while the keyword query (SQLite) runs on this one.
+                Task<IReadOnlyList<ChunkHit>>? vectorList = null;
+                if (vectors is not null && storeModel is not null && (storeModel == _modelId || _modelId is null))
+                {
+                    var vector = vectors[i].Vector;
+                    vectorList = query.Mode == FileSearchMode.VectorOnly
+                        ? index.VectorSearchAsync(query.ProjectId, store, vector, depth, query.Filter, cancellationToken)
+                        : Task.Run(() => index.VectorSearchAsync(query.ProjectId, store, vector, depth, query.Filter, cancellationToken), cancellationToken);
+                }
                 if (query.Mode != FileSearchMode.VectorOnly)
                 {
                     lists.Add(await index.KeywordSearchAsync(query.ProjectId, store, queries[i], depth, query.Filter, cancellationToken));
                 }
-                if (vectors is not null && storeModel is not null && (storeModel == _modelId || _modelId is null))
+                if (vectorList is not null)
                 {
-                    lists.Add(await index.VectorSearchAsync(query.ProjectId, store, vectors[i].Vector, depth, query.Filter, cancellationToken));
+                    lists.Add(await vectorList);
                 }
             }
         }

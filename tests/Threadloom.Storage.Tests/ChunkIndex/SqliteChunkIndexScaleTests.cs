@@ -1,0 +1,86 @@
+using Threadloom.Core.Ingestion;
+using Threadloom.Core.Tools.FileSearch;
+
+namespace Threadloom.Storage.Tests.ChunkIndex;
+
+/// <summary>
+/// Larger synthetic stores (written directly, random vectors) for the paths that only run at scale: the vector top k
+/// and the keyword fast path with its fallback. A fixture of their own, so their rows do not change the
+/// corpus statistics (bm25 IDF is computed over the whole FTS index) that the scenario tests rank with.
+/// </summary>
+public sealed class SqliteChunkIndexScaleTests(ChunkIndexFixture fixture) : IClassFixture<ChunkIndexFixture>
+{
+    private static string NewStore() => "vs_" + Guid.NewGuid().ToString("N");
+
+    private static float[] RandomUnit(Random random, int dimensions)
+    {
+        var v = new float[dimensions];
+        for (var d = 0; d < v.Length; d++)
+        {
+            v[d] = (float)(random.NextDouble() - 0.5);
+        }
+        System.Numerics.Tensors.TensorPrimitives.Divide(v, System.Numerics.Tensors.TensorPrimitives.Norm(v), v);
+        return v;
+    }
+
+    private Task<ChunkWriteResult> WriteAsync(string store, string file, IEnumerable<(string Text, float[] Vector)> chunks, string project = "proj_test") =>
+        fixture.Index.ReplaceFileAsync(new ChunkSource(project, store, file, file + ".txt"), MiniLmEmbeddingGenerator.ModelId,
+            chunks.Select((c, i) => new IndexedChunk(i, c.Text, 0, c.Text.Length, 1, null, null, c.Vector)).ToList(), CancellationToken.None);
+
+    [Fact]
+    public async Task VectorSearch_LargeStore_ReturnsTheExactTopK()
+    {
+        // 1,500 rows over two files: the scan's top k must be the brute-force top k, in order, with exact scores.
+        var store = NewStore();
+        var random = new Random(11);
+        var vectors = Enumerable.Range(0, 1500).Select(_ => RandomUnit(random, MiniLmEmbeddingGenerator.Dimensions)).ToList();
+        await WriteAsync(store, "file-a", vectors.Take(750).Select((v, i) => ("a " + i, v)));
+        await WriteAsync(store, "file-b", vectors.Skip(750).Select((v, i) => ("b " + i, v)));
+        foreach (var probe in (int[])[3, 800, 1499])
+        {
+            var query = vectors[probe].Select((x, d) => x + (d % 7 == 0 ? 0.05f : 0f)).ToArray();
+            System.Numerics.Tensors.TensorPrimitives.Divide(query, System.Numerics.Tensors.TensorPrimitives.Norm(query), query);
+            var expected = vectors.Select((v, i) => (Text: (i < 750 ? "a " : "b ") + (i % 750), Score: System.Numerics.Tensors.TensorPrimitives.Dot(query, v)))
+                .OrderByDescending(x => x.Score).Take(20).ToList();
+            var hits = await fixture.Index.VectorSearchAsync("proj_test", store, query, 20, null, CancellationToken.None);
+            Assert.Equal(expected.Select(e => e.Text), hits.Select(h => h.Text));
+            Assert.Equal(expected[0].Score, hits[0].Score, 5);
+        }
+    }
+
+    [Fact]
+    public async Task KeywordSearch_SmallStoreBesideALargeOne_FindsItsOwnChunks()
+    {
+        // The large store outranks the small one on every term, so the store-agnostic fast path finds nothing of the
+        // small store in its top rows and the full query must run.
+        var large = NewStore();
+        var small = NewStore();
+        var random = new Random(5);
+        var dims = MiniLmEmbeddingGenerator.Dimensions;
+        await WriteAsync(large, "file-large", Enumerable.Range(0, 600).Select(i => ($"kernel module parameters kernel module {i}", RandomUnit(random, dims))));
+        await WriteAsync(small, "file-small", [("the kernel was upgraded last week, see the release notes", RandomUnit(random, dims)), ("lunch menu", RandomUnit(random, dims))]);
+        var hits = await fixture.Index.KeywordSearchAsync("proj_test", small, "kernel module upgrade", 5, null, CancellationToken.None);
+        var hit = Assert.Single(hits);
+        Assert.Equal("file-small", hit.FileId);
+        Assert.True(hit.Score > 0);
+
+        var inLarge = await fixture.Index.KeywordSearchAsync("proj_test", large, "kernel module upgrade", 50, null, CancellationToken.None);
+        Assert.Equal(50, inLarge.Count);
+        Assert.All(inLarge, h => Assert.Equal("file-large", h.FileId));
+        Assert.Empty(await fixture.Index.KeywordSearchAsync("proj_other", large, "kernel module upgrade", 50, null, CancellationToken.None));
+    }
+
+    [Fact]
+    public async Task KeywordSearch_RareTermWithFrequentOnes_RanksTheRareTermFirst()
+    {
+        var store = NewStore();
+        var random = new Random(6);
+        var dims = MiniLmEmbeddingGenerator.Dimensions;
+        var chunks = Enumerable.Range(0, 400).Select(i => ($"configure the network interface and the routing table {i}", RandomUnit(random, dims))).ToList();
+        chunks[123] = ("configure the zeroconf daemon", RandomUnit(random, dims));
+        await WriteAsync(store, "file-net", chunks);
+        var hits = await fixture.Index.KeywordSearchAsync("proj_test", store, "how do I configure zeroconf on the network interface?", 10, null, CancellationToken.None);
+        Assert.Equal("configure the zeroconf daemon", hits[0].Text);
+        Assert.Equal(10, hits.Count);
+    }
+}
