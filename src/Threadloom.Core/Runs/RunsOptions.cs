@@ -8,9 +8,9 @@ public sealed class RunsOptions
     public const string SectionName = "Runs";
 
     /// <summary>Runs one node executes at the same time. A run mostly waits on the model, so this is far above the
-    /// core count: with 64 clients, 64 slots gave 1.6 times the rate of 4 (docs/benchmarks.md).</summary>
+    /// core count: with 64 clients, 64 slots completed 665 runs/s against 455 with 32 (docs/benchmarks.md).</summary>
     [Range(1, 1024)]
-    public int MaxConcurrentRuns { get; init; } = 32;
+    public int MaxConcurrentRuns { get; init; } = 64;
 
     /// <summary>How long a claim holds without a heartbeat; a run whose lease lapses is failed with <c>server_error</c>.</summary>
     [Range(typeof(TimeSpan), "00:00:01", "01:00:00")]
