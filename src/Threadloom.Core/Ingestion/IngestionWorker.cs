@@ -7,6 +7,7 @@ using Microsoft.Extensions.Options;
 using Threadloom.Core.Domain;
 using Threadloom.Core.Storage;
 using Threadloom.Core.Tools.FileSearch;
+using Threadloom.Core.Workers;
 
 namespace Threadloom.Core.Ingestion;
 
@@ -94,18 +95,14 @@ public sealed partial class IngestionWorker(
         {
             try
             {
-                running.RemoveAll(t => t.IsCompleted);
-                while (slots.CurrentCount > 0)
-                {
-                    var job = await stores.ClaimNextAsync(_nodeId, time.GetUtcNow(), _options.Lease, stoppingToken);
-                    if (job is null)
+                await WorkSlots.FillAsync(slots, running,
+                    () => stores.ClaimNextAsync(_nodeId, time.GetUtcNow(), _options.Lease, stoppingToken),
+                    job =>
                     {
-                        break;
-                    }
-                    await slots.WaitAsync(stoppingToken);
-                    LogClaimed(job.Id, job.VectorStoreId, _nodeId);
-                    running.Add(IngestOneAsync(job, slots, stoppingToken));
-                }
+                        LogClaimed(job.Id, job.VectorStoreId, _nodeId);
+                        return IngestOneAsync(job, slots, stoppingToken);
+                    },
+                    stoppingToken);
                 await signal.WaitAsync(_options.SweepInterval, stoppingToken);
             }
             catch (OperationCanceledException) when (stoppingToken.IsCancellationRequested)

@@ -4,6 +4,7 @@ using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
 using Threadloom.Core.Domain;
 using Threadloom.Core.Storage;
+using Threadloom.Core.Workers;
 
 namespace Threadloom.Core.Runs;
 
@@ -46,18 +47,14 @@ public sealed partial class RunWorker(
                     lastSweep.Restart();
                     await SweepAsync(stoppingToken);
                 }
-                running.RemoveAll(t => t.IsCompleted);
-                while (slots.CurrentCount > 0)
-                {
-                    var run = await runs.ClaimNextAsync(_nodeId, time.GetUtcNow(), _options.Lease, stoppingToken);
-                    if (run is null)
+                await WorkSlots.FillAsync(slots, running,
+                    () => runs.ClaimNextAsync(_nodeId, time.GetUtcNow(), _options.Lease, stoppingToken),
+                    run =>
                     {
-                        break;
-                    }
-                    await slots.WaitAsync(stoppingToken);
-                    LogClaimed(run.Id, _nodeId);
-                    running.Add(RunOneAsync(run, slots, stoppingToken));
-                }
+                        LogClaimed(run.Id, _nodeId);
+                        return RunOneAsync(run, slots, stoppingToken);
+                    },
+                    stoppingToken);
                 await signal.WaitAsync(_options.SweepInterval, stoppingToken);
             }
             catch (OperationCanceledException) when (stoppingToken.IsCancellationRequested)
