@@ -175,10 +175,10 @@ public sealed class SqliteChunkIndex(SqliteDatabase database) : IChunkIndex
         var ranked = await connection.QueryAsync(
             $"SELECT rowid, rank FROM chunks_fts WHERE chunks_fts MATCH $q AND rank MATCH '{Bm25}' ORDER BY rank LIMIT $m",
             r => (Id: r.GetInt64(0), Score: -r.GetDouble(1)), cancellationToken, ("$q", SqliteChunkIndexQuery.Or(shaped)), ("$m", depth));
-        var hits = await FetchAsync(connection, projectId, vectorStoreId, ranked, allowed, cancellationToken);
+        var hits = await FetchAsync(connection, projectId, vectorStoreId, ranked, allowed, limit, cancellationToken);
         if (hits.Count >= limit || (ranked.Count < depth && shaped.Count == terms.Count))
         {
-            return hits.Count > limit ? hits[..limit] : hits;
+            return hits;
         }
 
         // Slow path: every term, joined to the store's rows (a small store in a large database, a narrow filter).
@@ -191,23 +191,41 @@ public sealed class SqliteChunkIndex(SqliteDatabase database) : IChunkIndex
             r => ReadHit(r, r.GetDouble(9)), cancellationToken, parameters);
     }
 
-    /// <summary>The rows of <paramref name="ranked"/> that belong to the store (and allowed files), in the given order, with the given scores.</summary>
+    /// <summary>
+    /// The first <paramref name="limit"/> rows of <paramref name="ranked"/> that belong to the store (and allowed
+    /// files), in the given order, with the given scores.
+    /// </summary>
+    /// <remarks>
+    /// Both statements start from the id list (<c>CROSS JOIN</c> fixes that order): left to itself the planner scans
+    /// the store's index and tests every row of the store against the list, 20 ms at 100k chunks instead of 0.4. The
+    /// first statement reads only the leading columns, so candidates that are not kept never load their text.
+    /// </remarks>
     private static async Task<List<ChunkHit>> FetchAsync(SqliteConnection connection, string projectId, string vectorStoreId, List<(long Id, double Score)> ranked,
-        string? allowedFiles, CancellationToken cancellationToken)
+        string? allowedFiles, int limit, CancellationToken cancellationToken)
     {
         if (ranked.Count == 0)
         {
             return [];
         }
-        var fileClause = allowedFiles is null ? "" : "AND c.file_id IN (SELECT value FROM json_each($allowed))";
+        var candidates = ranked;
+        if (ranked.Count > limit || allowedFiles is not null)
+        {
+            var fileClause = allowedFiles is null ? "" : "AND c.file_id IN (SELECT value FROM json_each($allowed))";
+            var kept = (await connection.QueryAsync(
+                $"SELECT c.id FROM json_each($ids) j CROSS JOIN chunks c ON c.id = j.value WHERE c.vector_store_id = $vs AND c.project_id = $p {fileClause}",
+                r => r.GetInt64(0), cancellationToken, ("$ids", IdList(ranked)), ("$vs", vectorStoreId), ("$p", projectId), ("$allowed", allowedFiles))).ToHashSet();
+            candidates = ranked.Where(t => kept.Contains(t.Id)).Take(limit).ToList();
+        }
         var rows = await connection.QueryAsync(
-            $"SELECT {HitColumns} FROM chunks c JOIN chunk_files f ON f.vector_store_id = c.vector_store_id AND f.file_id = c.file_id " +
-            $"WHERE c.id IN (SELECT value FROM json_each($ids)) AND c.vector_store_id = $vs AND c.project_id = $p {fileClause}",
-            r => ReadHit(r, 0), cancellationToken, ("$ids", JsonSerializer.Serialize(ranked.Select(t => t.Id).ToList(), FileSearchJson.Default.ListInt64)),
-            ("$vs", vectorStoreId), ("$p", projectId), ("$allowed", allowedFiles));
+            $"SELECT {HitColumns} FROM json_each($ids) j CROSS JOIN chunks c ON c.id = j.value JOIN chunk_files f ON f.vector_store_id = c.vector_store_id AND f.file_id = c.file_id " +
+            "WHERE c.vector_store_id = $vs AND c.project_id = $p",
+            r => ReadHit(r, 0), cancellationToken, ("$ids", IdList(candidates)), ("$vs", vectorStoreId), ("$p", projectId));
         var byId = rows.ToDictionary(r => r.ChunkId);
-        return ranked.Where(t => byId.ContainsKey(t.Id)).Select(t => byId[t.Id] with { Score = t.Score }).ToList();
+        return candidates.Where(t => byId.ContainsKey(t.Id)).Select(t => byId[t.Id] with { Score = t.Score }).ToList();
     }
+
+    private static string IdList(List<(long Id, double Score)> ranked) =>
+        JsonSerializer.Serialize(ranked.Select(t => t.Id).ToList(), FileSearchJson.Default.ListInt64);
 
     /// <summary>
     /// Document frequency of each term over the whole FTS index, and the number of indexed chunks; cached in process
@@ -284,26 +302,26 @@ public sealed class SqliteChunkIndex(SqliteDatabase database) : IChunkIndex
             return [];
         }
         var store = await GetVectorsAsync(projectId, vectorStoreId, cancellationToken);
-        if (store.Count == 0)
+        if (store.Matrix.Count == 0)
         {
             return [];
         }
-        if (queryVector.Length != store.Dimensions)
+        if (queryVector.Length != store.Matrix.Dimensions)
         {
-            throw new ArgumentException($"The query vector has {queryVector.Length} dimensions; the vector store has {store.Dimensions}.", nameof(queryVector));
+            throw new ArgumentException($"The query vector has {queryVector.Length} dimensions; the vector store has {store.Matrix.Dimensions}.", nameof(queryVector));
         }
         bool[]? allowedFiles = null;
         if (filter is not null)
         {
             allowedFiles = store.FileAttributes.Select(filter.Matches).ToArray();
         }
-        var top = store.TopK(queryVector.Span, limit, allowedFiles);
+        var top = store.Matrix.TopK(queryVector.Span, limit, allowedFiles);
         if (top.Count == 0)
         {
             return [];
         }
         await using var connection = await database.OpenAsync(cancellationToken);
-        return await FetchAsync(connection, projectId, vectorStoreId, top, null, cancellationToken);
+        return await FetchAsync(connection, projectId, vectorStoreId, top, null, limit, cancellationToken);
     }
 
     public async Task<string?> GetEmbeddingModelAsync(string projectId, string vectorStoreId, CancellationToken cancellationToken)
@@ -376,13 +394,14 @@ public sealed class SqliteChunkIndex(SqliteDatabase database) : IChunkIndex
     private async Task<StoreVectors> LoadAsync(string projectId, string vectorStoreId, CancellationToken cancellationToken)
     {
         await using var connection = await database.OpenAsync(cancellationToken);
-        var files = await connection.QueryAsync("SELECT file_id, attributes FROM chunk_files WHERE vector_store_id = $vs AND project_id = $p",
-            r => (Id: r.GetString(0), Attributes: ParseAttributes(r.IsDBNull(1) ? null : r.GetString(1))), cancellationToken, ("$vs", vectorStoreId), ("$p", projectId));
+        var files = await connection.QueryAsync("SELECT file_id, attributes, chunk_count FROM chunk_files WHERE vector_store_id = $vs AND project_id = $p",
+            r => (Id: r.GetString(0), Attributes: ParseAttributes(r.IsDBNull(1) ? null : r.GetString(1)), Chunks: r.GetInt32(2)), cancellationToken, ("$vs", vectorStoreId), ("$p", projectId));
         var fileIndex = files.Select((f, i) => (f.Id, i)).ToDictionary(x => x.Id, x => x.i, StringComparer.Ordinal);
         var dimensions = (await ModelOfAsync(connection, null, projectId, vectorStoreId, cancellationToken))?.Dimensions ?? 0;
-        var ids = new List<long>();
-        var fileOfRow = new List<int>();
-        var matrix = new List<float>();
+        var expected = files.Sum(f => f.Chunks); // sized up front: growing a 150 MB list by doubling costs more than the read
+        var ids = new List<long>(expected);
+        var fileOfRow = new List<int>(expected);
+        var matrix = new List<float>(expected * dimensions);
         await using (var command = connection.Command("SELECT id, file_id, embedding FROM chunks WHERE vector_store_id = $vs AND project_id = $p ORDER BY id", null,
             ("$vs", vectorStoreId), ("$p", projectId)))
         await using (var reader = await command.ExecuteReaderAsync(cancellationToken))
@@ -400,7 +419,7 @@ public sealed class SqliteChunkIndex(SqliteDatabase database) : IChunkIndex
             }
         }
         var attributes = files.Select(f => f.Attributes).ToArray();
-        return new StoreVectors(projectId, dimensions, [.. ids], [.. fileOfRow], [.. matrix], attributes);
+        return new StoreVectors(projectId, new VectorMatrix(dimensions, [.. ids], [.. fileOfRow], [.. matrix]), attributes);
     }
 
     private void Invalidate(string vectorStoreId)
@@ -412,42 +431,6 @@ public sealed class SqliteChunkIndex(SqliteDatabase database) : IChunkIndex
         }
     }
 
-    /// <summary>One vector store's vectors as a row-major matrix, with each row's chunk id and file.</summary>
-    private sealed class StoreVectors(string projectId, int dimensions, long[] ids, int[] fileOfRow, float[] matrix, IReadOnlyDictionary<string, JsonElement>?[] fileAttributes)
-    {
-        public string ProjectId => projectId;
-        public int Dimensions => dimensions;
-        public int Count => ids.Length;
-        public IReadOnlyDictionary<string, JsonElement>?[] FileAttributes => fileAttributes;
-
-        public List<(long Id, double Score)> TopK(ReadOnlySpan<float> query, int k, bool[]? allowedFiles)
-        {
-            // A min-heap of the best k so far: O(n log k), no allocation per row.
-            var heap = new PriorityQueue<long, float>(k + 1);
-            var rows = matrix.AsSpan();
-            for (var row = 0; row < ids.Length; row++)
-            {
-                if (allowedFiles is not null && !allowedFiles[fileOfRow[row]])
-                {
-                    continue;
-                }
-                var score = TensorPrimitives.Dot(query, rows.Slice(row * dimensions, dimensions));
-                if (heap.Count < k)
-                {
-                    heap.Enqueue(ids[row], score);
-                }
-                else if (heap.TryPeek(out _, out var worst) && score > worst)
-                {
-                    heap.EnqueueDequeue(ids[row], score);
-                }
-            }
-            var result = new List<(long, double)>(heap.Count);
-            while (heap.TryDequeue(out var id, out var score))
-            {
-                result.Add((id, score));
-            }
-            result.Reverse();
-            return result;
-        }
-    }
+    /// <summary>One vector store's vectors with the attributes of its files (rows refer to files by position).</summary>
+    private sealed record StoreVectors(string ProjectId, VectorMatrix Matrix, IReadOnlyDictionary<string, JsonElement>?[] FileAttributes);
 }
