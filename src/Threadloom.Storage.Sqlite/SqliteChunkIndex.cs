@@ -30,6 +30,7 @@ public sealed class SqliteChunkIndex(SqliteDatabase database) : IChunkIndex
     private const string Bm25 = "bm25(1.0, 0.5)";
     private const int OverFetch = 4;
     private const int MinFetch = 200;
+    private const int MaxFetch = 4_000;
     private const int MaxShapedTerms = 8;
     private const long MinTermBudget = 2_000;
     private const long TermBudgetPercent = 3;
@@ -171,14 +172,21 @@ public sealed class SqliteChunkIndex(SqliteDatabase database) : IChunkIndex
         {
             return []; // no term occurs anywhere
         }
-        var depth = Math.Max(limit * OverFetch, MinFetch);
-        var ranked = await connection.QueryAsync(
-            $"SELECT rowid, rank FROM chunks_fts WHERE chunks_fts MATCH $q AND rank MATCH '{Bm25}' ORDER BY rank LIMIT $m",
-            r => (Id: r.GetInt64(0), Score: -r.GetDouble(1)), cancellationToken, ("$q", SqliteChunkIndexQuery.Or(shaped)), ("$m", depth));
-        var hits = await FetchAsync(connection, projectId, vectorStoreId, ranked, allowed, limit, cancellationToken);
-        if (hits.Count >= limit || (ranked.Count < depth && shaped.Count == terms.Count))
+        // The ranking covers every store in the database, so it goes deeper the smaller this store's share of the
+        // index is; past MaxFetch rows the store is too small a share for the fast path to be likely to fill.
+        var storeRows = (await connection.QueryAsync("SELECT COALESCE(SUM(chunk_count), 0) FROM chunk_files WHERE vector_store_id = $vs AND project_id = $p",
+            r => r.GetInt64(0), cancellationToken, ("$vs", vectorStoreId), ("$p", projectId)))[0];
+        var depth = Math.Max(MinFetch, (long)limit * OverFetch * total / Math.Max(1, storeRows));
+        if (depth <= MaxFetch)
         {
-            return hits;
+            var ranked = await connection.QueryAsync(
+                $"SELECT rowid, rank FROM chunks_fts WHERE chunks_fts MATCH $q AND rank MATCH '{Bm25}' ORDER BY rank LIMIT $m",
+                r => (Id: r.GetInt64(0), Score: -r.GetDouble(1)), cancellationToken, ("$q", SqliteChunkIndexQuery.Or(shaped)), ("$m", depth));
+            var hits = await FetchAsync(connection, projectId, vectorStoreId, ranked, allowed, limit, cancellationToken);
+            if (hits.Count >= limit || (ranked.Count < depth && shaped.Count == terms.Count))
+            {
+                return hits;
+            }
         }
 
         // Slow path: every term, joined to the store's rows (a small store in a large database, a narrow filter).
