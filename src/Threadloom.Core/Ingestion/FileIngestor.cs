@@ -77,6 +77,15 @@ public sealed partial class FileIngestor(
             var chunks = chunker.Chunk(document, strategy, options.Value.MaxTokensPerFile);
             chunk = clock.Elapsed - extract;
 
+            // The index write checks the model too; checking first spares embedding a whole file (upstream calls cost
+            // money) for a store that was built with another model and would refuse the chunks.
+            if (chunks.Count > 0
+                && await index.GetEmbeddingModelAsync(request.ProjectId, request.VectorStoreId, cancellationToken) is { } storeModel
+                && storeModel.Model != _modelId)
+            {
+                throw new EmbeddingModelMismatchException(request.VectorStoreId, storeModel, new ChunkStoreModel(_modelId, storeModel.Dimensions));
+            }
+
             var indexed = new List<IndexedChunk>(chunks.Count);
             var batchSize = options.Value.EmbeddingBatchSize;
             var embedClock = new Stopwatch();
