@@ -206,6 +206,22 @@ public sealed class UpstreamEmbeddingGeneratorTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task Model_WithTheOpenAIEnvironmentProvider_UsesIt()
+    {
+        var generator = Generator(Build(new Dictionary<string, string?>
+        {
+            ["OPENAI_BASE_URL"] = _server.OpenAIBaseAddress.ToString(),
+            ["OPENAI_API_KEY"] = Key,
+            ["Embeddings:Model"] = "text-embedding-3-small",
+        }));
+
+        await generator.GenerateAsync(["red apple pie"]);
+
+        var request = Assert.Single(_server.EmbeddingRequests);
+        Assert.Equal(("text-embedding-3-small", $"Bearer {Key}"), (request.Model, request.Header("Authorization")));
+    }
+
+    [Fact]
     public void NoEmbeddingsSection_RegistersTheLocalModel()
     {
         var generator = Generator(Build(InferenceHarness.OpenAIProvider(_server.OpenAIBaseAddress, "up", Key)));
