@@ -61,9 +61,9 @@ public sealed class SqliteChunkIndex(SqliteDatabase database) : IChunkIndex
                         await c.ExecuteAsync("INSERT INTO chunk_stores (vector_store_id, project_id, embedding_model, dimensions) VALUES ($vs, $p, $m, $d)", t, cancellationToken,
                             ("$vs", source.VectorStoreId), ("$p", source.ProjectId), ("$m", embeddingModel), ("$d", dimensions));
                     }
-                    else if (existing.Value.Model != embeddingModel || existing.Value.Dimensions != dimensions)
+                    else if (existing.Model != embeddingModel || existing.Dimensions != dimensions)
                     {
-                        throw new EmbeddingModelMismatchException(source.VectorStoreId, existing.Value.Model, embeddingModel);
+                        throw new EmbeddingModelMismatchException(source.VectorStoreId, existing, new ChunkStoreModel(embeddingModel, dimensions));
                     }
                 }
                 await DeleteFileRowsAsync(c, t, source.ProjectId, source.VectorStoreId, source.FileId, cancellationToken);
@@ -332,10 +332,10 @@ public sealed class SqliteChunkIndex(SqliteDatabase database) : IChunkIndex
         return await FetchAsync(connection, projectId, vectorStoreId, top, null, limit, cancellationToken);
     }
 
-    public async Task<string?> GetEmbeddingModelAsync(string projectId, string vectorStoreId, CancellationToken cancellationToken)
+    public async Task<ChunkStoreModel?> GetEmbeddingModelAsync(string projectId, string vectorStoreId, CancellationToken cancellationToken)
     {
         await using var connection = await database.OpenAsync(cancellationToken);
-        return (await ModelOfAsync(connection, null, projectId, vectorStoreId, cancellationToken))?.Model;
+        return await ModelOfAsync(connection, null, projectId, vectorStoreId, cancellationToken);
     }
 
     public async Task<ChunkIndexUsage> GetUsageAsync(string projectId, string vectorStoreId, CancellationToken cancellationToken)
@@ -348,12 +348,12 @@ public sealed class SqliteChunkIndex(SqliteDatabase database) : IChunkIndex
         return new ChunkIndexUsage(usage[0].Files, usage[0].Chunks, usage[0].Bytes, model?.Model);
     }
 
-    private static async Task<(string Model, int Dimensions)?> ModelOfAsync(SqliteConnection connection, SqliteTransaction? transaction, string projectId, string vectorStoreId, CancellationToken cancellationToken)
+    private static async Task<ChunkStoreModel?> ModelOfAsync(SqliteConnection connection, SqliteTransaction? transaction, string projectId, string vectorStoreId, CancellationToken cancellationToken)
     {
         await using var command = connection.Command("SELECT embedding_model, dimensions FROM chunk_stores WHERE vector_store_id = $vs AND project_id = $p", transaction,
             ("$vs", vectorStoreId), ("$p", projectId));
         await using var reader = await command.ExecuteReaderAsync(cancellationToken);
-        return await reader.ReadAsync(cancellationToken) ? (reader.GetString(0), reader.GetInt32(1)) : null;
+        return await reader.ReadAsync(cancellationToken) ? new ChunkStoreModel(reader.GetString(0), reader.GetInt32(1)) : null;
     }
 
     private static async Task<(int Chunks, bool Existed)> DeleteFileRowsAsync(SqliteConnection c, SqliteTransaction t, string projectId, string vectorStoreId, string fileId, CancellationToken cancellationToken)

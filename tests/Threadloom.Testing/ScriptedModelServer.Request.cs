@@ -66,6 +66,17 @@ public sealed class ScriptedRequest
             ? TextOf(last)
             : null;
 
+    /// <summary>An embeddings request's <c>input</c> as strings (a single string gives one), or an empty list.</summary>
+    public IReadOnlyList<string> Inputs =>
+        Body.ValueKind != JsonValueKind.Object || !Body.TryGetProperty("input", out var input) ? []
+        : input.ValueKind == JsonValueKind.String ? [input.GetString()!]
+        : input.ValueKind == JsonValueKind.Array ? [.. input.EnumerateArray().Select(e => e.ValueKind == JsonValueKind.String ? e.GetString()! : e.GetRawText())]
+        : [];
+
+    /// <summary>An embeddings request's <c>dimensions</c>, when sent.</summary>
+    public int? Dimensions =>
+        Body.ValueKind == JsonValueKind.Object && Body.TryGetProperty("dimensions", out var d) && d.ValueKind == JsonValueKind.Number ? d.GetInt32() : null;
+
     public string? Header(string name) => Headers.GetValueOrDefault(name);
 
     public override string ToString() => $"#{Sequence} {Method} {Path}";

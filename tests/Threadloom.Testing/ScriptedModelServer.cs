@@ -22,7 +22,8 @@ namespace Threadloom.Testing;
 /// Design notes: strict by default. A chat call with no scripted reply and no responder gets a 500 whose body says so,
 /// and is recorded in <see cref="UnexpectedCalls"/>, so a test can tell "the engine called the model once too often"
 /// from a genuine upstream failure. Enqueued replies are served first, then <see cref="RespondWith"/>. Embeddings are
-/// deterministic (hashed bag of words, L2-normalised) unless <see cref="EmbeddingFunction"/> is set.
+/// deterministic (hashed bag of words, L2-normalised) unless <see cref="EmbeddingFunction"/> is set; scripted embedding
+/// errors (<see cref="EnqueueEmbeddingErrors"/>, then <see cref="FailEmbeddingsWith"/>) are served before any vector.
 /// Routes: <c>/v1/chat/completions</c>, <c>/chat/completions</c>, <c>/openai/deployments/{deployment}/chat/completions</c>,
 /// and the same three shapes for <c>embeddings</c>.
 /// </remarks>
@@ -35,6 +36,8 @@ public sealed class ScriptedModelServer : IAsyncDisposable
 
     private readonly WebApplication _app;
     private readonly ConcurrentQueue<Reply> _replies = new();
+    private readonly ConcurrentQueue<Reply> _embeddingErrors = new();
+    private Reply? _embeddingFailure;
     private readonly List<ScriptedRequest> _requests = [];
     private readonly List<ScriptedRequest> _unexpected = [];
     private readonly Lock _gate = new();
@@ -76,6 +79,9 @@ public sealed class ScriptedModelServer : IAsyncDisposable
 
     /// <summary>Chat-completions requests only.</summary>
     public IReadOnlyList<ScriptedRequest> ChatRequests => [.. Requests.Where(r => r.Path.EndsWith("/chat/completions", StringComparison.Ordinal))];
+
+    /// <summary>Embeddings requests only, answered or failed.</summary>
+    public IReadOnlyList<ScriptedRequest> EmbeddingRequests => [.. Requests.Where(r => r.Path.EndsWith("/embeddings", StringComparison.Ordinal))];
 
     /// <summary>Requests that found no scripted reply, or hit an unknown route.</summary>
     public IReadOnlyList<ScriptedRequest> UnexpectedCalls
@@ -125,6 +131,29 @@ public sealed class ScriptedModelServer : IAsyncDisposable
         }
     }
 
+    /// <summary>Queues error replies (<see cref="Reply.Error"/>), served in order to the next embeddings calls.</summary>
+    public void EnqueueEmbeddingErrors(params Reply[] errors)
+    {
+        foreach (var error in errors)
+        {
+            if (!error.IsError)
+            {
+                throw new ArgumentException("Only error replies can be scripted for embeddings; vectors come from EmbeddingFunction.", nameof(errors));
+            }
+            _embeddingErrors.Enqueue(error);
+        }
+    }
+
+    /// <summary>Fails every embeddings call the error queue does not with <paramref name="error"/> (an upstream outage). Pass null to stop.</summary>
+    public void FailEmbeddingsWith(Reply? error)
+    {
+        if (error is { IsError: false })
+        {
+            throw new ArgumentException("Only an error reply can fail embeddings.", nameof(error));
+        }
+        Volatile.Write(ref _embeddingFailure, error);
+    }
+
     /// <summary>Answers every chat call the queue does not (benchmarks, many runs). Pass null to switch it off.</summary>
     public void RespondWith(Func<ScriptedRequest, Reply>? responder) => Volatile.Write(ref _responder, responder);
 
@@ -132,6 +161,8 @@ public sealed class ScriptedModelServer : IAsyncDisposable
     public void Reset()
     {
         _replies.Clear();
+        _embeddingErrors.Clear();
+        Volatile.Write(ref _embeddingFailure, null);
         lock (_gate)
         {
             _requests.Clear();
@@ -546,6 +577,11 @@ public sealed class ScriptedModelServer : IAsyncDisposable
     private async Task HandleEmbeddingsAsync(HttpContext context)
     {
         var request = await RecordAsync(context);
+        if ((_embeddingErrors.TryDequeue(out var queued) ? queued : Volatile.Read(ref _embeddingFailure)) is { } error)
+        {
+            await WriteErrorAsync(context, error);
+            return;
+        }
         var body = request.Body;
         if (body.ValueKind != JsonValueKind.Object || !body.TryGetProperty("input", out var input))
         {
@@ -600,11 +636,14 @@ public sealed class ScriptedModelServer : IAsyncDisposable
         });
     }
 
-    /// <summary>A stable bag-of-words vector: texts sharing words are close; the same text always maps to the same vector.</summary>
+    /// <summary>
+    /// A stable bag-of-words vector: texts sharing words are close; the same text always maps to the same vector.
+    /// Words are runs of letters and digits, case-folded, so "Leave," and "leave" count as the same word.
+    /// </summary>
     public static float[] HashEmbedding(string text, int dimensions)
     {
         var vector = new float[Math.Max(1, dimensions)];
-        foreach (var word in text.Split((char[]?)null, StringSplitOptions.RemoveEmptyEntries))
+        foreach (var word in Words(text))
         {
             var hash = 2166136261u;
             foreach (var b in Encoding.UTF8.GetBytes(word.ToLowerInvariant()))
@@ -624,5 +663,23 @@ public sealed class ScriptedModelServer : IAsyncDisposable
             vector[i] /= norm;
         }
         return vector;
+    }
+
+    private static IEnumerable<string> Words(string text)
+    {
+        var start = -1;
+        for (var i = 0; i <= text.Length; i++)
+        {
+            var inWord = i < text.Length && char.IsLetterOrDigit(text[i]);
+            if (inWord && start < 0)
+            {
+                start = i;
+            }
+            else if (!inWord && start >= 0)
+            {
+                yield return text[start..i];
+                start = -1;
+            }
+        }
     }
 }

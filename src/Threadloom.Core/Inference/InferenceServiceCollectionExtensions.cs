@@ -24,6 +24,7 @@ public static class InferenceServiceCollectionExtensions
         services.AddSingleton<IPostConfigureOptions<InferenceOptions>>(new InferenceEnvironmentFallback(configuration));
         services.TryAddEnumerable(ServiceDescriptor.Singleton<IValidateOptions<InferenceOptions>, InferenceOptionsValidator>());
         services.TryAddSingleton<IModelRouter, ModelRouter>();
+        services.TryAddSingleton<UpstreamClientOptions>();
         services.TryAddSingleton<ChatClientFactory>();
         services.TryAddSingleton<IModelClient, ModelClient>();
         return services;

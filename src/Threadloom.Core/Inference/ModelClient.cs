@@ -183,7 +183,8 @@ internal sealed partial class ModelClient(IModelRouter router, ChatClientFactory
     };
 
     /// <summary>Maps any failure of the call to a user-safe <see cref="ModelCallException"/>.</summary>
-    internal static ModelCallException Classify(Exception exception)
+    /// <param name="modelSetting">The setting that names the upstream model, for the 404 message.</param>
+    internal static ModelCallException Classify(Exception exception, string modelSetting = "the Inference:Models route")
     {
         switch (exception)
         {
@@ -203,7 +204,7 @@ internal sealed partial class ModelClient(IModelRouter router, ChatClientFactory
                 { UpstreamStatus = e.Status };
             case ClientResultException { Status: 404 } e:
                 return new(ModelErrorCodes.ServerError,
-                    "The model provider does not know the configured model or deployment (HTTP 404). Check the Inference:Models route.", e)
+                    $"The model provider does not know the configured model or deployment (HTTP 404). Check {modelSetting}.", e)
                 { UpstreamStatus = 404 };
             case ClientResultException { Status: >= 500 } e:
                 return new(ModelErrorCodes.ServerError,

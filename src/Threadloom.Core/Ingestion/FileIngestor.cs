@@ -3,6 +3,7 @@ using System.Text.Json;
 using Microsoft.Extensions.AI;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
+using Threadloom.Core.Inference;
 using Threadloom.Core.Tools.FileSearch;
 
 namespace Threadloom.Core.Ingestion;
@@ -40,8 +41,9 @@ public sealed record IngestionTimings(TimeSpan Extract, TimeSpan Chunk, TimeSpan
 /// and linear: one bounded read, one pass of chunking, batched embedding calls, and one write transaction that
 /// replaces the file's chunks (so a retried job is idempotent). Each chunk is embedded with a short header (file name,
 /// title, nearest heading) in front of its text; the indexed text itself stays exactly the document's text.
-/// Content failures are typed (<c>unsupported_file</c>, <c>invalid_file</c>); anything unexpected is
-/// <c>server_error</c> with a generic message, logged with the exception.
+/// Content failures are typed (<c>unsupported_file</c>, <c>invalid_file</c>); an upstream embedding failure is
+/// <c>server_error</c> with the provider's user-safe reason; anything unexpected is <c>server_error</c> with a generic
+/// message, logged with the exception.
 /// </remarks>
 public sealed partial class FileIngestor(
     ITextExtractor extractor,
@@ -75,6 +77,15 @@ public sealed partial class FileIngestor(
             var chunks = chunker.Chunk(document, strategy, options.Value.MaxTokensPerFile);
             chunk = clock.Elapsed - extract;
 
+            // The index write checks the model too; checking first spares embedding a whole file (upstream calls cost
+            // money) for a store that was built with another model and would refuse the chunks.
+            if (chunks.Count > 0
+                && await index.GetEmbeddingModelAsync(request.ProjectId, request.VectorStoreId, cancellationToken) is { } storeModel
+                && storeModel.Model != _modelId)
+            {
+                throw new EmbeddingModelMismatchException(request.VectorStoreId, storeModel, new ChunkStoreModel(_modelId, storeModel.Dimensions));
+            }
+
             var indexed = new List<IndexedChunk>(chunks.Count);
             var batchSize = options.Value.EmbeddingBatchSize;
             var embedClock = new Stopwatch();
@@ -106,6 +117,14 @@ public sealed partial class FileIngestor(
         {
             LogFailed(request.FileId, request.VectorStoreId, IngestionErrorCodes.InvalidFile, e.Message);
             return new IngestionResult(0, 0, IngestionError.Invalid(e.Message), new IngestionTimings(extract, chunk, embed, default));
+        }
+        catch (ModelCallException e)
+        {
+            // The upstream embedding provider failed after its retries (already logged with the status); the file fails
+            // alone, with the provider's user-safe reason, and can be added again once the provider is back.
+            var message = "The embedding model could not embed the file: " + e.Message;
+            LogFailed(request.FileId, request.VectorStoreId, IngestionErrorCodes.ServerError, message);
+            return new IngestionResult(0, 0, new IngestionError(IngestionErrorCodes.ServerError, message), new IngestionTimings(extract, chunk, embed, default));
         }
         catch (Exception e) when (e is not OperationCanceledException)
         {

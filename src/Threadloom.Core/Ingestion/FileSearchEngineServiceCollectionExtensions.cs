@@ -1,6 +1,8 @@
 using Microsoft.Extensions.AI;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.DependencyInjection.Extensions;
+using Microsoft.Extensions.Options;
+using Threadloom.Core.Inference;
 using Threadloom.Core.Tools.FileSearch;
 
 namespace Threadloom.Core.Ingestion;
@@ -8,17 +10,28 @@ namespace Threadloom.Core.Ingestion;
 public static class FileSearchEngineServiceCollectionExtensions
 {
     /// <summary>
-    /// Registers extraction, chunking, the local MiniLM embedding generator (unless an
+    /// Registers extraction, chunking, the embedding generator (unless an
     /// <see cref="IEmbeddingGenerator{TInput, TEmbedding}"/> is already registered), <see cref="FileIngestor"/> and
-    /// <see cref="HybridFileSearch"/>. An <see cref="IChunkIndex"/> must come from a storage provider
-    /// (<c>AddSqliteChunkIndex()</c>). The host binds <see cref="IngestionOptions"/> to the <c>Ingestion</c> section (Core has no configuration binder).
+    /// <see cref="HybridFileSearch"/>. The generator is the local MiniLM, or the upstream model that
+    /// <see cref="EmbeddingsOptions"/> names (validated at startup against <c>Inference:Providers</c>, so
+    /// <c>AddInference</c> should be registered too). An <see cref="IChunkIndex"/> must come from a storage provider
+    /// (<c>AddSqliteChunkIndex()</c>). The host binds <see cref="IngestionOptions"/> to <c>Ingestion</c> and
+    /// <see cref="EmbeddingsOptions"/> to <c>Embeddings</c>.
     /// </summary>
     public static IServiceCollection AddFileSearchEngine(this IServiceCollection services)
     {
         services.AddOptions<IngestionOptions>().ValidateDataAnnotations().ValidateOnStart();
+        services.AddOptions<EmbeddingsOptions>().ValidateDataAnnotations().ValidateOnStart();
+        services.TryAddEnumerable(ServiceDescriptor.Singleton<IValidateOptions<EmbeddingsOptions>, EmbeddingsOptionsValidator>());
+        services.TryAddSingleton(TimeProvider.System);
+        services.TryAddSingleton<UpstreamClientOptions>();
         services.TryAddSingleton<ITextExtractor, TextExtractor>();
         services.TryAddSingleton<TextChunker>();
-        services.TryAddSingleton<IEmbeddingGenerator<string, Embedding<float>>>(_ => new MiniLmEmbeddingGenerator());
+        // Built on first use: a node that never ingests nor searches never loads the local model.
+        services.TryAddSingleton<IEmbeddingGenerator<string, Embedding<float>>>(sp =>
+            sp.GetRequiredService<IOptions<EmbeddingsOptions>>().Value.IsUpstream
+                ? ActivatorUtilities.CreateInstance<UpstreamEmbeddingGenerator>(sp)
+                : new MiniLmEmbeddingGenerator());
         services.TryAddSingleton<FileIngestor>();
         services.TryAddSingleton<HybridFileSearch>();
         return services;

@@ -72,6 +72,7 @@ public static class ThreadloomApp
         services.AddSingleton<IBuiltInTool, CodeInterpreterTool>();
 
         services.AddOptions<IngestionOptions>().BindConfiguration(IngestionOptions.SectionName);
+        services.AddOptions<EmbeddingsOptions>().BindConfiguration(EmbeddingsOptions.SectionName);
         services.AddSqliteChunkIndex().AddFileSearchEngine().AddVectorStoreEngine();
         services.AddSingleton<VectorStoreService>();
         services.AddSingleton<ThreadFileSearch>();

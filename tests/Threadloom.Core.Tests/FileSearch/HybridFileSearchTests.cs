@@ -1,5 +1,6 @@
 using System.Text.Json;
 using Microsoft.Extensions.AI;
+using Threadloom.Core.Inference;
 using Threadloom.Core.Tools.FileSearch;
 
 namespace Threadloom.Core.Tests.FileSearch;
@@ -49,6 +50,37 @@ public sealed class HybridFileSearchTests
         Assert.Equal([1], results.Select(r => r.ChunkIndex));
     }
 
+    [Fact]
+    public async Task Search_StoreWithOtherModel_DoesNotEmbedTheQuery()
+    {
+        var index = new ScriptedIndex { Keyword = [Hit(1)], Vector = [Hit(2)], Model = "other-model" };
+        var embeddings = new ConstantEmbeddings();
+        await new HybridFileSearch(index, embeddings).SearchAsync(new FileSearchQuery("p", ["vs_1"], ["q"]), CancellationToken.None);
+        Assert.Equal(0, embeddings.Calls);
+    }
+
+    [Fact]
+    public async Task Search_StoreWithSameModelAtOtherWidth_UsesKeywordsOnly()
+    {
+        // Same model name, other Embeddings:Dimensions: the vectors cannot be compared.
+        var index = new ScriptedIndex { Keyword = [Hit(1)], Vector = [Hit(2)], Dimensions = 3 };
+        var results = await new HybridFileSearch(index, new ConstantEmbeddings()).SearchAsync(new FileSearchQuery("p", ["vs_1"], ["q"]), CancellationToken.None);
+        Assert.Equal([1], results.Select(r => r.ChunkIndex));
+    }
+
+    [Fact]
+    public async Task Search_EmbeddingProviderFails_HybridFallsBackToKeywords()
+    {
+        var index = new ScriptedIndex { Keyword = [Hit(1)], Vector = [Hit(2)] };
+        var embeddings = new ConstantEmbeddings { Failure = new ModelCallException(ModelErrorCodes.ServerError, "down") };
+        var search = new HybridFileSearch(index, embeddings);
+
+        var results = await search.SearchAsync(new FileSearchQuery("p", ["vs_1"], ["q"]), CancellationToken.None);
+
+        Assert.Equal([1], results.Select(r => r.ChunkIndex));
+        await Assert.ThrowsAsync<ModelCallException>(() => search.SearchAsync(new FileSearchQuery("p", ["vs_1"], ["q"], Mode: FileSearchMode.VectorOnly), CancellationToken.None));
+    }
+
     [Theory]
     [InlineData(0, 0.0)]
     [InlineData(51, 0.0)]
@@ -93,8 +125,17 @@ public sealed class HybridFileSearchTests
 
     private sealed class ConstantEmbeddings : IEmbeddingGenerator<string, Embedding<float>>
     {
-        public Task<GeneratedEmbeddings<Embedding<float>>> GenerateAsync(IEnumerable<string> values, EmbeddingGenerationOptions? options = null, CancellationToken cancellationToken = default) =>
-            Task.FromResult(new GeneratedEmbeddings<Embedding<float>>(values.Select(_ => new Embedding<float>(new float[] { 1, 0 }))));
+        public int Calls { get; private set; }
+
+        public Exception? Failure { get; init; }
+
+        public Task<GeneratedEmbeddings<Embedding<float>>> GenerateAsync(IEnumerable<string> values, EmbeddingGenerationOptions? options = null, CancellationToken cancellationToken = default)
+        {
+            Calls++;
+            return Failure is not null
+                ? Task.FromException<GeneratedEmbeddings<Embedding<float>>>(Failure)
+                : Task.FromResult(new GeneratedEmbeddings<Embedding<float>>(values.Select(_ => new Embedding<float>(new float[] { 1, 0 }))));
+        }
 
         public object? GetService(Type serviceType, object? serviceKey = null) =>
             serviceType == typeof(EmbeddingGeneratorMetadata) ? new EmbeddingGeneratorMetadata("test", null, "test-model", 2) : null;
@@ -108,6 +149,7 @@ public sealed class HybridFileSearchTests
         public IReadOnlyList<ChunkHit> Keyword { get; init; } = [];
         public IReadOnlyList<ChunkHit> Vector { get; init; } = [];
         public string Model { get; init; } = "test-model";
+        public int Dimensions { get; init; } = 2;
         public List<string> KeywordQueries { get; } = [];
 
         public Task<IReadOnlyList<ChunkHit>> KeywordSearchAsync(string projectId, string vectorStoreId, string query, int limit, AttributeFilter? filter, CancellationToken cancellationToken)
@@ -119,7 +161,8 @@ public sealed class HybridFileSearchTests
         public Task<IReadOnlyList<ChunkHit>> VectorSearchAsync(string projectId, string vectorStoreId, ReadOnlyMemory<float> queryVector, int limit, AttributeFilter? filter, CancellationToken cancellationToken) =>
             Task.FromResult(Vector);
 
-        public Task<string?> GetEmbeddingModelAsync(string projectId, string vectorStoreId, CancellationToken cancellationToken) => Task.FromResult<string?>(Model);
+        public Task<ChunkStoreModel?> GetEmbeddingModelAsync(string projectId, string vectorStoreId, CancellationToken cancellationToken) =>
+            Task.FromResult<ChunkStoreModel?>(new ChunkStoreModel(Model, Dimensions));
 
         public Task<ChunkWriteResult> ReplaceFileAsync(ChunkSource source, string embeddingModel, IReadOnlyList<IndexedChunk> chunks, CancellationToken cancellationToken) => throw new NotSupportedException();
         public Task<bool> UpdateAttributesAsync(string projectId, string vectorStoreId, string fileId, IReadOnlyDictionary<string, JsonElement>? attributes, CancellationToken cancellationToken) => throw new NotSupportedException();

@@ -124,6 +124,21 @@ public sealed class SqliteChunkIndexTests(ChunkIndexFixture fixture) : IClassFix
     }
 
     [Fact]
+    public async Task ReplaceFile_WithTheSameModelAtAnotherWidth_ThrowsNamingTheWidths()
+    {
+        var store = NewStore();
+        await IngestHrAsync(store);
+        var chunk = new IndexedChunk(0, "x", 0, 1, 1, null, null, new float[128]);
+
+        var error = await Assert.ThrowsAsync<EmbeddingModelMismatchException>(() =>
+            fixture.Index.ReplaceFileAsync(new ChunkSource("proj_test", store, "file-x", "x.txt"), MiniLmEmbeddingGenerator.ModelId, [chunk], CancellationToken.None));
+
+        Assert.Contains($"at {MiniLmEmbeddingGenerator.Dimensions} dimensions, not 128", error.Message, StringComparison.Ordinal);
+        Assert.Equal(new ChunkStoreModel(MiniLmEmbeddingGenerator.ModelId, MiniLmEmbeddingGenerator.Dimensions),
+            await fixture.Index.GetEmbeddingModelAsync("proj_test", store, CancellationToken.None));
+    }
+
+    [Fact]
     public async Task ReplaceFile_IsIdempotent()
     {
         var store = NewStore();

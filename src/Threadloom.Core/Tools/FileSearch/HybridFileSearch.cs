@@ -1,4 +1,7 @@
 using Microsoft.Extensions.AI;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Logging.Abstractions;
+using Threadloom.Core.Inference;
 
 namespace Threadloom.Core.Tools.FileSearch;
 
@@ -41,15 +44,20 @@ public sealed record FileSearchResult(
 /// </summary>
 /// <remarks>
 /// Design notes: several queries are fused in one RRF over all their lists, so a chunk relevant to several of the
-/// model's queries rises. A store built with a different embedding model than the current generator contributes its
-/// BM25 list only (its vectors are not comparable). Candidate lists are deeper than the result count
-/// (<see cref="CandidateDepth"/>) because RRF gains from agreement further down the lists.
+/// model's queries rises. A store built with a different embedding model (or vector width) than the current generator
+/// contributes its BM25 list only: its vectors are not comparable (issue #4, one model per store for its whole life).
+/// Queries are embedded only when some store can use the vectors, so searching old stores after a model change costs
+/// no upstream call. If an upstream embedding call fails, a hybrid search falls back to keywords rather than failing
+/// the run's tool call. Candidate lists are deeper than the result count (<see cref="CandidateDepth"/>) because RRF
+/// gains from agreement further down the lists.
 /// </remarks>
-public sealed class HybridFileSearch(IChunkIndex index, IEmbeddingGenerator<string, Embedding<float>> embeddings)
+public sealed partial class HybridFileSearch(
+    IChunkIndex index, IEmbeddingGenerator<string, Embedding<float>> embeddings, ILogger<HybridFileSearch>? logger = null)
 {
     public const int CandidateDepth = 50;
 
     private readonly string? _modelId = embeddings.GetService<EmbeddingGeneratorMetadata>()?.DefaultModelId;
+    private readonly ILogger _logger = (ILogger?)logger ?? NullLogger.Instance;
 
     public async Task<IReadOnlyList<FileSearchResult>> SearchAsync(FileSearchQuery query, CancellationToken cancellationToken)
     {
@@ -59,22 +67,36 @@ public sealed class HybridFileSearch(IChunkIndex index, IEmbeddingGenerator<stri
         }
         var queries = query.Queries.Where(q => !string.IsNullOrWhiteSpace(q)).Distinct(StringComparer.Ordinal).ToList();
         var depth = Math.Max(CandidateDepth, query.MaxNumResults);
+        var stores = query.VectorStoreIds.Distinct(StringComparer.Ordinal).ToList();
+        var storeModels = new ChunkStoreModel?[stores.Count];
+        for (var s = 0; s < stores.Count; s++)
+        {
+            storeModels[s] = await index.GetEmbeddingModelAsync(query.ProjectId, stores[s], cancellationToken);
+        }
 
         GeneratedEmbeddings<Embedding<float>>? vectors = null;
-        if (query.Mode != FileSearchMode.KeywordOnly)
+        if (query.Mode != FileSearchMode.KeywordOnly && storeModels.Any(IsCurrentModel))
         {
-            vectors = await embeddings.GenerateAsync(queries, cancellationToken: cancellationToken);
+            try
+            {
+                vectors = await embeddings.GenerateAsync(queries, cancellationToken: cancellationToken);
+            }
+            catch (ModelCallException e) when (query.Mode == FileSearchMode.Hybrid)
+            {
+                LogKeywordFallback(_logger, e.Code);
+            }
         }
 
         var lists = new List<IReadOnlyList<ChunkHit>>();
-        foreach (var store in query.VectorStoreIds.Distinct(StringComparer.Ordinal))
+        for (var s = 0; s < stores.Count; s++)
         {
-            var storeModel = await index.GetEmbeddingModelAsync(query.ProjectId, store, cancellationToken);
+            var store = stores[s];
+            var storeModel = storeModels[s];
             for (var i = 0; i < queries.Count; i++)
             {
                 // The vector scan (CPU) runs on another thread while the keyword query (SQLite) runs on this one.
                 Task<IReadOnlyList<ChunkHit>>? vectorList = null;
-                if (vectors is not null && storeModel is not null && (storeModel == _modelId || _modelId is null))
+                if (vectors is not null && IsCurrentModel(storeModel) && vectors[i].Vector.Length == storeModel!.Dimensions)
                 {
                     var vector = vectors[i].Vector;
                     vectorList = query.Mode == FileSearchMode.VectorOnly
@@ -99,4 +121,11 @@ public sealed class HybridFileSearch(IChunkIndex index, IEmbeddingGenerator<stri
                 f.Item.PageNumber, f.Item.Heading, f.Item.Attributes))
             .ToList();
     }
+
+    /// <summary>True when the store has chunks embedded by the current generator's model (or the generator names none).</summary>
+    private bool IsCurrentModel(ChunkStoreModel? storeModel) =>
+        storeModel is not null && (_modelId is null || storeModel.Model == _modelId);
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "Embedding the search queries failed ({Code}); searching by keywords only")]
+    private static partial void LogKeywordFallback(ILogger logger, string code);
 }

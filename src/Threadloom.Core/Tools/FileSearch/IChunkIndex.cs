@@ -19,12 +19,20 @@ public sealed record ChunkIndexUsage(int FileCount, int ChunkCount, long UsageBy
 /// <summary>What one file's indexing wrote.</summary>
 public sealed record ChunkWriteResult(int ChunkCount, long UsageBytes);
 
-/// <summary>Thrown when chunks embedded by one model are added to a vector store that was built with another.</summary>
-public sealed class EmbeddingModelMismatchException(string vectorStoreId, string storeModel, string model)
-    : Exception($"Vector store '{vectorStoreId}' was built with embedding model '{storeModel}', not '{model}'.")
+/// <summary>The embedding model a vector store was built with, and the width of its vectors.</summary>
+public sealed record ChunkStoreModel(string Model, int Dimensions);
+
+/// <summary>
+/// Thrown when chunks embedded by one model (or at another width) are added to a vector store that was built with
+/// another. The message is safe to show users.
+/// </summary>
+public sealed class EmbeddingModelMismatchException(string vectorStoreId, ChunkStoreModel storeModel, ChunkStoreModel model)
+    : Exception(storeModel.Model == model.Model
+        ? $"Vector store '{vectorStoreId}' was built with embedding model '{storeModel.Model}' at {storeModel.Dimensions} dimensions, not {model.Dimensions}."
+        : $"Vector store '{vectorStoreId}' was built with embedding model '{storeModel.Model}', not '{model.Model}'.")
 {
-    public string StoreModel { get; } = storeModel;
-    public string Model { get; } = model;
+    public ChunkStoreModel StoreModel { get; } = storeModel;
+    public ChunkStoreModel Model { get; } = model;
 }
 
 /// <summary>
@@ -55,8 +63,8 @@ public interface IChunkIndex
     /// <summary>Nearest chunks by dot product with <paramref name="queryVector"/> (unit length, the store's model).</summary>
     Task<IReadOnlyList<ChunkHit>> VectorSearchAsync(string projectId, string vectorStoreId, ReadOnlyMemory<float> queryVector, int limit, AttributeFilter? filter, CancellationToken cancellationToken);
 
-    /// <summary>The embedding model the vector store was built with; null while it has no chunks.</summary>
-    Task<string?> GetEmbeddingModelAsync(string projectId, string vectorStoreId, CancellationToken cancellationToken);
+    /// <summary>The embedding model (and width) the vector store was built with; null while it has no chunks.</summary>
+    Task<ChunkStoreModel?> GetEmbeddingModelAsync(string projectId, string vectorStoreId, CancellationToken cancellationToken);
 
     Task<ChunkIndexUsage> GetUsageAsync(string projectId, string vectorStoreId, CancellationToken cancellationToken);
 }

@@ -1,0 +1,98 @@
+using System.ComponentModel.DataAnnotations;
+using Microsoft.Extensions.Options;
+using Threadloom.Core.Inference;
+
+namespace Threadloom.Core.Ingestion;
+
+/// <summary>
+/// The embedding model of file search, section <c>Embeddings</c>. With no <see cref="Model"/> the built-in
+/// all-MiniLM-L6-v2 runs locally; with one, an upstream OpenAI-compatible or Azure OpenAI embeddings endpoint of an
+/// <c>Inference:Providers</c> entry is called.
+/// </summary>
+/// <remarks>
+/// A vector store keeps the model it was built with for its whole life (issue #4): changing these settings affects new
+/// stores; an existing store's vectors are then searched by keywords only, and files added to it fail.
+/// </remarks>
+public sealed class EmbeddingsOptions
+{
+    public const string SectionName = "Embeddings";
+
+    /// <summary>
+    /// A key of <c>Inference:Providers</c>. May be omitted when exactly one provider is configured (the same rule as
+    /// <c>Inference:Models</c> routes), which includes the <c>default</c> provider made from <c>OPENAI_BASE_URL</c>.
+    /// </summary>
+    public string? Provider { get; init; }
+
+    /// <summary>Upstream model (openai) or deployment (azure), e.g. <c>text-embedding-3-small</c>. Unset: the built-in model.</summary>
+    public string? Model { get; init; }
+
+    /// <summary>Sent as <c>dimensions</c> (text-embedding-3 models can shorten their vectors); unset sends nothing.</summary>
+    [Range(1, 65_536)]
+    public int? Dimensions { get; init; }
+
+    /// <summary>Inputs per upstream request; OpenAI accepts at most 2048.</summary>
+    [Range(1, 2048)]
+    public int MaxBatchSize { get; init; } = 2048;
+
+    /// <summary>
+    /// Estimated tokens per upstream request (OpenAI's limit is 300,000). The estimate is the UTF-8 byte count, an
+    /// upper bound for byte-level BPE tokenizers, so a request never goes over it.
+    /// </summary>
+    [Range(1, 100_000_000)]
+    public int MaxBatchTokens { get; init; } = 300_000;
+
+    /// <summary>True when an upstream model is configured.</summary>
+    public bool IsUpstream => !string.IsNullOrWhiteSpace(Model);
+
+    /// <summary>The provider key to call, or null when it cannot be resolved (the validator reports why).</summary>
+    internal string? ResolveProvider(InferenceOptions inference)
+    {
+        if (string.IsNullOrWhiteSpace(Provider))
+        {
+            return inference.Providers.Count == 1 ? inference.Providers.Keys.Single() : null;
+        }
+        // The configured spelling may differ in case from the key; the SDK setup looks the key up again.
+        return inference.Providers.Keys.FirstOrDefault(k => string.Equals(k, Provider, StringComparison.OrdinalIgnoreCase));
+    }
+}
+
+/// <summary>
+/// Checks the <c>Embeddings</c> section against the configured providers, so a wrong setting stops startup instead of
+/// failing the first file. Reads <see cref="InferenceOptions"/> after its <c>OPENAI_*</c> fallback has been applied.
+/// </summary>
+internal sealed class EmbeddingsOptionsValidator(IOptions<InferenceOptions> inference) : IValidateOptions<EmbeddingsOptions>
+{
+    private const string Builtin = "Leave Embeddings:Model and Embeddings:Provider unset to use the built-in all-MiniLM-L6-v2.";
+
+    public ValidateOptionsResult Validate(string? name, EmbeddingsOptions options)
+    {
+        var section = EmbeddingsOptions.SectionName;
+        if (!options.IsUpstream)
+        {
+            var failures = new List<string>();
+            if (!string.IsNullOrWhiteSpace(options.Provider))
+            {
+                failures.Add($"{section}:Model is required when {section}:Provider is set: the upstream embedding model or Azure deployment, e.g. text-embedding-3-small. {Builtin}");
+            }
+            if (options.Dimensions is not null)
+            {
+                failures.Add($"{section}:Dimensions applies to an upstream model only ({section}:Model); the built-in model has {MiniLmEmbeddingGenerator.Dimensions}.");
+            }
+            return failures.Count == 0 ? ValidateOptionsResult.Success : ValidateOptionsResult.Fail(failures);
+        }
+
+        var providers = inference.Value.Providers;
+        var known = string.Join(", ", providers.Keys.Order(StringComparer.Ordinal));
+        if (options.ResolveProvider(inference.Value) is not null)
+        {
+            return ValidateOptionsResult.Success;
+        }
+        return ValidateOptionsResult.Fail(
+            providers.Count == 0
+                ? $"{section}:Model '{options.Model}' needs a model provider, and none is configured. Configure Inference:Providers:<name> " +
+                  $"(or OPENAI_BASE_URL/OPENAI_API_KEY) and name it in {section}:Provider. {Builtin}"
+                : string.IsNullOrWhiteSpace(options.Provider)
+                    ? $"{section}:Provider is required when several providers are configured ({known})."
+                    : $"{section}:Provider '{options.Provider}' is not one of Inference:Providers ({known}).");
+    }
+}
