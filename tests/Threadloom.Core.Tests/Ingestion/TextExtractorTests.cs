@@ -167,6 +167,36 @@ public sealed class TextExtractorTests
     }
 
     [Fact]
+    public async Task Extract_Pptx_OnePagePerSlideWithTitlesAsHeadings()
+    {
+        var pptx = OfficeFixtures.Presentation([
+            ("Quarterly review", ["Revenue grew 12 percent in the third quarter."]),
+            ("Hiring plan", ["We will hire four platform engineers.", "Interviews start in March."]),
+            ("Risks", ["The Lisbon data centre lease ends in 2027."]),
+        ]);
+        using (var package = DocumentFormat.OpenXml.Packaging.PresentationDocument.Open(new MemoryStream(pptx), false))
+        {
+            // The fixture is a package PowerPoint accepts, not just something our extractor tolerates.
+            Assert.Empty(new DocumentFormat.OpenXml.Validation.OpenXmlValidator().Validate(package));
+        }
+
+        var result = await ExtractAsync("review.pptx", pptx);
+
+        Assert.True(result.Succeeded, result.Error?.Message);
+        var document = result.Document!;
+        Assert.Equal([1, 2, 3], document.Pages.Select(p => p.Number));
+        Assert.Equal("Quarterly review", document.Title);
+        var interviews = document.Text.IndexOf("Interviews start in March.", StringComparison.Ordinal);
+        Assert.True(interviews > document.Text.IndexOf("We will hire four platform engineers.", StringComparison.Ordinal));
+        Assert.Equal(2, document.PageAt(interviews));
+        Assert.Equal("Hiring plan", document.HeadingAt(interviews));
+        var lease = document.Text.IndexOf("Lisbon", StringComparison.Ordinal);
+        Assert.Equal(3, document.PageAt(lease));
+        Assert.Equal("Risks", document.HeadingAt(lease));
+        Assert.Equal(1, document.PageAt(document.Text.IndexOf("Revenue", StringComparison.Ordinal)));
+    }
+
+    [Fact]
     public async Task Extract_CorruptDocx_IsInvalid()
     {
         var result = await ExtractAsync("broken.docx", "PK\u0003\u0004garbage"u8.ToArray());

@@ -1,6 +1,11 @@
 using System.Net;
 using System.Text;
 using System.Text.Json;
+using Microsoft.Extensions.DependencyInjection;
+using Threadloom.Core.Storage;
+using Threadloom.Core.Tools.FileSearch;
+using Threadloom.Server.Auth;
+using Threadloom.Testing;
 
 namespace Threadloom.Server.Tests.FileSearch;
 
@@ -70,6 +75,46 @@ public sealed class VectorStoreApiTests
         var deleted = await server.OkAsync(server.DeleteAsync($"vector_stores/{id}"));
         Assert.True(deleted.GetProperty("deleted").GetBoolean());
         Assert.Equal(HttpStatusCode.NotFound, (await server.GetAsync($"vector_stores/{id}")).Status);
+    }
+
+    [Fact]
+    public async Task Pptx_IngestedThroughTheApi_IsSearchableAndChunksCarryTheirSlideNumber()
+    {
+        await using var server = await FileSearchServer.StartAsync();
+        // Each slide is long enough (~150 tokens of filler before its fact) that with 100-token chunks every chunk
+        // holding a fact starts on that fact's slide, so its page number must be the slide number.
+        static IReadOnlyList<string> Filler(string topic) =>
+            [.. Enumerable.Range(1, 6).Select(i => $"Background point {i} about {topic}: the team reviewed the numbers again and agreed to keep the current approach for now.")];
+        var pptx = OfficeFixtures.Presentation([
+            ("Quarterly review", [.. Filler("revenue"), "Revenue grew twelve percent because the Oslo warehouse reopened."]),
+            ("Hiring plan", [.. Filler("hiring"), "We will hire four platform engineers for the Tbilisi office."]),
+            ("Risks", [.. Filler("risk"), "The Lisbon data centre lease ends in 2027 and must be renegotiated."]),
+        ]);
+        var pptxId = await server.UploadAsync("q3-review.pptx", pptx);
+        var other = await server.UploadScenarioFileAsync("HR/contoso-benefits.txt");
+        var id = (await server.OkAsync(server.PostAsync("vector_stores",
+            $$$$"""{"file_ids":["{{{{pptxId}}}}","{{{{other}}}}"],"chunking_strategy":{"type":"static","static":{"max_chunk_size_tokens":100,"chunk_overlap_tokens":0}}}"""))).GetProperty("id").GetString()!;
+
+        var store = await server.WaitUntilDoneAsync($"vector_stores/{id}");
+        Assert.Equal(2, store.GetProperty("file_counts").GetProperty("completed").GetInt32());
+        var file = await server.OkAsync(server.GetAsync($"vector_stores/{id}/files/{pptxId}"));
+        Assert.True(file.GetProperty("usage_bytes").GetInt64() > 0);
+
+        var search = await server.OkAsync(server.PostAsync($"vector_stores/{id}/search", """{"query":"When does the Lisbon data centre lease end?","max_num_results":3}"""));
+        var hit = search.GetProperty("data")[0];
+        Assert.Equal(pptxId, hit.GetProperty("file_id").GetString());
+        Assert.Equal("q3-review.pptx", hit.GetProperty("filename").GetString());
+        Assert.Contains("Lisbon data centre lease ends in 2027", hit.GetProperty("content")[0].GetProperty("text").GetString(), StringComparison.Ordinal);
+
+        var project = await server.Services.GetRequiredService<IProjectStore>().GetOrCreateAsync(ApiKeys.DefaultProjectName, CancellationToken.None);
+        var engine = server.Services.GetRequiredService<HybridFileSearch>();
+        foreach (var (fact, slide) in new[] { ("Oslo", 1), ("Tbilisi", 2), ("Lisbon", 3) })
+        {
+            var results = await engine.SearchAsync(new FileSearchQuery(project.Id, [id], [fact], 50), CancellationToken.None);
+            var holding = results.Where(r => r.FileId == pptxId && r.Text.Contains(fact, StringComparison.Ordinal)).ToList();
+            Assert.NotEmpty(holding);
+            Assert.All(holding, r => Assert.Equal(slide, r.PageNumber));
+        }
     }
 
     [Fact]
