@@ -98,6 +98,22 @@ public sealed class TextExtractorTests
     }
 
     [Fact]
+    public async Task Extract_EncryptedPdf_IsInvalid()
+    {
+        var pdf = PdfFixtures.Encrypted("Salary bands for 2027", "secret");
+        // The fixture is really encrypted: PdfPig reads it with the password (and only with it).
+        using (var opened = UglyToad.PdfPig.PdfDocument.Open(pdf, new UglyToad.PdfPig.ParsingOptions { Password = "secret" }))
+        {
+            Assert.Contains("Salary bands for 2027", opened.GetPage(1).Text, StringComparison.Ordinal);
+        }
+
+        var result = await ExtractAsync("bands.pdf", pdf);
+
+        Assert.Equal("invalid_file", result.Error?.Code);
+        Assert.Contains("encrypted", result.Error?.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
     public async Task Extract_TextNamedPdf_IsInvalid()
     {
         var result = await ExtractAsync("fake.pdf", Encoding.UTF8.GetBytes("just text"));

@@ -94,11 +94,12 @@ internal sealed class FileSearchServer : IAsyncDisposable
     public Task<string> UploadScenarioFileAsync(string relative) =>
         UploadAsync(Path.GetFileName(relative), File.ReadAllBytes(RepoPaths.ScenarioData(relative)));
 
-    public async Task<string> UploadAsync(string fileName, byte[] content)
+    public Task<string> UploadAsync(string fileName, byte[] content) => UploadAsync(fileName, new ByteArrayContent(content));
+
+    public async Task<string> UploadAsync(string fileName, HttpContent file)
     {
         using var form = new MultipartFormDataContent();
         form.Add(new StringContent("assistants"), "purpose");
-        var file = new ByteArrayContent(content);
         file.Headers.ContentType = new MediaTypeHeaderValue("application/octet-stream");
         form.Add(file, "file", fileName);
         using var response = await Http.PostAsync("files", form);

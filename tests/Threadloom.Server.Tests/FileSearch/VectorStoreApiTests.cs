@@ -125,31 +125,40 @@ public sealed class VectorStoreApiTests
         var binary = await server.UploadAsync("notes.txt", [0x00, 0x01, 0x02, 0xFF, 0xFE, 0x00, 0x10]);
         var corruptPdf = await server.UploadAsync("report.pdf", Encoding.ASCII.GetBytes("%PDF-1.7\n1 0 obj << /Type /Catalog >> garbage without xref"));
         var empty = await server.UploadAsync("empty.txt", []);
+        var encryptedPdf = await server.UploadAsync("bands.pdf", PdfFixtures.Encrypted("Salary bands for 2027", "secret"));
+        const long hugeSize = 200L * 1024 * 1024;
+        var huge = await server.UploadAsync("one-line.txt", new RepeatedByteContent((byte)'a', hugeSize));
+        Assert.Equal(hugeSize, (await server.OkAsync(server.GetAsync($"files/{huge}"))).GetProperty("bytes").GetInt64());
         var id = (await server.OkAsync(server.PostAsync("vector_stores", """{"name":"travel"}"""))).GetProperty("id").GetString()!;
 
-        var batch = await server.OkAsync(server.PostAsync($"vector_stores/{id}/file_batches", $$"""{"file_ids":["{{good}}","{{binary}}","{{corruptPdf}}","{{empty}}"]}"""));
+        var batch = await server.OkAsync(server.PostAsync($"vector_stores/{id}/file_batches",
+            $$"""{"file_ids":["{{good}}","{{binary}}","{{corruptPdf}}","{{empty}}","{{encryptedPdf}}","{{huge}}"]}"""));
         Assert.Equal("vector_store.files_batch", batch.GetProperty("object").GetString());
         Assert.StartsWith("vsfb_", batch.GetProperty("id").GetString(), StringComparison.Ordinal);
         var batchId = batch.GetProperty("id").GetString()!;
 
         var done = await server.WaitUntilDoneAsync($"vector_stores/{id}/file_batches/{batchId}");
         Assert.Equal(1, done.GetProperty("file_counts").GetProperty("completed").GetInt32());
-        Assert.Equal(3, done.GetProperty("file_counts").GetProperty("failed").GetInt32());
+        Assert.Equal(5, done.GetProperty("file_counts").GetProperty("failed").GetInt32());
         Assert.Equal("completed", done.GetProperty("status").GetString());
 
         string ErrorCode(JsonElement file) => file.GetProperty("last_error").GetProperty("code").GetString()!;
         Assert.Equal("unsupported_file", ErrorCode(await server.OkAsync(server.GetAsync($"vector_stores/{id}/files/{binary}"))));
         Assert.Equal("invalid_file", ErrorCode(await server.OkAsync(server.GetAsync($"vector_stores/{id}/files/{corruptPdf}"))));
         Assert.Equal("invalid_file", ErrorCode(await server.OkAsync(server.GetAsync($"vector_stores/{id}/files/{empty}"))));
+        Assert.Equal("invalid_file", ErrorCode(await server.OkAsync(server.GetAsync($"vector_stores/{id}/files/{encryptedPdf}"))));
+        var hugeFile = await server.OkAsync(server.GetAsync($"vector_stores/{id}/files/{huge}"));
+        Assert.Equal("invalid_file", ErrorCode(hugeFile));
+        Assert.Contains("larger than", hugeFile.GetProperty("last_error").GetProperty("message").GetString(), StringComparison.Ordinal);
         var ok = await server.OkAsync(server.GetAsync($"vector_stores/{id}/files/{good}"));
         Assert.Equal("completed", ok.GetProperty("status").GetString());
         Assert.Equal(JsonValueKind.Null, ok.GetProperty("last_error").ValueKind);
 
         var failed = await server.OkAsync(server.GetAsync($"vector_stores/{id}/file_batches/{batchId}/files?filter=failed"));
-        Assert.Equal(3, failed.GetProperty("data").GetArrayLength());
+        Assert.Equal(5, failed.GetProperty("data").GetArrayLength());
         var store = await server.OkAsync(server.GetAsync($"vector_stores/{id}"));
         Assert.Equal("completed", store.GetProperty("status").GetString());
-        Assert.Equal(4, store.GetProperty("file_counts").GetProperty("total").GetInt32());
+        Assert.Equal(6, store.GetProperty("file_counts").GetProperty("total").GetInt32());
 
         // Scenario 11, retrieval half: the itinerary is searchable for the travel dates.
         var search = await server.OkAsync(server.PostAsync($"vector_stores/{id}/search", """{"query":["When do I fly to Frankfurt?","return flight date"]}"""));
@@ -188,7 +197,37 @@ public sealed class VectorStoreApiTests
         await FileSearchServer.BadRequest(server.PostAsync($"vector_stores/{empty}/search", """{"query":"x","filters":{"type":"near","key":"a","value":1}}"""));
         await FileSearchServer.BadRequest(server.PostAsync("vector_stores", """{"expires_after":{"anchor":"created_at","days":3}}"""));
         await FileSearchServer.BadRequest(server.PostAsync("assistants", """{"model":"m","tools":[{"type":"file_search"}],"tool_resources":{"file_search":{"vector_store_ids":["vs_missing"]}}}"""));
+        // A deleted store is refused where it is named: on assistant and thread updates (and at run creation, see FileSearchRunTests).
+        var assistant = (await server.OkAsync(server.PostAsync("assistants",
+            $$$$"""{"model":"m","tools":[{"type":"file_search"}],"tool_resources":{"file_search":{"vector_store_ids":["{{{{empty}}}}"]}}}"""))).GetProperty("id").GetString()!;
+        var doomed = (await server.OkAsync(server.PostAsync("vector_stores", "{}"))).GetProperty("id").GetString()!;
+        await server.OkAsync(server.DeleteAsync($"vector_stores/{doomed}"));
+        var (_, modify) = await FileSearchServer.BadRequest(server.PostAsync($"assistants/{assistant}",
+            $$$$"""{"tool_resources":{"file_search":{"vector_store_ids":["{{{{doomed}}}}"]}}}"""));
+        Assert.Equal("tool_resources.file_search.vector_store_ids[0]", modify.GetProperty("error").GetProperty("param").GetString());
+        Assert.Equal(empty, (await server.OkAsync(server.GetAsync($"assistants/{assistant}"))).GetProperty("tool_resources").GetProperty("file_search").GetProperty("vector_store_ids")[0].GetString());
+        await FileSearchServer.BadRequest(server.PostAsync("threads", $$$$"""{"tool_resources":{"file_search":{"vector_store_ids":["{{{{doomed}}}}"]}}}"""));
         Assert.Equal(HttpStatusCode.NotFound, (await server.GetAsync("vector_stores/vs_missing")).Status);
         Assert.Equal(HttpStatusCode.BadRequest, (await server.GetAsync($"vector_stores/{empty}/files?filter=done")).Status);
+    }
+
+    /// <summary>One byte repeated <c>length</c> times, written in 1 MiB blocks: a huge single-line file without holding it in memory.</summary>
+    private sealed class RepeatedByteContent(byte value, long length) : HttpContent
+    {
+        protected override async Task SerializeToStreamAsync(Stream stream, System.Net.TransportContext? context)
+        {
+            var block = new byte[1024 * 1024];
+            Array.Fill(block, value);
+            for (var left = length; left > 0; left -= block.Length)
+            {
+                await stream.WriteAsync(block.AsMemory(0, (int)Math.Min(block.Length, left)));
+            }
+        }
+
+        protected override bool TryComputeLength(out long size)
+        {
+            size = length;
+            return true;
+        }
     }
 }
