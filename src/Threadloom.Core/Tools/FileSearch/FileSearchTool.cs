@@ -146,9 +146,17 @@ public sealed class FileSearchTool(
         {
             ids.AddRange(fromThread);
         }
-        var distinct = ids.Distinct(StringComparer.Ordinal).ToList();
-        var missing = await vectorStores.FindMissingAsync(run.ProjectId, distinct, cancellationToken);
-        return distinct.Except(missing, StringComparer.Ordinal).ToList();
+        // Run creation refused deleted and expired stores; one that went away while the run was queued is skipped.
+        var now = time.GetUtcNow();
+        var usable = new List<string>();
+        foreach (var id in ids.Distinct(StringComparer.Ordinal))
+        {
+            if (await vectorStores.FindAsync(run.ProjectId, id, cancellationToken) is { } state && !state.Store.IsExpiredAt(now))
+            {
+                usable.Add(id);
+            }
+        }
+        return usable;
     }
 
     /// <summary>The index of this call among the run's file_search calls (stored ones, then the ones run here since).</summary>
