@@ -171,6 +171,43 @@ public sealed class VectorStoreApiTests
     }
 
     [Fact]
+    public async Task FileBatch_Cancel_CancelsItsFilesStillInProgress_AndTheyAreCountedAndNeverIngested()
+    {
+        var directory = Path.Combine(Path.GetTempPath(), "threadloom-cancel-" + Guid.NewGuid().ToString("N"));
+        string id, batchId, outside;
+        await using (var first = await FileSearchServer.StartAsync(directory, keepData: true, "--IngestionWorker:Enabled", "false"))
+        {
+            outside = await first.UploadScenarioFileAsync("HR/contoso-401k.txt");
+            var a = await first.UploadScenarioFileAsync("HR/contoso-benefits.txt");
+            var b = await first.UploadScenarioFileAsync("HR/contoso-medical_leave.txt");
+            id = (await first.OkAsync(first.PostAsync("vector_stores", $$"""{"file_ids":["{{outside}}"]}"""))).GetProperty("id").GetString()!;
+            batchId = (await first.OkAsync(first.PostAsync($"vector_stores/{id}/file_batches", $$"""{"file_ids":["{{a}}","{{b}}"]}"""))).GetProperty("id").GetString()!;
+
+            var cancelled = await first.OkAsync(first.PostAsync($"vector_stores/{id}/file_batches/{batchId}/cancel"));
+            Assert.Equal("cancelled", cancelled.GetProperty("status").GetString());
+            Assert.Equal(2, cancelled.GetProperty("file_counts").GetProperty("cancelled").GetInt32());
+            Assert.Equal(0, cancelled.GetProperty("file_counts").GetProperty("in_progress").GetInt32());
+            await FileSearchServer.BadRequest(first.PostAsync($"vector_stores/{id}/file_batches/{batchId}/cancel"));
+            var store = await first.OkAsync(first.GetAsync($"vector_stores/{id}"));
+            Assert.Equal("in_progress", store.GetProperty("status").GetString());
+            var counts = store.GetProperty("file_counts");
+            Assert.Equal((1, 2, 3), (counts.GetProperty("in_progress").GetInt32(), counts.GetProperty("cancelled").GetInt32(), counts.GetProperty("total").GetInt32()));
+            var listed = await first.OkAsync(first.GetAsync($"vector_stores/{id}/files?filter=cancelled"));
+            Assert.Equal(new[] { a, b }.Order(StringComparer.Ordinal), listed.GetProperty("data").EnumerateArray().Select(f => f.GetProperty("id").GetString()!).Order(StringComparer.Ordinal));
+        }
+
+        // A worker that starts later ingests the file outside the batch and leaves the cancelled ones alone.
+        await using var second = await FileSearchServer.StartAsync(directory);
+        var done = await second.WaitUntilDoneAsync($"vector_stores/{id}");
+        Assert.Equal("completed", done.GetProperty("status").GetString());
+        var final = done.GetProperty("file_counts");
+        Assert.Equal((1, 2, 0), (final.GetProperty("completed").GetInt32(), final.GetProperty("cancelled").GetInt32(), final.GetProperty("in_progress").GetInt32()));
+        Assert.Equal("cancelled", (await second.OkAsync(second.GetAsync($"vector_stores/{id}/file_batches/{batchId}"))).GetProperty("status").GetString());
+        var search = await second.OkAsync(second.PostAsync($"vector_stores/{id}/search", """{"query":"medical leave benefits 401k"}"""));
+        Assert.All(search.GetProperty("data").EnumerateArray(), r => Assert.Equal(outside, r.GetProperty("file_id").GetString()));
+    }
+
+    [Fact]
     public async Task BadInput_IsRefusedWith400()
     {
         await using var server = await FileSearchServer.StartAsync();
