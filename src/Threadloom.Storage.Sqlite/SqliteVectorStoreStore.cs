@@ -164,6 +164,12 @@ public sealed class SqliteVectorStoreStore(SqliteDatabase database) : IVectorSto
         {
             foreach (var id in ids)
             {
+                // An expired store stays expired: touching it would move expires_at past now and revive it.
+                var data = await c.ScalarAsync("SELECT data FROM vector_stores WHERE id = $id AND project_id = $p", t, cancellationToken, ("$id", id), ("$p", projectId));
+                if (data is not string json || _stores.Deserialize(json).IsExpiredAt(now))
+                {
+                    continue;
+                }
                 await c.ExecuteAsync("UPDATE vector_stores SET data = json_set(data, '$.last_active_at', $now) WHERE id = $id AND project_id = $p", t, cancellationToken,
                     ("$now", now.ToString("O", System.Globalization.CultureInfo.InvariantCulture)), ("$id", id), ("$p", projectId));
             }

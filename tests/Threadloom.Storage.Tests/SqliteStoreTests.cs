@@ -46,6 +46,26 @@ public sealed class SqliteStoreTests : StoreContract
     }
 
     [Fact]
+    public async Task VectorStoreTouch_MovesLastActiveAt_ButNeverRevivesAnExpiredStore()
+    {
+        var stores = new SqliteVectorStoreStore(_database!);
+        var t0 = DateTimeOffset.FromUnixTimeSeconds(1_700_000_000);
+        var expiring = new VectorStore("vs_a", "p1", t0, "a", null, new Dictionary<string, string>(), new VectorStoreExpiration("last_active_at", 1), t0, "m");
+        await stores.CreateAsync(expiring, [], CancellationToken.None);
+        await stores.CreateAsync(expiring with { Id = "vs_b", ExpiresAfter = null }, [], CancellationToken.None);
+
+        await stores.TouchAsync("p1", ["vs_a", "vs_b"], t0.AddHours(20), CancellationToken.None);
+        Assert.Equal(t0.AddHours(20), (await stores.FindAsync("p1", "vs_a", CancellationToken.None))!.Store.LastActiveAt);
+
+        var late = t0.AddHours(20).AddDays(1).AddSeconds(1);
+        await stores.TouchAsync("p1", ["vs_a", "vs_b"], late, CancellationToken.None);
+        var expired = (await stores.FindAsync("p1", "vs_a", CancellationToken.None))!.Store;
+        Assert.Equal(t0.AddHours(20), expired.LastActiveAt);
+        Assert.True(expired.IsExpiredAt(late));
+        Assert.Equal(late, (await stores.FindAsync("p1", "vs_b", CancellationToken.None))!.Store.LastActiveAt);
+    }
+
+    [Fact]
     public async Task Database_IsInWalMode()
     {
         await using var connection = await _database!.OpenAsync(CancellationToken.None);

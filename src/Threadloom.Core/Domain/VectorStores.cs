@@ -20,6 +20,12 @@ public sealed record VectorStore(
 {
     [System.Text.Json.Serialization.JsonIgnore]
     public DateTimeOffset? ExpiresAt => ExpiresAfter is { } e && LastActiveAt is { } active ? active.AddDays(e.Days) : null;
+
+    /// <summary>
+    /// Past <see cref="ExpiresAt"/> the store is <c>expired</c> for good: it can no longer be searched, take files or be
+    /// used by runs (OpenAI: "recreate the vector store"), and activity no longer moves <see cref="LastActiveAt"/>.
+    /// </summary>
+    public bool IsExpiredAt(DateTimeOffset now) => ExpiresAt is { } expiresAt && expiresAt <= now;
 }
 
 /// <summary><c>expires_after</c>: <c>{anchor: "last_active_at", days: 1..365}</c>.</summary>

@@ -20,8 +20,11 @@ public sealed record RunEvent(string Name, object Payload)
     public bool EndsStream => Name == "error" || (Payload is Run run && Name != "thread.run.created" && RunTransitions.EndsStream(run.Status));
 }
 
-/// <summary>A text increment of message content part <paramref name="Index"/>.</summary>
-public sealed record MessageDelta(string MessageId, int Index, string Text);
+/// <summary>
+/// An increment of text content part <paramref name="Index"/>: more text (possibly none) and the annotations it
+/// completes, which are items <paramref name="FirstAnnotationIndex"/>… of the part's annotations.
+/// </summary>
+public sealed record MessageDelta(string MessageId, int Index, string Text, IReadOnlyList<TextAnnotation>? Annotations = null, int FirstAnnotationIndex = 0);
 
 /// <summary>
 /// An increment of tool call <paramref name="Index"/> of a tool-calls step. A function call's first delta carries

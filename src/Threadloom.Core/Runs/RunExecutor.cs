@@ -46,6 +46,8 @@ public sealed partial class RunExecutor(
 
     private readonly Dictionary<string, IBuiltInTool> _builtIns = builtInTools.ToDictionary(t => t.Name, StringComparer.Ordinal);
 
+    private IEnumerable<IRunMessageAnnotator> Annotators => _builtIns.Values.OfType<IRunMessageAnnotator>();
+
     /// <summary>Executes <paramref name="claimed"/> (leased, still <c>queued</c>). Cancelling the token means the run was cancelled or the node stops.</summary>
     public async Task ExecuteAsync(Run claimed, CancellationToken cancellationToken)
     {
@@ -136,8 +138,7 @@ public sealed partial class RunExecutor(
             {
                 case TextDelta text:
                     await EnsureMessageAsync(state, cancellationToken);
-                    state.Text.Append(text.Text);
-                    hub.Publish(run.Id, new RunEvent("thread.message.delta", new MessageDelta(state.Message!.Id, state.Images.Count, text.Text)));
+                    await AppendTextAsync(state, text.Text, cancellationToken);
                     break;
                 case ToolCallDelta call:
                     if (state.Message is not null)
@@ -242,27 +243,60 @@ public sealed partial class RunExecutor(
         state.Message = message;
         state.MessageStep = step;
         state.Text.Clear();
+        state.Annotations.Clear();
+        state.TextFilters.Clear();
+        state.TextFilters.AddRange(Annotators.Select(a => a.OpenMessage(run)));
         hub.Publish(run.Id, RunEvent.ForStep(step, "created"));
         hub.Publish(run.Id, RunEvent.ForStep(step, "in_progress"));
         hub.Publish(run.Id, RunEvent.ForMessage(message, "created"));
         hub.Publish(run.Id, RunEvent.ForMessage(message, "in_progress"));
     }
 
+    /// <summary>
+    /// Passes model text (null: the end of the message) through the message's text filters and streams what they let
+    /// through, so the deltas add up to exactly the text and annotations that are stored.
+    /// </summary>
+    /// <remarks>
+    /// Filters are chained in registration order; annotation indexes are those of the text a filter returns, so a
+    /// filter after one that annotates must not move text. Only file search's citation filter exists today.
+    /// </remarks>
+    private async Task AppendTextAsync(ExecutionState state, string? text, CancellationToken cancellationToken)
+    {
+        var value = text ?? "";
+        var annotations = new List<TextAnnotation>();
+        foreach (var filter in state.TextFilters)
+        {
+            var passed = await filter.AppendAsync(value, cancellationToken);
+            if (text is null)
+            {
+                var rest = await filter.CompleteAsync(cancellationToken);
+                passed = new MessageText(passed.Value + rest.Value, [.. passed.Annotations, .. rest.Annotations]);
+            }
+            value = passed.Value;
+            annotations.AddRange(passed.Annotations);
+        }
+        if (value.Length == 0 && annotations.Count == 0)
+        {
+            return;
+        }
+        var first = state.Annotations.Count;
+        state.Text.Append(value);
+        state.Annotations.AddRange(annotations);
+        hub.Publish(state.Run.Id, new RunEvent("thread.message.delta", new MessageDelta(state.Message!.Id, state.Images.Count, value, annotations, first)));
+    }
+
     /// <summary>Writes the message's text and ends it: completed, or incomplete with <paramref name="incompleteReason"/>.</summary>
     private async Task CompleteMessageAsync(ExecutionState state, string? incompleteReason, CancellationToken cancellationToken, RunUsage? usage = null)
     {
+        await AppendTextAsync(state, null, cancellationToken);
         var now = time.GetUtcNow();
-        // Annotators may rewrite the text (file search drops invented markers), so file paths are found last,
-        // in the final text, and every annotation's indexes point into the text that is stored.
-        var text = new MessageText(state.Text.ToString(), []);
-        foreach (var annotator in _builtIns.Values.OfType<IRunMessageAnnotator>())
-        {
-            var annotated = await annotator.AnnotateAsync(state.Run, text.Value, cancellationToken);
-            text = new MessageText(annotated.Value, [.. text.Annotations, .. annotated.Annotations]);
-        }
+        // File paths are found in the final text (the filters may have rewritten it), after the annotations streamed with it.
+        var text = new MessageText(state.Text.ToString(), [.. state.Annotations]);
+        IReadOnlyList<TextAnnotation> filePaths = [];
         if (text.Value.Contains(CodeInterpreterTool.SandboxLinkPrefix, StringComparison.Ordinal))
         {
-            text = text with { Annotations = [.. text.Annotations, .. FilePathAnnotations.Find(text.Value, await OutputFilesAsync(state.Run.Id, cancellationToken))] };
+            filePaths = FilePathAnnotations.Find(text.Value, await OutputFilesAsync(state.Run.Id, cancellationToken));
+            text = text with { Annotations = [.. text.Annotations, .. filePaths] };
         }
         var message = state.Message! with
         {
@@ -278,9 +312,9 @@ public sealed partial class RunExecutor(
         state.Message = null;
         state.MessageStep = null;
         state.Images.Clear();
-        if (text.Annotations.Count > 0)
+        if (filePaths.Count > 0)
         {
-            hub.Publish(state.Run.Id, new RunEvent("thread.message.delta", new MessageAnnotationsDelta(message.Id, message.Content.Count - 1, text.Annotations)));
+            hub.Publish(state.Run.Id, new RunEvent("thread.message.delta", new MessageDelta(message.Id, message.Content.Count - 1, "", filePaths, state.Annotations.Count)));
         }
         hub.Publish(state.Run.Id, RunEvent.ForMessage(message, incompleteReason is null ? "completed" : "incomplete"));
         hub.Publish(state.Run.Id, RunEvent.ForStep(step, "completed"));
@@ -532,6 +566,11 @@ public sealed partial class RunExecutor(
         public ThreadMessage? Message { get; set; }
         public RunStep? MessageStep { get; set; }
         public StringBuilder Text { get; } = new();
+
+        /// <summary>The open message's annotations so far (streamed with its text).</summary>
+        public List<TextAnnotation> Annotations { get; } = [];
+
+        public List<IMessageTextFilter> TextFilters { get; } = [];
         public RunStep? ToolStep { get; set; }
         public Dictionary<int, string> AnnouncedCalls { get; } = [];
         public Dictionary<int, CodeArgumentsStream> CodeInputs { get; } = [];

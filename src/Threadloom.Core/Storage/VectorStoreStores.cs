@@ -57,7 +57,7 @@ public interface IVectorStoreStore
     /// </summary>
     Task<IReadOnlyList<string>> ReadChunksAsync(string projectId, string vectorStoreId, string fileId, CancellationToken cancellationToken);
 
-    /// <summary>Marks the store used now (for <c>last_active_at</c> and expiry).</summary>
+    /// <summary>Marks the stores used now (for <c>last_active_at</c> and expiry); expired stores are left as they are.</summary>
     Task TouchAsync(string projectId, IReadOnlyCollection<string> ids, DateTimeOffset now, CancellationToken cancellationToken);
 
     /// <summary>Leases the oldest in-progress file that nobody holds, or whose holder's lease lapsed (a dead node's job is re-run: ingestion is idempotent).</summary>

@@ -12,7 +12,7 @@ namespace Threadloom.Server.Features;
 /// The <c>file_search.vector_stores</c> helper and v1 <c>file_ids</c> with the retrieval tool create a vector store,
 /// as OpenAI does; its files are ingested in the background.
 /// </summary>
-public sealed class ToolResourcesBinder(IFileStore files, IVectorStoreStore vectorStores, VectorStoreService vectorStoreService)
+public sealed class ToolResourcesBinder(IFileStore files, IVectorStoreStore vectorStores, VectorStoreService vectorStoreService, TimeProvider time)
 {
     public async Task<ToolResources?> ResolveAsync(ToolResourcesRequest? request, ApiCaller caller, CancellationToken cancellationToken, string param = "tool_resources")
     {
@@ -54,6 +54,13 @@ public sealed class ToolResourcesBinder(IFileStore files, IVectorStoreStore vect
                 {
                     var index = storeIds.IndexOf(missing[0]);
                     throw ApiErrors.InvalidRequest($"Invalid '{at}.vector_store_ids[{index}]': no vector store found with id '{missing[0]}'.", $"{at}.vector_store_ids[{index}]", "invalid_value");
+                }
+                for (var index = 0; index < storeIds.Count; index++)
+                {
+                    if (await vectorStores.FindAsync(caller.ProjectId, storeIds[index], cancellationToken) is { } state)
+                    {
+                        VectorStoreService.EnsureNotExpired(state.Store, time.GetUtcNow(), $"{at}.vector_store_ids[{index}]");
+                    }
                 }
             }
             if (search.VectorStores is [var helper])

@@ -98,6 +98,22 @@ public sealed class TextExtractorTests
     }
 
     [Fact]
+    public async Task Extract_EncryptedPdf_IsInvalid()
+    {
+        var pdf = PdfFixtures.Encrypted("Salary bands for 2027", "secret");
+        // The fixture is really encrypted: PdfPig reads it with the password (and only with it).
+        using (var opened = UglyToad.PdfPig.PdfDocument.Open(pdf, new UglyToad.PdfPig.ParsingOptions { Password = "secret" }))
+        {
+            Assert.Contains("Salary bands for 2027", opened.GetPage(1).Text, StringComparison.Ordinal);
+        }
+
+        var result = await ExtractAsync("bands.pdf", pdf);
+
+        Assert.Equal("invalid_file", result.Error?.Code);
+        Assert.Contains("encrypted", result.Error?.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
     public async Task Extract_TextNamedPdf_IsInvalid()
     {
         var result = await ExtractAsync("fake.pdf", Encoding.UTF8.GetBytes("just text"));
@@ -164,6 +180,36 @@ public sealed class TextExtractorTests
         Assert.True(result.Succeeded, result.Error?.Message);
         Assert.Contains("Widget\t42.5", result.Document!.Text);
         Assert.Equal(1, result.Document.PageAt(result.Document.Text.Length - 1));
+    }
+
+    [Fact]
+    public async Task Extract_Pptx_OnePagePerSlideWithTitlesAsHeadings()
+    {
+        var pptx = OfficeFixtures.Presentation([
+            ("Quarterly review", ["Revenue grew 12 percent in the third quarter."]),
+            ("Hiring plan", ["We will hire four platform engineers.", "Interviews start in March."]),
+            ("Risks", ["The Lisbon data centre lease ends in 2027."]),
+        ]);
+        using (var package = DocumentFormat.OpenXml.Packaging.PresentationDocument.Open(new MemoryStream(pptx), false))
+        {
+            // The fixture is a package PowerPoint accepts, not just something our extractor tolerates.
+            Assert.Empty(new DocumentFormat.OpenXml.Validation.OpenXmlValidator().Validate(package));
+        }
+
+        var result = await ExtractAsync("review.pptx", pptx);
+
+        Assert.True(result.Succeeded, result.Error?.Message);
+        var document = result.Document!;
+        Assert.Equal([1, 2, 3], document.Pages.Select(p => p.Number));
+        Assert.Equal("Quarterly review", document.Title);
+        var interviews = document.Text.IndexOf("Interviews start in March.", StringComparison.Ordinal);
+        Assert.True(interviews > document.Text.IndexOf("We will hire four platform engineers.", StringComparison.Ordinal));
+        Assert.Equal(2, document.PageAt(interviews));
+        Assert.Equal("Hiring plan", document.HeadingAt(interviews));
+        var lease = document.Text.IndexOf("Lisbon", StringComparison.Ordinal);
+        Assert.Equal(3, document.PageAt(lease));
+        Assert.Equal("Risks", document.HeadingAt(lease));
+        Assert.Equal(1, document.PageAt(document.Text.IndexOf("Revenue", StringComparison.Ordinal)));
     }
 
     [Fact]

@@ -94,7 +94,7 @@ public sealed partial class FileSearchRunTests
     }
 
     [Fact]
-    public async Task Streaming_FileSearchRun_SendsStepDeltaAndIndexedAnnotations()
+    public async Task Streaming_FileSearchRun_SendsStepDeltaAndCitationsWithTheirMarkerText_NeverInventedMarkers()
     {
         await using var server = await FileSearchServer.StartAsync();
         var k401 = await server.UploadScenarioFileAsync("HR/contoso-401k.txt");
@@ -102,7 +102,10 @@ public sealed partial class FileSearchRunTests
             $$$$$"""{"model":"gpt-test","tools":[{"type":"file_search","file_search":{"max_num_results":3}}],"tool_resources":{"file_search":{"vector_stores":[{"file_ids":["{{{{{k401}}}}}"]}]}}}"""))).GetProperty("id").GetString()!;
         var storeId = (await server.OkAsync(server.GetAsync($"assistants/{assistant}"))).GetProperty("tool_resources").GetProperty("file_search").GetProperty("vector_store_ids")[0].GetString()!;
         await server.WaitUntilDoneAsync($"vector_stores/{storeId}");
-        server.Model.Enqueue(Reply.ToolCalls(new ScriptedToolCall("file_search", """{"queries":["employer match"]}""", "call_1")), Reply.Text("Up to 10% 【0:0†contoso-401k.txt】."));
+        // Three characters per model delta, so both markers arrive cut into pieces.
+        server.Model.Enqueue(
+            Reply.ToolCalls(new ScriptedToolCall("file_search", """{"queries":["employer match"]}""", "call_1")),
+            Reply.Text("Up to 10% 【0:0†contoso-401k.txt】, not 4% 【3:1†invented.txt】. Ask HR.", chunkSize: 3));
 
         var thread = (await server.OkAsync(server.PostAsync("threads", """{"messages":[{"role":"user","content":"Match?"}]}"""))).GetProperty("id").GetString()!;
         using var request = new HttpRequestMessage(HttpMethod.Post, $"threads/{thread}/runs")
@@ -121,13 +124,28 @@ public sealed partial class FileSearchRunTests
         Assert.Equal(0, stepDelta.GetProperty("index").GetInt32());
         Assert.True(stepDelta.GetProperty("file_search").GetProperty("results").GetArrayLength() is > 0 and <= 3);
 
-        var annotated = events.Where(e => e.Name == "thread.message.delta").Select(e => JsonDocument.Parse(e.Data).RootElement)
-            .Select(d => d.GetProperty("delta").GetProperty("content")[0].GetProperty("text"))
-            .Single(t => t.TryGetProperty("annotations", out var a) && a.GetArrayLength() > 0);
-        var annotation = annotated.GetProperty("annotations")[0];
+        var deltas = events.Where(e => e.Name == "thread.message.delta")
+            .Select(e => JsonDocument.Parse(e.Data).RootElement.GetProperty("delta").GetProperty("content")[0].GetProperty("text")).ToList();
+        var streamed = string.Concat(deltas.Select(t => t.TryGetProperty("value", out var v) ? v.GetString() : ""));
+        var stored = (await server.OkAsync(server.GetAsync($"threads/{thread}/messages?limit=1"))).GetProperty("data")[0].GetProperty("content")[0].GetProperty("text");
+        Assert.Equal("Up to 10% 【0:0†contoso-401k.txt】, not 4%. Ask HR.", stored.GetProperty("value").GetString());
+        Assert.Equal(stored.GetProperty("value").GetString(), streamed);
+        Assert.DoesNotContain(deltas, t => t.TryGetProperty("value", out var v) && v.GetString()!.Contains('【', StringComparison.Ordinal) && !v.GetString()!.Contains('】', StringComparison.Ordinal));
+
+        // The citation comes in the delta that carries its marker, as OpenAI streams it, indexed like the stored one.
+        var cited = Assert.Single(deltas, t => t.GetProperty("annotations").GetArrayLength() > 0);
+        Assert.Contains("【0:0†contoso-401k.txt】", cited.GetProperty("value").GetString(), StringComparison.Ordinal);
+        var annotation = Assert.Single(cited.GetProperty("annotations").EnumerateArray());
+        var storedAnnotation = Assert.Single(stored.GetProperty("annotations").EnumerateArray());
         Assert.Equal(0, annotation.GetProperty("index").GetInt32());
+        Assert.Equal("file_citation", annotation.GetProperty("type").GetString());
         Assert.Equal(k401, annotation.GetProperty("file_citation").GetProperty("file_id").GetString());
+        Assert.Equal("【0:0†contoso-401k.txt】", annotation.GetProperty("text").GetString());
         Assert.Equal(10, annotation.GetProperty("start_index").GetInt32());
+        foreach (var field in new[] { "text", "start_index", "end_index" })
+        {
+            Assert.Equal(storedAnnotation.GetProperty(field).ToString(), annotation.GetProperty(field).ToString());
+        }
         var completedAt = events.FindIndex(e => e.Name == "thread.message.completed");
         Assert.True(events.FindIndex(e => e.Name == "thread.message.delta" && e.Data.Contains("file_citation", StringComparison.Ordinal)) < completedAt);
     }

@@ -3,6 +3,7 @@ using System.Net.Http.Headers;
 using System.Text;
 using System.Text.Json;
 using Microsoft.AspNetCore.Builder;
+using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Logging;
 using Threadloom.Server.Hosting;
 using Threadloom.Testing;
@@ -35,7 +36,13 @@ internal sealed class FileSearchServer : IAsyncDisposable
 
     public IServiceProvider Services => _app.Services;
 
-    public static async Task<FileSearchServer> StartAsync(string? dataDirectory = null, bool keepData = false, params string[] extraArgs)
+    public static Task<FileSearchServer> StartAsync(string? dataDirectory = null, bool keepData = false, params string[] extraArgs) =>
+        StartAsync(dataDirectory, keepData, null, extraArgs);
+
+    /// <summary>A server whose <see cref="TimeProvider"/> is <paramref name="clock"/> (expiry tests move it between requests, while nothing runs).</summary>
+    public static Task<FileSearchServer> StartWithClockAsync(ManualTimeProvider clock, params string[] extraArgs) => StartAsync(null, false, clock, extraArgs);
+
+    private static async Task<FileSearchServer> StartAsync(string? dataDirectory, bool keepData, ManualTimeProvider? clock, string[] extraArgs)
     {
         var model = await ScriptedModelServer.StartAsync();
         var directory = dataDirectory ?? Path.Combine(Path.GetTempPath(), "threadloom-fs-" + Guid.NewGuid().ToString("N"));
@@ -50,6 +57,10 @@ internal sealed class FileSearchServer : IAsyncDisposable
             .. extraArgs,
         ]);
         builder.Logging.ClearProviders();
+        if (clock is not null)
+        {
+            builder.Services.AddSingleton<TimeProvider>(clock);
+        }
         var app = await ThreadloomApp.BuildAsync(builder);
         await app.StartAsync();
         var http = new HttpClient { BaseAddress = new Uri(app.Urls.First().TrimEnd('/') + "/v1/") };
@@ -94,11 +105,12 @@ internal sealed class FileSearchServer : IAsyncDisposable
     public Task<string> UploadScenarioFileAsync(string relative) =>
         UploadAsync(Path.GetFileName(relative), File.ReadAllBytes(RepoPaths.ScenarioData(relative)));
 
-    public async Task<string> UploadAsync(string fileName, byte[] content)
+    public Task<string> UploadAsync(string fileName, byte[] content) => UploadAsync(fileName, new ByteArrayContent(content));
+
+    public async Task<string> UploadAsync(string fileName, HttpContent file)
     {
         using var form = new MultipartFormDataContent();
         form.Add(new StringContent("assistants"), "purpose");
-        var file = new ByteArrayContent(content);
         file.Headers.ContentType = new MediaTypeHeaderValue("application/octet-stream");
         form.Add(file, "file", fileName);
         using var response = await Http.PostAsync("files", form);

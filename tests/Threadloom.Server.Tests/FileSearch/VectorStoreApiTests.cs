@@ -1,6 +1,11 @@
 using System.Net;
 using System.Text;
 using System.Text.Json;
+using Microsoft.Extensions.DependencyInjection;
+using Threadloom.Core.Storage;
+using Threadloom.Core.Tools.FileSearch;
+using Threadloom.Server.Auth;
+using Threadloom.Testing;
 
 namespace Threadloom.Server.Tests.FileSearch;
 
@@ -73,6 +78,46 @@ public sealed class VectorStoreApiTests
     }
 
     [Fact]
+    public async Task Pptx_IngestedThroughTheApi_IsSearchableAndChunksCarryTheirSlideNumber()
+    {
+        await using var server = await FileSearchServer.StartAsync();
+        // Each slide is long enough (~150 tokens of filler before its fact) that with 100-token chunks every chunk
+        // holding a fact starts on that fact's slide, so its page number must be the slide number.
+        static IReadOnlyList<string> Filler(string topic) =>
+            [.. Enumerable.Range(1, 6).Select(i => $"Background point {i} about {topic}: the team reviewed the numbers again and agreed to keep the current approach for now.")];
+        var pptx = OfficeFixtures.Presentation([
+            ("Quarterly review", [.. Filler("revenue"), "Revenue grew twelve percent because the Oslo warehouse reopened."]),
+            ("Hiring plan", [.. Filler("hiring"), "We will hire four platform engineers for the Tbilisi office."]),
+            ("Risks", [.. Filler("risk"), "The Lisbon data centre lease ends in 2027 and must be renegotiated."]),
+        ]);
+        var pptxId = await server.UploadAsync("q3-review.pptx", pptx);
+        var other = await server.UploadScenarioFileAsync("HR/contoso-benefits.txt");
+        var id = (await server.OkAsync(server.PostAsync("vector_stores",
+            $$$$"""{"file_ids":["{{{{pptxId}}}}","{{{{other}}}}"],"chunking_strategy":{"type":"static","static":{"max_chunk_size_tokens":100,"chunk_overlap_tokens":0}}}"""))).GetProperty("id").GetString()!;
+
+        var store = await server.WaitUntilDoneAsync($"vector_stores/{id}");
+        Assert.Equal(2, store.GetProperty("file_counts").GetProperty("completed").GetInt32());
+        var file = await server.OkAsync(server.GetAsync($"vector_stores/{id}/files/{pptxId}"));
+        Assert.True(file.GetProperty("usage_bytes").GetInt64() > 0);
+
+        var search = await server.OkAsync(server.PostAsync($"vector_stores/{id}/search", """{"query":"When does the Lisbon data centre lease end?","max_num_results":3}"""));
+        var hit = search.GetProperty("data")[0];
+        Assert.Equal(pptxId, hit.GetProperty("file_id").GetString());
+        Assert.Equal("q3-review.pptx", hit.GetProperty("filename").GetString());
+        Assert.Contains("Lisbon data centre lease ends in 2027", hit.GetProperty("content")[0].GetProperty("text").GetString(), StringComparison.Ordinal);
+
+        var project = await server.Services.GetRequiredService<IProjectStore>().GetOrCreateAsync(ApiKeys.DefaultProjectName, CancellationToken.None);
+        var engine = server.Services.GetRequiredService<HybridFileSearch>();
+        foreach (var (fact, slide) in new[] { ("Oslo", 1), ("Tbilisi", 2), ("Lisbon", 3) })
+        {
+            var results = await engine.SearchAsync(new FileSearchQuery(project.Id, [id], [fact], 50), CancellationToken.None);
+            var holding = results.Where(r => r.FileId == pptxId && r.Text.Contains(fact, StringComparison.Ordinal)).ToList();
+            Assert.NotEmpty(holding);
+            Assert.All(holding, r => Assert.Equal(slide, r.PageNumber));
+        }
+    }
+
+    [Fact]
     public async Task FileBatch_BadFiles_FailWithTheirCodeWhileTheGoodFileCompletes()
     {
         await using var server = await FileSearchServer.StartAsync();
@@ -80,31 +125,40 @@ public sealed class VectorStoreApiTests
         var binary = await server.UploadAsync("notes.txt", [0x00, 0x01, 0x02, 0xFF, 0xFE, 0x00, 0x10]);
         var corruptPdf = await server.UploadAsync("report.pdf", Encoding.ASCII.GetBytes("%PDF-1.7\n1 0 obj << /Type /Catalog >> garbage without xref"));
         var empty = await server.UploadAsync("empty.txt", []);
+        var encryptedPdf = await server.UploadAsync("bands.pdf", PdfFixtures.Encrypted("Salary bands for 2027", "secret"));
+        const long hugeSize = 200L * 1024 * 1024;
+        var huge = await server.UploadAsync("one-line.txt", new RepeatedByteContent((byte)'a', hugeSize));
+        Assert.Equal(hugeSize, (await server.OkAsync(server.GetAsync($"files/{huge}"))).GetProperty("bytes").GetInt64());
         var id = (await server.OkAsync(server.PostAsync("vector_stores", """{"name":"travel"}"""))).GetProperty("id").GetString()!;
 
-        var batch = await server.OkAsync(server.PostAsync($"vector_stores/{id}/file_batches", $$"""{"file_ids":["{{good}}","{{binary}}","{{corruptPdf}}","{{empty}}"]}"""));
+        var batch = await server.OkAsync(server.PostAsync($"vector_stores/{id}/file_batches",
+            $$"""{"file_ids":["{{good}}","{{binary}}","{{corruptPdf}}","{{empty}}","{{encryptedPdf}}","{{huge}}"]}"""));
         Assert.Equal("vector_store.files_batch", batch.GetProperty("object").GetString());
         Assert.StartsWith("vsfb_", batch.GetProperty("id").GetString(), StringComparison.Ordinal);
         var batchId = batch.GetProperty("id").GetString()!;
 
         var done = await server.WaitUntilDoneAsync($"vector_stores/{id}/file_batches/{batchId}");
         Assert.Equal(1, done.GetProperty("file_counts").GetProperty("completed").GetInt32());
-        Assert.Equal(3, done.GetProperty("file_counts").GetProperty("failed").GetInt32());
+        Assert.Equal(5, done.GetProperty("file_counts").GetProperty("failed").GetInt32());
         Assert.Equal("completed", done.GetProperty("status").GetString());
 
         string ErrorCode(JsonElement file) => file.GetProperty("last_error").GetProperty("code").GetString()!;
         Assert.Equal("unsupported_file", ErrorCode(await server.OkAsync(server.GetAsync($"vector_stores/{id}/files/{binary}"))));
         Assert.Equal("invalid_file", ErrorCode(await server.OkAsync(server.GetAsync($"vector_stores/{id}/files/{corruptPdf}"))));
         Assert.Equal("invalid_file", ErrorCode(await server.OkAsync(server.GetAsync($"vector_stores/{id}/files/{empty}"))));
+        Assert.Equal("invalid_file", ErrorCode(await server.OkAsync(server.GetAsync($"vector_stores/{id}/files/{encryptedPdf}"))));
+        var hugeFile = await server.OkAsync(server.GetAsync($"vector_stores/{id}/files/{huge}"));
+        Assert.Equal("invalid_file", ErrorCode(hugeFile));
+        Assert.Contains("larger than", hugeFile.GetProperty("last_error").GetProperty("message").GetString(), StringComparison.Ordinal);
         var ok = await server.OkAsync(server.GetAsync($"vector_stores/{id}/files/{good}"));
         Assert.Equal("completed", ok.GetProperty("status").GetString());
         Assert.Equal(JsonValueKind.Null, ok.GetProperty("last_error").ValueKind);
 
         var failed = await server.OkAsync(server.GetAsync($"vector_stores/{id}/file_batches/{batchId}/files?filter=failed"));
-        Assert.Equal(3, failed.GetProperty("data").GetArrayLength());
+        Assert.Equal(5, failed.GetProperty("data").GetArrayLength());
         var store = await server.OkAsync(server.GetAsync($"vector_stores/{id}"));
         Assert.Equal("completed", store.GetProperty("status").GetString());
-        Assert.Equal(4, store.GetProperty("file_counts").GetProperty("total").GetInt32());
+        Assert.Equal(6, store.GetProperty("file_counts").GetProperty("total").GetInt32());
 
         // Scenario 11, retrieval half: the itinerary is searchable for the travel dates.
         var search = await server.OkAsync(server.PostAsync($"vector_stores/{id}/search", """{"query":["When do I fly to Frankfurt?","return flight date"]}"""));
@@ -114,6 +168,43 @@ public sealed class VectorStoreApiTests
         var text = hit.GetProperty("content")[0].GetProperty("text").GetString()!;
         Assert.Contains("FRA", text, StringComparison.Ordinal);
         Assert.Equal(2, search.GetProperty("search_query").GetArrayLength());
+    }
+
+    [Fact]
+    public async Task FileBatch_Cancel_CancelsItsFilesStillInProgress_AndTheyAreCountedAndNeverIngested()
+    {
+        var directory = Path.Combine(Path.GetTempPath(), "threadloom-cancel-" + Guid.NewGuid().ToString("N"));
+        string id, batchId, outside;
+        await using (var first = await FileSearchServer.StartAsync(directory, keepData: true, "--IngestionWorker:Enabled", "false"))
+        {
+            outside = await first.UploadScenarioFileAsync("HR/contoso-401k.txt");
+            var a = await first.UploadScenarioFileAsync("HR/contoso-benefits.txt");
+            var b = await first.UploadScenarioFileAsync("HR/contoso-medical_leave.txt");
+            id = (await first.OkAsync(first.PostAsync("vector_stores", $$"""{"file_ids":["{{outside}}"]}"""))).GetProperty("id").GetString()!;
+            batchId = (await first.OkAsync(first.PostAsync($"vector_stores/{id}/file_batches", $$"""{"file_ids":["{{a}}","{{b}}"]}"""))).GetProperty("id").GetString()!;
+
+            var cancelled = await first.OkAsync(first.PostAsync($"vector_stores/{id}/file_batches/{batchId}/cancel"));
+            Assert.Equal("cancelled", cancelled.GetProperty("status").GetString());
+            Assert.Equal(2, cancelled.GetProperty("file_counts").GetProperty("cancelled").GetInt32());
+            Assert.Equal(0, cancelled.GetProperty("file_counts").GetProperty("in_progress").GetInt32());
+            await FileSearchServer.BadRequest(first.PostAsync($"vector_stores/{id}/file_batches/{batchId}/cancel"));
+            var store = await first.OkAsync(first.GetAsync($"vector_stores/{id}"));
+            Assert.Equal("in_progress", store.GetProperty("status").GetString());
+            var counts = store.GetProperty("file_counts");
+            Assert.Equal((1, 2, 3), (counts.GetProperty("in_progress").GetInt32(), counts.GetProperty("cancelled").GetInt32(), counts.GetProperty("total").GetInt32()));
+            var listed = await first.OkAsync(first.GetAsync($"vector_stores/{id}/files?filter=cancelled"));
+            Assert.Equal(new[] { a, b }.Order(StringComparer.Ordinal), listed.GetProperty("data").EnumerateArray().Select(f => f.GetProperty("id").GetString()!).Order(StringComparer.Ordinal));
+        }
+
+        // A worker that starts later ingests the file outside the batch and leaves the cancelled ones alone.
+        await using var second = await FileSearchServer.StartAsync(directory);
+        var done = await second.WaitUntilDoneAsync($"vector_stores/{id}");
+        Assert.Equal("completed", done.GetProperty("status").GetString());
+        var final = done.GetProperty("file_counts");
+        Assert.Equal((1, 2, 0), (final.GetProperty("completed").GetInt32(), final.GetProperty("cancelled").GetInt32(), final.GetProperty("in_progress").GetInt32()));
+        Assert.Equal("cancelled", (await second.OkAsync(second.GetAsync($"vector_stores/{id}/file_batches/{batchId}"))).GetProperty("status").GetString());
+        var search = await second.OkAsync(second.PostAsync($"vector_stores/{id}/search", """{"query":"medical leave benefits 401k"}"""));
+        Assert.All(search.GetProperty("data").EnumerateArray(), r => Assert.Equal(outside, r.GetProperty("file_id").GetString()));
     }
 
     [Fact]
@@ -143,7 +234,37 @@ public sealed class VectorStoreApiTests
         await FileSearchServer.BadRequest(server.PostAsync($"vector_stores/{empty}/search", """{"query":"x","filters":{"type":"near","key":"a","value":1}}"""));
         await FileSearchServer.BadRequest(server.PostAsync("vector_stores", """{"expires_after":{"anchor":"created_at","days":3}}"""));
         await FileSearchServer.BadRequest(server.PostAsync("assistants", """{"model":"m","tools":[{"type":"file_search"}],"tool_resources":{"file_search":{"vector_store_ids":["vs_missing"]}}}"""));
+        // A deleted store is refused where it is named: on assistant and thread updates (and at run creation, see FileSearchRunTests).
+        var assistant = (await server.OkAsync(server.PostAsync("assistants",
+            $$$$"""{"model":"m","tools":[{"type":"file_search"}],"tool_resources":{"file_search":{"vector_store_ids":["{{{{empty}}}}"]}}}"""))).GetProperty("id").GetString()!;
+        var doomed = (await server.OkAsync(server.PostAsync("vector_stores", "{}"))).GetProperty("id").GetString()!;
+        await server.OkAsync(server.DeleteAsync($"vector_stores/{doomed}"));
+        var (_, modify) = await FileSearchServer.BadRequest(server.PostAsync($"assistants/{assistant}",
+            $$$$"""{"tool_resources":{"file_search":{"vector_store_ids":["{{{{doomed}}}}"]}}}"""));
+        Assert.Equal("tool_resources.file_search.vector_store_ids[0]", modify.GetProperty("error").GetProperty("param").GetString());
+        Assert.Equal(empty, (await server.OkAsync(server.GetAsync($"assistants/{assistant}"))).GetProperty("tool_resources").GetProperty("file_search").GetProperty("vector_store_ids")[0].GetString());
+        await FileSearchServer.BadRequest(server.PostAsync("threads", $$$$"""{"tool_resources":{"file_search":{"vector_store_ids":["{{{{doomed}}}}"]}}}"""));
         Assert.Equal(HttpStatusCode.NotFound, (await server.GetAsync("vector_stores/vs_missing")).Status);
         Assert.Equal(HttpStatusCode.BadRequest, (await server.GetAsync($"vector_stores/{empty}/files?filter=done")).Status);
+    }
+
+    /// <summary>One byte repeated <c>length</c> times, written in 1 MiB blocks: a huge single-line file without holding it in memory.</summary>
+    private sealed class RepeatedByteContent(byte value, long length) : HttpContent
+    {
+        protected override async Task SerializeToStreamAsync(Stream stream, System.Net.TransportContext? context)
+        {
+            var block = new byte[1024 * 1024];
+            Array.Fill(block, value);
+            for (var left = length; left > 0; left -= block.Length)
+            {
+                await stream.WriteAsync(block.AsMemory(0, (int)Math.Min(block.Length, left)));
+            }
+        }
+
+        protected override bool TryComputeLength(out long size)
+        {
+            size = length;
+            return true;
+        }
     }
 }

@@ -69,15 +69,29 @@ public sealed class FileSearchTool(
         return new BuiltInToolResult(step, FormatForModel(callIndex, queries, storeIds.Count, results));
     }
 
-    /// <summary>Resolves the markers of the run's final text into <c>file_citation</c> annotations; unknown markers are removed.</summary>
-    public async Task<MessageText> AnnotateAsync(Run run, string text, CancellationToken cancellationToken)
+    /// <summary>
+    /// Resolves the markers of the run's message text into <c>file_citation</c> annotations as it streams; unknown
+    /// markers are removed. The markers the model was shown are read from the run's steps at the first <c>【</c>.
+    /// </summary>
+    public IMessageTextFilter OpenMessage(Run run) => new CitationFilter(this, run.Id);
+
+    private async Task<IReadOnlyDictionary<string, string>> ShownMarkersAsync(string runId, CancellationToken cancellationToken) =>
+        FileCitations.ShownMarkers(await steps.ListAllAsync(runId, cancellationToken));
+
+    private sealed class CitationFilter(FileSearchTool tool, string runId) : IMessageTextFilter
     {
-        if (!text.Contains(FileCitations.Open, StringComparison.Ordinal))
+        private readonly CitationResolver _resolver = new();
+
+        public async ValueTask<MessageText> AppendAsync(string text, CancellationToken cancellationToken)
         {
-            return new MessageText(text, []);
+            if (_resolver.Shown is null && text.Contains(FileCitations.Open, StringComparison.Ordinal))
+            {
+                _resolver.Shown = await tool.ShownMarkersAsync(runId, cancellationToken);
+            }
+            return _resolver.Append(text);
         }
-        var shown = FileCitations.ShownMarkers(await steps.ListAllAsync(run.Id, cancellationToken));
-        return FileCitations.Resolve(text, shown);
+
+        public ValueTask<MessageText> CompleteAsync(CancellationToken cancellationToken) => ValueTask.FromResult(_resolver.Complete());
     }
 
     /// <summary>The model output: an instruction to cite, then each result under its marker.</summary>
@@ -146,9 +160,17 @@ public sealed class FileSearchTool(
         {
             ids.AddRange(fromThread);
         }
-        var distinct = ids.Distinct(StringComparer.Ordinal).ToList();
-        var missing = await vectorStores.FindMissingAsync(run.ProjectId, distinct, cancellationToken);
-        return distinct.Except(missing, StringComparer.Ordinal).ToList();
+        // Run creation refused deleted and expired stores; one that went away while the run was queued is skipped.
+        var now = time.GetUtcNow();
+        var usable = new List<string>();
+        foreach (var id in ids.Distinct(StringComparer.Ordinal))
+        {
+            if (await vectorStores.FindAsync(run.ProjectId, id, cancellationToken) is { } state && !state.Store.IsExpiredAt(now))
+            {
+                usable.Add(id);
+            }
+        }
+        return usable;
     }
 
     /// <summary>The index of this call among the run's file_search calls (stored ones, then the ones run here since).</summary>

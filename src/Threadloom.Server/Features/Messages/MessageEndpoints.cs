@@ -28,6 +28,7 @@ public static class MessageEndpoints
         var thread = await ThreadEndpoints.FindAsync(threads, caller, threadId, cancellationToken);
         var message = await factory.CreateAsync(request, threadId, caller, "", cancellationToken);
         await guard.EnsureNoActiveRunAsync(caller.ProjectId, threadId, cancellationToken);
+        await fileSearch.EnsureAttachableAsync(thread, [message], cancellationToken);
         await store.CreateAsync(message, cancellationToken);
         await fileSearch.AttachAsync(thread, [message], cancellationToken);
         return TypedResults.Ok(message.ToObject());

@@ -50,7 +50,7 @@ public static class RunEndpoints
             var message = request.AdditionalMessages[i] ?? throw ApiErrors.InvalidRequest($"Invalid type for 'additional_messages[{i}]': expected an object.", $"additional_messages[{i}]", "invalid_type");
             additional.Add(await messageFactory.CreateAsync(message, threadId, caller, $"additional_messages[{i}]", cancellationToken));
         }
-        await fileSearch.EnsureStoresExistAsync(run.Tools, assistant, thread, cancellationToken);
+        await fileSearch.UseStoresAsync(run.Tools, assistant, thread, cancellationToken);
         await fileSearch.AttachAsync(thread, additional, cancellationToken);
 
         var subscription = request.Stream == true ? hub.Subscribe(run.Id) : null;
@@ -85,7 +85,7 @@ public static class RunEndpoints
             request.Temperature, request.TopP, request.MaxPromptTokens, request.MaxCompletionTokens, request.TruncationStrategy, request.ToolChoice,
             request.ParallelToolCalls, request.ResponseFormat, request.ReasoningEffort);
         var run = BuildRun(settings, assistant, thread.Id, caller, ids, time);
-        await fileSearch.EnsureStoresExistAsync(run.Tools, assistant, thread, cancellationToken);
+        await fileSearch.UseStoresAsync(run.Tools, assistant, thread, cancellationToken);
 
         var subscription = request.Stream == true ? hub.Subscribe(run.Id) : null;
         try

@@ -4,7 +4,6 @@ using System.Text.Json;
 using System.Text.Json.Nodes;
 using Threadloom.Core.Domain;
 using Threadloom.Core.Runs;
-using Threadloom.Core.Tools.FileSearch;
 using Threadloom.Server.Features.Messages;
 using Threadloom.Server.Features.Threads;
 using Threadloom.Server.Http;
@@ -50,35 +49,28 @@ internal static class RunStreaming
         AssistantThread thread => JsonSerializer.Serialize(thread.ToObject(), ApiJsonContext.Default.ThreadObject),
         MessageDelta delta => MessageDeltaJson(delta),
         StepDelta delta => StepDeltaJson(delta),
-        MessageAnnotationsDelta delta => MessageAnnotationsDeltaJson(delta),
         RunError error => JsonSerializer.Serialize(new ErrorResponse(new ErrorBody(error.Message, "server_error", null, error.Code)), ApiJsonContext.Default.ErrorResponse),
         _ => throw new InvalidOperationException($"No wire shape for stream payload {e.Payload.GetType().Name}."),
     };
 
-    /// <summary>Only the increment, with the content part's <c>index</c> (the SDKs concatenate and need it).</summary>
-    private static string MessageDeltaJson(MessageDelta delta) => new JsonObject
+    /// <summary>
+    /// Only the increment, with the content part's <c>index</c> (the SDKs concatenate and need it): the text, and the
+    /// annotations it completes, each with its integer <c>index</c> in the part's annotations (the SDKs merge arrays by
+    /// index). As on OpenAI, a citation arrives in the same delta as its marker text.
+    /// </summary>
+    private static string MessageDeltaJson(MessageDelta delta)
     {
-        ["id"] = delta.MessageId,
-        ["object"] = "thread.message.delta",
-        ["delta"] = new JsonObject
+        var annotations = new JsonArray();
+        if (delta.Annotations is { Count: > 0 } list)
         {
-            ["content"] = new JsonArray(new JsonObject
+            annotations = JsonSerializer.SerializeToNode(list.ToList(), ApiJsonContext.Default.ListTextAnnotation)!.AsArray();
+            for (var i = 0; i < annotations.Count; i++)
             {
-                ["index"] = delta.Index,
-                ["type"] = "text",
-                ["text"] = new JsonObject { ["value"] = delta.Text, ["annotations"] = new JsonArray() },
-            }),
-        },
-    }.ToJsonString();
-
-    /// <summary>The annotations of a finished text part, each with its integer <c>index</c> (the SDKs merge arrays by index).</summary>
-    private static string MessageAnnotationsDeltaJson(MessageAnnotationsDelta delta)
-    {
-        var annotations = JsonSerializer.SerializeToNode(delta.Annotations.ToList(), ApiJsonContext.Default.ListTextAnnotation)!.AsArray();
-        for (var i = 0; i < annotations.Count; i++)
-        {
-            annotations[i]!["index"] = i;
+                annotations[i]!["index"] = delta.FirstAnnotationIndex + i;
+            }
         }
+        // value is always sent, even empty: clients concatenate it without checking (openai-node's textDelta users do).
+        var text = new JsonObject { ["value"] = delta.Text, ["annotations"] = annotations };
         return new JsonObject
         {
             ["id"] = delta.MessageId,
@@ -89,7 +81,7 @@ internal static class RunStreaming
                 {
                     ["index"] = delta.Index,
                     ["type"] = "text",
-                    ["text"] = new JsonObject { ["annotations"] = annotations },
+                    ["text"] = text,
                 }),
             },
         }.ToJsonString();

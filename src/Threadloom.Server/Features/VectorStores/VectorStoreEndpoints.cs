@@ -67,6 +67,11 @@ public static class VectorStoreEndpoints
     {
         var request = await RequestBody.ReadAsync(http, ApiJsonContext.Default.ModifyVectorStoreRequest);
         var current = (await FindAsync(stores, caller, vectorStoreId, cancellationToken)).Store;
+        if (request.ExpiresAfter is not null)
+        {
+            // A longer expires_after would move expires_at past now and bring an expired store back.
+            VectorStoreService.EnsureNotExpired(current, time.GetUtcNow(), "expires_after");
+        }
         var updated = current with
         {
             Name = Validate.MaxLength(request.Name, "name", Validate.MaxName) ?? current.Name,
@@ -94,7 +99,7 @@ public static class VectorStoreEndpoints
         string vectorStoreId, HttpContext http, ApiCaller caller, IVectorStoreStore stores, IServiceProvider services, TimeProvider time, CancellationToken cancellationToken)
     {
         var request = await RequestBody.ReadAsync(http, ApiJsonContext.Default.SearchVectorStoreRequest);
-        await FindAsync(stores, caller, vectorStoreId, cancellationToken);
+        VectorStoreService.EnsureNotExpired((await FindAsync(stores, caller, vectorStoreId, cancellationToken)).Store, time.GetUtcNow());
         var queries = request.Query switch
         {
             null or { ValueKind: JsonValueKind.Null } => throw ApiErrors.MissingParameter("query"),
@@ -131,10 +136,11 @@ public static class VectorStoreEndpoints
     }
 
     internal static async Task<Ok<VectorStoreFileObject>> CreateFileAsync(
-        string vectorStoreId, HttpContext http, ApiCaller caller, IVectorStoreStore stores, IFileStore files, VectorStoreService service, CancellationToken cancellationToken)
+        string vectorStoreId, HttpContext http, ApiCaller caller, IVectorStoreStore stores, IFileStore files, VectorStoreService service, TimeProvider time,
+        CancellationToken cancellationToken)
     {
         var request = await RequestBody.ReadAsync(http, ApiJsonContext.Default.CreateVectorStoreFileRequest);
-        await FindAsync(stores, caller, vectorStoreId, cancellationToken);
+        VectorStoreService.EnsureNotExpired((await FindAsync(stores, caller, vectorStoreId, cancellationToken)).Store, time.GetUtcNow());
         var input = await FileInputAsync(request, files, caller, "", null, null, cancellationToken);
         var row = (await service.AddFilesAsync(caller.ProjectId, vectorStoreId, [input], null, cancellationToken))[0];
         return TypedResults.Ok(row.ToObject());
@@ -193,7 +199,7 @@ public static class VectorStoreEndpoints
 
     internal static async Task<Ok<VectorStoreFileBatchObject>> CreateBatchAsync(
         string vectorStoreId, HttpContext http, ApiCaller caller, IVectorStoreStore stores, IFileStore files, VectorStoreService service, IIdGenerator ids,
-        CancellationToken cancellationToken)
+        TimeProvider time, CancellationToken cancellationToken)
     {
         var request = await RequestBody.ReadAsync(http, ApiJsonContext.Default.CreateVectorStoreFileBatchRequest);
         if ((request.FileIds is null) == (request.Files is null))
@@ -210,7 +216,7 @@ public static class VectorStoreEndpoints
         {
             throw ApiErrors.ArrayTooLong(param, VectorStoreService.MaxFilesPerBatch, count);
         }
-        await FindAsync(stores, caller, vectorStoreId, cancellationToken);
+        VectorStoreService.EnsureNotExpired((await FindAsync(stores, caller, vectorStoreId, cancellationToken)).Store, time.GetUtcNow());
         var inputs = new List<VectorStoreFileInput>(count);
         if (request.FileIds is { } fileIds)
         {

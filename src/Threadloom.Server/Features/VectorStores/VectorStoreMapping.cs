@@ -10,7 +10,7 @@ internal static class VectorStoreMapping
     public static VectorStoreObject ToObject(this VectorStoreState state, DateTimeOffset now)
     {
         var s = state.Store;
-        var status = s.ExpiresAt is { } expiresAt && expiresAt <= now ? "expired"
+        var status = s.IsExpiredAt(now) ? "expired"
             : state.Counts.InProgress > 0 ? "in_progress"
             : "completed";
         return new VectorStoreObject(s.Id, s.CreatedAt.ToUnixTimeSeconds(), s.Name, s.Description, state.UsageBytes, state.Counts.ToObject(), status,

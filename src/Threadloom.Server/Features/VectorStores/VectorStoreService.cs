@@ -65,6 +65,22 @@ public sealed class VectorStoreService(
         return rows;
     }
 
+    /// <summary>
+    /// The 400 for using an expired store (search, adding files, runs). OpenAI's advice is to recreate the store with
+    /// the same files and attach the new one, so the message says that.
+    /// </summary>
+    public static ApiException Expired(string vectorStoreId, string? param = null) => ApiErrors.InvalidRequest(
+        $"Vector store '{vectorStoreId}' has expired and can no longer be used. Create a new vector store with the same files and use it instead.",
+        param);
+
+    public static void EnsureNotExpired(VectorStore store, DateTimeOffset now, string? param = null)
+    {
+        if (store.IsExpiredAt(now))
+        {
+            throw Expired(store.Id, param);
+        }
+    }
+
     /// <summary><c>chunking_strategy</c>: absent or <c>{type:"auto"}</c> is 800/400; <c>{type:"static", static:{…}}</c> is checked against the OpenAI limits.</summary>
     public static StaticChunkingStrategy ParseChunkingStrategy(JsonElement? json, string param = "chunking_strategy")
     {
