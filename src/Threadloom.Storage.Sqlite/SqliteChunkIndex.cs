@@ -32,6 +32,7 @@ public sealed class SqliteChunkIndex(SqliteDatabase database) : IChunkIndex
     private const int MinFetch = 200;
     private const int MaxFetch = 4_000;
     private const int MaxShapedTerms = 8;
+    private const int MaxPasses = 3;
     private const long MinTermBudget = 2_000;
     private const long TermBudgetPercent = 3;
 
@@ -164,11 +165,12 @@ public sealed class SqliteChunkIndex(SqliteDatabase database) : IChunkIndex
             allowed = JsonSerializer.Serialize(files, FileSearchJson.Default.ListString);
         }
 
-        // Fast path: rank over the FTS index alone (no join per matching row) on the rarest terms, then fetch and
-        // filter only the top rows. It is exact when it yields enough rows of this store; otherwise the full query runs.
+        // Fast path: rank over the FTS index alone (no join per matching row) on the rarest terms, then keep the top
+        // rows of this store. When those terms match fewer rows than wanted, the next-rarest terms rank the rest, below
+        // them, in up to MaxPasses passes; terms left after that are each more frequent than the budget and are dropped.
         var (frequencies, total) = await DocumentFrequenciesAsync(connection, terms, cancellationToken);
-        var shaped = SqliteChunkIndexQuery.Shape(frequencies, Math.Max(MinTermBudget, total * TermBudgetPercent / 100), MaxShapedTerms);
-        if (shaped.Count == 0)
+        var remaining = frequencies.Where(f => f.Df > 0).OrderBy(f => f.Df).ToList();
+        if (remaining.Count == 0)
         {
             return []; // no term occurs anywhere
         }
@@ -177,13 +179,26 @@ public sealed class SqliteChunkIndex(SqliteDatabase database) : IChunkIndex
         var storeRows = (await connection.QueryAsync("SELECT COALESCE(SUM(chunk_count), 0) FROM chunk_files WHERE vector_store_id = $vs AND project_id = $p",
             r => r.GetInt64(0), cancellationToken, ("$vs", vectorStoreId), ("$p", projectId)))[0];
         var depth = Math.Max(MinFetch, (long)limit * OverFetch * total / Math.Max(1, storeRows));
-        if (depth <= MaxFetch)
+        var budget = Math.Max(MinTermBudget, total * TermBudgetPercent / 100);
+        var hits = new List<ChunkHit>();
+        for (var pass = 0; depth <= MaxFetch && pass < MaxPasses && remaining.Count > 0; pass++)
         {
+            var shaped = SqliteChunkIndexQuery.Shape(remaining, budget, MaxShapedTerms);
+            remaining.RemoveRange(0, shaped.Count);
             var ranked = await connection.QueryAsync(
                 $"SELECT rowid, rank FROM chunks_fts WHERE chunks_fts MATCH $q AND rank MATCH '{Bm25}' ORDER BY rank LIMIT $m",
                 r => (Id: r.GetInt64(0), Score: -r.GetDouble(1)), cancellationToken, ("$q", SqliteChunkIndexQuery.Or(shaped)), ("$m", depth));
-            var hits = await FetchAsync(connection, projectId, vectorStoreId, ranked, allowed, limit, cancellationToken);
-            if (hits.Count >= limit || (ranked.Count < depth && shaped.Count == terms.Count))
+            var seen = hits.Select(h => h.ChunkId).ToHashSet();
+            hits.AddRange(await FetchAsync(connection, projectId, vectorStoreId, ranked.Where(r => !seen.Contains(r.Id)).ToList(), allowed, limit - hits.Count, cancellationToken));
+            if (hits.Count >= limit)
+            {
+                return hits;
+            }
+            if (ranked.Count == depth)
+            {
+                break; // cut at its depth by other stores' rows (or a filter): this store's next rows are unknown
+            }
+            if (remaining.Count == 0 || pass == MaxPasses - 1)
             {
                 return hits;
             }
@@ -192,10 +207,11 @@ public sealed class SqliteChunkIndex(SqliteDatabase database) : IChunkIndex
         // Slow path: every term, joined to the store's rows (a small store in a large database, a narrow filter).
         var fileClause = allowed is null ? "" : "AND c.file_id IN (SELECT value FROM json_each($allowed))";
         (string, object?)[] parameters = [("$q", SqliteChunkIndexQuery.Or(terms)), ("$vs", vectorStoreId), ("$p", projectId), ("$n", limit), ("$allowed", allowed)];
+        // bm25() as an expression is computed only for the rows that pass the join; ORDER BY rank would score every match first.
         return await connection.QueryAsync(
-            $"SELECT {HitColumns}, -chunks_fts.rank AS score FROM chunks_fts " +
+            $"SELECT {HitColumns}, -bm25(chunks_fts, 1.0, 0.5) AS score FROM chunks_fts " +
             "JOIN chunks c ON c.id = chunks_fts.rowid JOIN chunk_files f ON f.vector_store_id = c.vector_store_id AND f.file_id = c.file_id " +
-            $"WHERE chunks_fts MATCH $q AND chunks_fts.rank MATCH '{Bm25}' AND c.vector_store_id = $vs AND c.project_id = $p {fileClause} ORDER BY chunks_fts.rank LIMIT $n",
+            $"WHERE chunks_fts MATCH $q AND c.vector_store_id = $vs AND c.project_id = $p {fileClause} ORDER BY score DESC LIMIT $n",
             r => ReadHit(r, r.GetDouble(9)), cancellationToken, parameters);
     }
 

@@ -84,4 +84,22 @@ public sealed class SqliteChunkIndexScaleTests(ChunkIndexFixture fixture) : ICla
         Assert.Equal("configure the zeroconf daemon", hits[0].Text);
         Assert.Equal(10, hits.Count);
     }
+
+    [Fact]
+    public async Task KeywordSearch_RareTermMatchesTooFewRows_CommonTermsFillTheRestBelowIt()
+    {
+        // "network" is in 2,500 rows, over the term budget, so the first pass ranks "zeroconf" alone (one row) and a
+        // second pass must fill the other nine places from the common term, below the rare one.
+        var store = NewStore();
+        var random = new Random(9);
+        var dims = MiniLmEmbeddingGenerator.Dimensions;
+        var chunks = Enumerable.Range(0, 2500).Select(i => ($"network settings page {i}", RandomUnit(random, dims))).ToList();
+        chunks[77] = ("zeroconf announces services", RandomUnit(random, dims));
+        await WriteAsync(store, "file-net", chunks);
+        var hits = await fixture.Index.KeywordSearchAsync("proj_test", store, "zeroconf network", 10, null, CancellationToken.None);
+        Assert.Equal(10, hits.Count);
+        Assert.Equal("zeroconf announces services", hits[0].Text);
+        Assert.All(hits.Skip(1), h => Assert.StartsWith("network settings page", h.Text, StringComparison.Ordinal));
+        Assert.Equal(10, hits.Select(h => h.ChunkId).Distinct().Count());
+    }
 }
