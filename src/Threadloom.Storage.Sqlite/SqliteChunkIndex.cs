@@ -27,7 +27,8 @@ public sealed class SqliteChunkIndex(SqliteDatabase database) : IChunkIndex
     private readonly Dictionary<string, long> _versions = new(StringComparer.Ordinal);
 
     // Keyword fast path: bm25 weights (text 1.0, context 0.5), how deep the store-agnostic ranking goes, and which terms it uses.
-    private const string Bm25 = "bm25(1.0, 0.5)";
+    private const string Bm25 = "bm25(1.0, 0.5, 0.0)"; // text, context (file name + heading), store_token
+    private const string Bm25Function = "bm25(chunks_fts, 1.0, 0.5, 0.0)";
     private const int OverFetch = 4;
     private const int MinFetch = 200;
     private const int MaxFetch = 4_000;
@@ -72,9 +73,9 @@ public sealed class SqliteChunkIndex(SqliteDatabase database) : IChunkIndex
                     ("$vs", source.VectorStoreId), ("$f", source.FileId), ("$p", source.ProjectId), ("$n", source.FileName), ("$a", attributes), ("$cc", chunks.Count), ("$u", usage));
 
                 await using var insert = c.Command(
-                    "INSERT INTO chunks (project_id, vector_store_id, file_id, filename, chunk_index, text, context, start_char, end_char, token_count, page, heading, embedding) " +
-                    "VALUES ($p, $vs, $f, $n, $i, $t, $ctx, $s, $e, $tc, $pg, $h, $v)", t,
-                    ("$p", source.ProjectId), ("$vs", source.VectorStoreId), ("$f", source.FileId), ("$n", source.FileName),
+                    "INSERT INTO chunks (project_id, vector_store_id, file_id, filename, chunk_index, text, context, start_char, end_char, token_count, page, heading, embedding, store_token) " +
+                    "VALUES ($p, $vs, $f, $n, $i, $t, $ctx, $s, $e, $tc, $pg, $h, $v, $st)", t,
+                    ("$p", source.ProjectId), ("$vs", source.VectorStoreId), ("$f", source.FileId), ("$n", source.FileName), ("$st", StoreToken(source.VectorStoreId)),
                     ("$i", 0), ("$t", ""), ("$ctx", ""), ("$s", 0), ("$e", 0), ("$tc", 0), ("$pg", null), ("$h", null), ("$v", Array.Empty<byte>()));
                 insert.Prepare();
                 foreach (var chunk in chunks)
@@ -204,16 +205,27 @@ public sealed class SqliteChunkIndex(SqliteDatabase database) : IChunkIndex
             }
         }
 
-        // Slow path: every term, joined to the store's rows (a small store in a large database, a narrow filter).
-        var fileClause = allowed is null ? "" : "AND c.file_id IN (SELECT value FROM json_each($allowed))";
+        // Slow path: every term. Without a filter, FTS5 itself keeps to the store (its token in the store_token
+        // column), so only the store's rows are scored. With one, the store's matching rows are joined to their
+        // files and bm25() is computed for the rows that pass the join.
+        if (allowed is null)
+        {
+            var storeMatch = $"store_token : {SqliteChunkIndexQuery.Quote(StoreToken(vectorStoreId))} AND {{text context}} : ({SqliteChunkIndexQuery.Or(terms)})";
+            var ranked = await connection.QueryAsync(
+                $"SELECT rowid, rank FROM chunks_fts WHERE chunks_fts MATCH $q AND rank MATCH '{Bm25}' ORDER BY rank LIMIT $n",
+                r => (Id: r.GetInt64(0), Score: -r.GetDouble(1)), cancellationToken, ("$q", storeMatch), ("$n", limit));
+            return await FetchAsync(connection, projectId, vectorStoreId, ranked, null, limit, cancellationToken);
+        }
         (string, object?)[] parameters = [("$q", SqliteChunkIndexQuery.Or(terms)), ("$vs", vectorStoreId), ("$p", projectId), ("$n", limit), ("$allowed", allowed)];
-        // bm25() as an expression is computed only for the rows that pass the join; ORDER BY rank would score every match first.
         return await connection.QueryAsync(
-            $"SELECT {HitColumns}, -bm25(chunks_fts, 1.0, 0.5) AS score FROM chunks_fts " +
+            $"SELECT {HitColumns}, -{Bm25Function} AS score FROM chunks_fts " +
             "JOIN chunks c ON c.id = chunks_fts.rowid JOIN chunk_files f ON f.vector_store_id = c.vector_store_id AND f.file_id = c.file_id " +
-            $"WHERE chunks_fts MATCH $q AND c.vector_store_id = $vs AND c.project_id = $p {fileClause} ORDER BY score DESC LIMIT $n",
+            "WHERE chunks_fts MATCH $q AND c.vector_store_id = $vs AND c.project_id = $p AND c.file_id IN (SELECT value FROM json_each($allowed)) ORDER BY score DESC LIMIT $n",
             r => ReadHit(r, r.GetDouble(9)), cancellationToken, parameters);
     }
+
+    /// <summary>The store id as the FTS5 tokenizer will see it in <c>store_token</c>; migration 0005 computes the same in SQL.</summary>
+    private static string StoreToken(string vectorStoreId) => vectorStoreId.Replace("_", "", StringComparison.Ordinal).Replace("-", "", StringComparison.Ordinal);
 
     /// <summary>
     /// The first <paramref name="limit"/> rows of <paramref name="ranked"/> that belong to the store (and allowed

@@ -39,8 +39,11 @@ internal static partial class SqliteChunkIndexQuery
         {
             kept = words;
         }
-        return kept.Take(MaxTerms).Select(w => "\"" + w + "\"").ToList();
+        return kept.Take(MaxTerms).Select(Quote).ToList();
     }
+
+    /// <summary>An FTS5 string: double-quoted, inner quotes doubled, so its content is never query syntax.</summary>
+    public static string Quote(string text) => "\"" + text.Replace("\"", "\"\"", StringComparison.Ordinal) + "\"";
 
     /// <summary>
     /// Picks the terms a fast keyword query matches on: rarest first, skipping terms that match nothing, adding terms

@@ -102,4 +102,19 @@ public sealed class SqliteChunkIndexScaleTests(ChunkIndexFixture fixture) : ICla
         Assert.All(hits.Skip(1), h => Assert.StartsWith("network settings page", h.Text, StringComparison.Ordinal));
         Assert.Equal(10, hits.Select(h => h.ChunkId).Distinct().Count());
     }
+
+    [Fact]
+    public async Task StoreToken_WrittenRows_MatchTheMigrationsFormula()
+    {
+        // Migration 0005 filled store_token in SQL for existing rows; new rows get it from code. Both must agree, or
+        // the store-limited keyword query would miss the older rows.
+        var store = "vs_" + Guid.NewGuid().ToString("D"); // with '-' as well as '_'
+        var random = new Random(10);
+        await WriteAsync(store, "file-t", [("token test alpha", RandomUnit(random, MiniLmEmbeddingGenerator.Dimensions))]);
+        await using var connection = await fixture.Database.OpenAsync(CancellationToken.None);
+        await using var command = connection.CreateCommand();
+        command.CommandText = "SELECT store_token = replace(replace(vector_store_id, '_', ''), '-', '') FROM chunks WHERE vector_store_id = $vs";
+        command.Parameters.AddWithValue("$vs", store);
+        Assert.Equal(1L, await command.ExecuteScalarAsync());
+    }
 }
