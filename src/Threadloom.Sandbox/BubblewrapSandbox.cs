@@ -254,6 +254,7 @@ public sealed partial class BubblewrapSandbox : ICodeSandbox, IAsyncDisposable
             {
                 try
                 {
+                    await WaitForUidToDrainAsync(session.Uid, cancellationToken);
                     session.Kernel = await SandboxKernel.StartAsync(_launcher, _options, _layout, session.WorkDir, session.Uid, cancellationToken);
                     LogKernelStarted(session.Key);
                 }
@@ -538,6 +539,21 @@ public sealed partial class BubblewrapSandbox : ICodeSandbox, IAsyncDisposable
             }
             _layout.Prepare();
             _prepared = true;
+        }
+    }
+
+    /// <summary>
+    /// A replacement kernel reuses its session's uid (the session folder belongs to it). After a fork bomb the killed
+    /// processes take a moment to be torn down and still count towards the uid's process limit, so wait for them
+    /// (bounded) rather than start a kernel that cannot fork.
+    /// </summary>
+    private async Task WaitForUidToDrainAsync(int uid, CancellationToken cancellationToken)
+    {
+        // Real time, not the injected clock: this waits for the kernel, whatever time a test pretends it is.
+        var waited = System.Diagnostics.Stopwatch.StartNew();
+        while (Native.HasProcesses(uid) && waited.Elapsed < TimeSpan.FromSeconds(10))
+        {
+            await Task.Delay(TimeSpan.FromMilliseconds(20), cancellationToken);
         }
     }
 

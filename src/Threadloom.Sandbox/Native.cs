@@ -27,4 +27,44 @@ internal static partial class Native
             throw new IOException($"fchown failed (errno {Marshal.GetLastPInvokeError()}).");
         }
     }
+
+    /// <summary>
+    /// Whether any process still runs (or awaits reaping) as <paramref name="uid"/>: such processes count towards the
+    /// uid's RLIMIT_NPROC, so a kernel started for the uid right after a fork bomb could not fork.
+    /// </summary>
+    public static bool HasProcesses(int uid)
+    {
+        var wanted = uid.ToString(System.Globalization.CultureInfo.InvariantCulture);
+        foreach (var dir in Directory.EnumerateDirectories("/proc"))
+        {
+            var name = Path.GetFileName(dir);
+            if (name.Length == 0 || !char.IsAsciiDigit(name[0]))
+            {
+                continue;
+            }
+            try
+            {
+                foreach (var line in File.ReadLines(Path.Combine(dir, "status")))
+                {
+                    if (line.StartsWith("Uid:", StringComparison.Ordinal))
+                    {
+                        if (line.Split('\t', StringSplitOptions.RemoveEmptyEntries) is [_, var real, ..] && real == wanted)
+                        {
+                            return true;
+                        }
+                        break;
+                    }
+                }
+            }
+            catch (IOException)
+            {
+                // The process exited while being read.
+            }
+            catch (UnauthorizedAccessException)
+            {
+                // Not ours to read.
+            }
+        }
+        return false;
+    }
 }

@@ -1,4 +1,5 @@
 using System.Text.RegularExpressions;
+using Threadloom.Core.Tools.FileSearch;
 
 namespace Threadloom.Storage.Sqlite;
 
@@ -9,13 +10,6 @@ namespace Threadloom.Storage.Sqlite;
 internal static partial class SqliteChunkIndexQuery
 {
     private const int MaxTerms = 64;
-
-    private static readonly HashSet<string> StopWords = new(StringComparer.Ordinal)
-    {
-        "a", "an", "and", "are", "as", "at", "be", "by", "can", "do", "does", "for", "from", "how", "i", "if", "in", "into", "is", "it",
-        "its", "my", "of", "on", "or", "that", "the", "their", "there", "this", "to", "was", "what", "when", "where", "which", "who",
-        "why", "will", "with", "you", "your", "me", "we", "our", "should", "would", "could", "about", "any", "some", "than", "then",
-    };
 
     /// <summary>The FTS5 MATCH expression, or null when the text has no searchable word.</summary>
     public static string? Build(string text) => Or(Terms(text));

@@ -54,6 +54,15 @@ public sealed class VectorStoreApiTests
         Assert.Contains(k401, found);
         Assert.Contains(benefits, found);
         Assert.True(search.GetProperty("data").GetArrayLength() <= 5);
+        Assert.Equal("What is the 401k matching percentage?", search.GetProperty("search_query")[0].GetString());
+
+        // rewrite_query: the search runs on (and reports) the rewritten query, and still finds both passages.
+        var rewritten = await server.OkAsync(server.PostAsync($"vector_stores/{id}/search",
+            """{"query":"Hi! Can you please tell me what the 401k matching percentage is?","rewrite_query":true,"max_num_results":5}"""));
+        Assert.Equal("401k matching percentage", rewritten.GetProperty("search_query")[0].GetString());
+        var foundRewritten = rewritten.GetProperty("data").EnumerateArray().Select(r => r.GetProperty("file_id").GetString()).ToHashSet();
+        Assert.Contains(k401, foundRewritten);
+        Assert.Contains(benefits, foundRewritten);
 
         // Attributes filter the search.
         await server.OkAsync(server.PostAsync($"vector_stores/{id}/files/{k401}", """{"attributes":{"doc":"plan"}}"""));

@@ -19,7 +19,8 @@ public sealed record FileSearchQuery(
     int MaxNumResults = FileSearchQuery.DefaultMaxNumResults,
     double ScoreThreshold = 0,
     AttributeFilter? Filter = null,
-    FileSearchMode Mode = FileSearchMode.Hybrid)
+    FileSearchMode Mode = FileSearchMode.Hybrid,
+    bool RewriteQuery = false)
 {
     public const int DefaultMaxNumResults = 20;
     public const int MaxMaxNumResults = 50;
@@ -65,7 +66,8 @@ public sealed partial class HybridFileSearch(
         {
             throw new ArgumentException(error, nameof(query));
         }
-        var queries = query.Queries.Where(q => !string.IsNullOrWhiteSpace(q)).Distinct(StringComparer.Ordinal).ToList();
+        var queries = query.Queries.Where(q => !string.IsNullOrWhiteSpace(q))
+            .Select(q => query.RewriteQuery ? QueryRewriter.Rewrite(q) : q).Distinct(StringComparer.Ordinal).ToList();
         var depth = Math.Max(CandidateDepth, query.MaxNumResults);
         var stores = query.VectorStoreIds.Distinct(StringComparer.Ordinal).ToList();
         var storeModels = new ChunkStoreModel?[stores.Count];

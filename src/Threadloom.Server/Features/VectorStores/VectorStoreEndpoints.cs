@@ -126,13 +126,14 @@ public static class VectorStoreEndpoints
         {
             filter = AttributeFilter.Parse(filters, out var error) ?? throw ApiErrors.InvalidRequest(error ?? "Invalid 'filters'.", "filters", "invalid_value");
         }
-        // COMPAT: rewrite_query is accepted; queries are never rewritten, so search_query echoes them.
+        // COMPAT: rewrite_query is a deterministic rewrite (QueryRewriter), not a model call as on OpenAI.
+        var rewrite = request.RewriteQuery == true;
         var search = services.GetRequiredService<HybridFileSearch>();
-        var results = await search.SearchAsync(new FileSearchQuery(caller.ProjectId, [vectorStoreId], queries, maxResults, threshold, filter), cancellationToken);
+        var results = await search.SearchAsync(new FileSearchQuery(caller.ProjectId, [vectorStoreId], queries, maxResults, threshold, filter, RewriteQuery: rewrite), cancellationToken);
         await stores.TouchAsync(caller.ProjectId, [vectorStoreId], time.GetUtcNow(), cancellationToken);
         var data = results.Select(r => new VectorStoreSearchResultObject(r.FileId, r.FileName, Math.Round(r.Score, 6),
             r.Attributes ?? new Dictionary<string, JsonElement>(), [new ContentTextObject(r.Text)])).ToList();
-        return TypedResults.Ok(new VectorStoreSearchResultsPage(queries, data, false, null));
+        return TypedResults.Ok(new VectorStoreSearchResultsPage(rewrite ? queries.Select(QueryRewriter.Rewrite).ToList() : queries, data, false, null));
     }
 
     internal static async Task<Ok<VectorStoreFileObject>> CreateFileAsync(
