@@ -187,6 +187,47 @@ public sealed partial class FileSearchRunTests
         Assert.Equal(2, (await server.OkAsync(server.GetAsync($"vector_stores/{storeId}"))).GetProperty("file_counts").GetProperty("total").GetInt32());
     }
 
+    [Fact]
+    public async Task FileSearch_AttachmentStillIngesting_WaitsForItBeforeSearching()
+    {
+        // Ingestion embeds through the fake upstream model and is held until the run's file_search call has started:
+        // a search that did not wait would find nothing.
+        using var gate = new ManualResetEventSlim(false);
+        await using var server = await FileSearchServer.StartAsync(null, false,
+            ["--Embeddings:Provider", "default", "--Embeddings:Model", "text-embedding-3-small", "--Inference:RetryBaseDelay", "00:00:00.010"]);
+        server.Model.EmbeddingFunction = text =>
+        {
+            if (text.StartsWith("opening-hours.txt", StringComparison.Ordinal))
+            {
+                gate.Wait(TimeSpan.FromSeconds(50));
+            }
+            return ScriptedModelServer.HashEmbedding(text, 16);
+        };
+        var file = await server.UploadAsync("opening-hours.txt", System.Text.Encoding.UTF8.GetBytes("The office closes at 6pm on Fridays."));
+        var assistant = (await server.OkAsync(server.PostAsync("assistants", """{"model":"gpt-4o","tools":[{"type":"file_search"}]}"""))).GetProperty("id").GetString()!;
+        var thread = (await server.OkAsync(server.PostAsync("threads",
+            $$"""{"messages":[{"role":"user","content":"When does the office close on Fridays?","attachments":[{"file_id":"{{file}}","tools":[{"type":"file_search"}]}]}]}"""))).GetProperty("id").GetString()!;
+        server.Model.Enqueue(Reply.ToolCalls(new ScriptedToolCall("file_search", """{"queries":["office closing time Friday"]}""", "call_fs")));
+        server.Model.Enqueue(Reply.Text("It closes at 6pm."));
+
+        var runId = (await server.OkAsync(server.PostAsync($"threads/{thread}/runs", $$"""{"assistant_id":"{{assistant}}"}"""))).GetProperty("id").GetString()!;
+        for (var i = 0; i < 200 && (await server.OkAsync(server.GetAsync($"threads/{thread}/runs/{runId}/steps"))).GetProperty("data").GetArrayLength() == 0; i++)
+        {
+            await Task.Delay(50);
+        }
+        await Task.Delay(300); // the file_search call is running now (its step exists); let a search that does not wait finish first
+        gate.Set();
+        var run = await server.WaitForRunAsync(thread, runId);
+
+        Assert.Equal("completed", run.GetProperty("status").GetString());
+        var steps = await server.OkAsync(server.GetAsync($"threads/{thread}/runs/{runId}/steps?{Include}"));
+        var search = steps.GetProperty("data").EnumerateArray().Select(s => s.GetProperty("step_details"))
+            .Where(d => d.GetProperty("type").GetString() == "tool_calls").SelectMany(d => d.GetProperty("tool_calls").EnumerateArray())
+            .Single(c => c.GetProperty("type").GetString() == "file_search");
+        var result = Assert.Single(search.GetProperty("file_search").GetProperty("results").EnumerateArray());
+        Assert.Equal(file, result.GetProperty("file_id").GetString());
+    }
+
     [GeneratedRegex(@"【\d+:\d+†[^】]+】")]
     private static partial Regex MarkerPattern();
 }

@@ -57,6 +57,7 @@ public sealed class FileSearchTool(
         IReadOnlyList<FileSearchResult> results = [];
         if (queries.Count > 0 && storeIds.Count > 0)
         {
+            await WaitForIngestionAsync(run.ProjectId, storeIds, cancellationToken);
             var search = services.GetRequiredService<HybridFileSearch>();
             results = await search.SearchAsync(new FileSearchQuery(run.ProjectId, storeIds, queries,
                 options?.MaxNumResults ?? FileSearchQuery.DefaultMaxNumResults, ranking.ScoreThreshold ?? 0), cancellationToken);
@@ -67,6 +68,33 @@ public sealed class FileSearchTool(
             .ToList();
         var step = new FileSearchStepToolCall(call.CallId, new FileSearchCall(ranking, stepResults));
         return new BuiltInToolResult(step, FormatForModel(callIndex, queries, storeIds.Count, results));
+    }
+
+    /// <summary>How long a search waits for files of its stores that are still being ingested.</summary>
+    public static readonly TimeSpan IngestionWait = TimeSpan.FromSeconds(60);
+
+    /// <summary>
+    /// OpenAI polls a thread's stores for ingestion before a run searches them, up to a limit, so a file attached
+    /// with the message is found by the run it starts. This waits at the first search instead (a run that never
+    /// searches never waits), up to <see cref="IngestionWait"/>, then searches what is indexed. Real time, not the
+    /// injected clock: it waits for the ingestion workers, which do real work.
+    /// </summary>
+    private async Task WaitForIngestionAsync(string projectId, IReadOnlyList<string> storeIds, CancellationToken cancellationToken)
+    {
+        var waited = System.Diagnostics.Stopwatch.StartNew();
+        while (waited.Elapsed < IngestionWait)
+        {
+            var pending = false;
+            foreach (var id in storeIds)
+            {
+                pending |= await vectorStores.FindAsync(projectId, id, cancellationToken) is { Counts.InProgress: > 0 };
+            }
+            if (!pending)
+            {
+                return;
+            }
+            await Task.Delay(TimeSpan.FromMilliseconds(100), cancellationToken);
+        }
     }
 
     /// <summary>
