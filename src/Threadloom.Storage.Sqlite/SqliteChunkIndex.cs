@@ -4,6 +4,7 @@ using System.Runtime.InteropServices;
 using System.Text;
 using System.Text.Json;
 using Microsoft.Data.Sqlite;
+using Microsoft.Extensions.Options;
 using Threadloom.Core.Tools.FileSearch;
 
 namespace Threadloom.Storage.Sqlite;
@@ -18,8 +19,12 @@ namespace Threadloom.Storage.Sqlite;
 /// rows. 100,000 chunks of 384 dimensions take about 150 MB. Attribute filters are evaluated in process on the
 /// store's file rows (attributes are per file), giving the set of allowed files for both the FTS query and the scan.
 /// </remarks>
-public sealed class SqliteChunkIndex(SqliteDatabase database) : IChunkIndex
+public sealed class SqliteChunkIndex(SqliteDatabase database, IOptions<SqliteChunkIndexOptions>? options = null) : IChunkIndex
 {
+    private readonly long _cacheBudget = (options?.Value ?? new SqliteChunkIndexOptions()).VectorCacheMegabytes * 1024L * 1024;
+    private long _cacheBytes;
+    private long _cacheClock;
+
     private const string HitColumns = "c.id, c.vector_store_id, c.file_id, c.filename, c.chunk_index, c.text, c.page, c.heading, f.attributes";
 
     private readonly Lock _cacheLock = new();
@@ -412,6 +417,7 @@ public sealed class SqliteChunkIndex(SqliteDatabase database) : IChunkIndex
         {
             if (_cache.TryGetValue(vectorStoreId, out var cached) && cached.ProjectId == projectId)
             {
+                cached.LastUsed = ++_cacheClock;
                 return cached;
             }
             version = _versions.GetValueOrDefault(vectorStoreId);
@@ -421,10 +427,38 @@ public sealed class SqliteChunkIndex(SqliteDatabase database) : IChunkIndex
         {
             if (_versions.GetValueOrDefault(vectorStoreId) == version)
             {
+                RemoveCachedLocked(vectorStoreId);
+                loaded.LastUsed = ++_cacheClock;
                 _cache[vectorStoreId] = loaded;
+                _cacheBytes += loaded.Matrix.ByteSize;
+                // Least recently searched stores go first; the one just loaded stays even if it alone is over the bound.
+                while (_cacheBytes > _cacheBudget && _cache.Count > 1)
+                {
+                    RemoveCachedLocked(_cache.Where(e => e.Key != vectorStoreId).MinBy(e => e.Value.LastUsed).Key);
+                }
             }
         }
         return loaded;
+    }
+
+    private void RemoveCachedLocked(string vectorStoreId)
+    {
+        if (_cache.Remove(vectorStoreId, out var removed))
+        {
+            _cacheBytes -= removed.Matrix.ByteSize;
+        }
+    }
+
+    /// <summary>Vector stores whose vectors are in memory now (for tests and diagnostics).</summary>
+    public IReadOnlyCollection<string> CachedVectorStores
+    {
+        get
+        {
+            lock (_cacheLock)
+            {
+                return [.. _cache.Keys];
+            }
+        }
     }
 
     private async Task<StoreVectors> LoadAsync(string projectId, string vectorStoreId, CancellationToken cancellationToken)
@@ -463,10 +497,14 @@ public sealed class SqliteChunkIndex(SqliteDatabase database) : IChunkIndex
         lock (_cacheLock)
         {
             _versions[vectorStoreId] = _versions.GetValueOrDefault(vectorStoreId) + 1;
-            _cache.Remove(vectorStoreId);
+            RemoveCachedLocked(vectorStoreId);
         }
     }
 
     /// <summary>One vector store's vectors with the attributes of its files (rows refer to files by position).</summary>
-    private sealed record StoreVectors(string ProjectId, VectorMatrix Matrix, IReadOnlyDictionary<string, JsonElement>?[] FileAttributes);
+    private sealed record StoreVectors(string ProjectId, VectorMatrix Matrix, IReadOnlyDictionary<string, JsonElement>?[] FileAttributes)
+    {
+        /// <summary>Cache clock of the last search (under the cache lock).</summary>
+        public long LastUsed { get; set; }
+    }
 }

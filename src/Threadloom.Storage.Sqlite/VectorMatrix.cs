@@ -43,6 +43,10 @@ internal sealed class VectorMatrix
 
     public int Count => _ids.Length;
 
+    /// <summary>Memory held by the matrix and its int8 copy, for the cache's bound.</summary>
+    public long ByteSize => _vectors.Length * (long)sizeof(float) + _codes.Length + _scales.Length * (long)sizeof(float)
+        + _ids.Length * (long)sizeof(long) + _fileOfRow.Length * (long)sizeof(int);
+
     /// <summary>How many rows the int8 pass hands to the exact pass for a top <paramref name="k"/>.</summary>
     public static int CandidatesFor(int k) => Math.Max(k * 4, 200);
 

@@ -72,6 +72,7 @@ public static class ThreadloomApp
         services.AddSingleton<IBuiltInTool, CodeInterpreterTool>();
 
         services.AddOptions<IngestionOptions>().BindConfiguration(IngestionOptions.SectionName);
+        services.AddOptions<SqliteChunkIndexOptions>().BindConfiguration(SqliteChunkIndexOptions.SectionName).ValidateDataAnnotations().ValidateOnStart();
         services.AddOptions<EmbeddingsOptions>().BindConfiguration(EmbeddingsOptions.SectionName);
         services.AddSqliteChunkIndex().AddFileSearchEngine().AddVectorStoreEngine();
         services.AddSingleton<VectorStoreService>();

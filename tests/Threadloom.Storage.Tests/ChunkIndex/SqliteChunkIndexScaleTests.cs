@@ -117,4 +117,30 @@ public sealed class SqliteChunkIndexScaleTests(ChunkIndexFixture fixture) : ICla
         command.Parameters.AddWithValue("$vs", store);
         Assert.Equal(1L, await command.ExecuteScalarAsync());
     }
+
+    [Fact]
+    public async Task VectorCache_OverItsBound_DropsTheLeastRecentlySearchedStore_AndSearchesStayExact()
+    {
+        // 1 MB holds one store of 500 × 384 (about 1 MB with its int8 copy) but not two: searching b after a drops a,
+        // and a is reloaded from SQLite on its next search with the same results.
+        var index = new Threadloom.Storage.Sqlite.SqliteChunkIndex(fixture.Database,
+            Microsoft.Extensions.Options.Options.Create(new Threadloom.Storage.Sqlite.SqliteChunkIndexOptions { VectorCacheMegabytes = 1 }));
+        var random = new Random(12);
+        var dims = MiniLmEmbeddingGenerator.Dimensions;
+        var (a, b) = (NewStore(), NewStore());
+        var vectorsA = Enumerable.Range(0, 500).Select(_ => RandomUnit(random, dims)).ToList();
+        await index.ReplaceFileAsync(new ChunkSource("proj_test", a, "file-a", "a.txt"), MiniLmEmbeddingGenerator.ModelId,
+            vectorsA.Select((v, i) => new IndexedChunk(i, "a " + i, 0, 1, 1, null, null, v)).ToList(), CancellationToken.None);
+        await index.ReplaceFileAsync(new ChunkSource("proj_test", b, "file-b", "b.txt"), MiniLmEmbeddingGenerator.ModelId,
+            Enumerable.Range(0, 500).Select(i => new IndexedChunk(i, "b " + i, 0, 1, 1, null, null, RandomUnit(random, dims))).ToList(), CancellationToken.None);
+
+        var first = await index.VectorSearchAsync("proj_test", a, vectorsA[42], 5, null, CancellationToken.None);
+        Assert.Equal([a], index.CachedVectorStores);
+        await index.VectorSearchAsync("proj_test", b, vectorsA[42], 5, null, CancellationToken.None);
+        Assert.Equal([b], index.CachedVectorStores);
+        var again = await index.VectorSearchAsync("proj_test", a, vectorsA[42], 5, null, CancellationToken.None);
+        Assert.Equal([a], index.CachedVectorStores);
+        Assert.Equal("a 42", again[0].Text);
+        Assert.Equal(first.Select(h => (h.ChunkId, h.Score)), again.Select(h => (h.ChunkId, h.Score)));
+    }
 }
