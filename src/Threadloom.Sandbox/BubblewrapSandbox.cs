@@ -544,14 +544,15 @@ public sealed partial class BubblewrapSandbox : ICodeSandbox, IAsyncDisposable
 
     /// <summary>
     /// A replacement kernel reuses its session's uid (the session folder belongs to it). After a fork bomb the killed
-    /// processes take a moment to be torn down and still count towards the uid's process limit, so wait for them
-    /// (bounded) rather than start a kernel that cannot fork.
+    /// processes take a moment to be torn down and reaped and still count towards the uid's process limit, so while
+    /// more than half of that limit is taken, wait (bounded) rather than start a kernel that cannot fork. A few
+    /// leftover tasks (a zombie awaiting reaping) do not delay a start.
     /// </summary>
     private async Task WaitForUidToDrainAsync(int uid, CancellationToken cancellationToken)
     {
         // Real time, not the injected clock: this waits for the kernel, whatever time a test pretends it is.
         var waited = System.Diagnostics.Stopwatch.StartNew();
-        while (Native.HasProcesses(uid) && waited.Elapsed < TimeSpan.FromSeconds(10))
+        while (Native.CountTasks(uid) > _options.MaxProcesses / 2 && waited.Elapsed < TimeSpan.FromSeconds(10))
         {
             await Task.Delay(TimeSpan.FromMilliseconds(20), cancellationToken);
         }

@@ -29,12 +29,14 @@ internal static partial class Native
     }
 
     /// <summary>
-    /// Whether any process still runs (or awaits reaping) as <paramref name="uid"/>: such processes count towards the
-    /// uid's RLIMIT_NPROC, so a kernel started for the uid right after a fork bomb could not fork.
+    /// How many tasks (threads, zombies included) run as <paramref name="uid"/>: what RLIMIT_NPROC counts. After a fork
+    /// bomb the killed processes take a moment to be torn down and reaped and still count, so a kernel started for
+    /// the uid at once could not fork.
     /// </summary>
-    public static bool HasProcesses(int uid)
+    public static int CountTasks(int uid)
     {
         var wanted = uid.ToString(System.Globalization.CultureInfo.InvariantCulture);
+        var tasks = 0;
         foreach (var dir in Directory.EnumerateDirectories("/proc"))
         {
             var name = Path.GetFileName(dir);
@@ -44,14 +46,20 @@ internal static partial class Native
             }
             try
             {
+                var ours = false;
                 foreach (var line in File.ReadLines(Path.Combine(dir, "status")))
                 {
                     if (line.StartsWith("Uid:", StringComparison.Ordinal))
                     {
-                        if (line.Split('\t', StringSplitOptions.RemoveEmptyEntries) is [_, var real, ..] && real == wanted)
+                        ours = line.Split('\t', StringSplitOptions.RemoveEmptyEntries) is [_, var real, ..] && real == wanted;
+                        if (!ours)
                         {
-                            return true;
+                            break;
                         }
+                    }
+                    else if (ours && line.StartsWith("Threads:", StringComparison.Ordinal))
+                    {
+                        tasks += int.TryParse(line.AsSpan(8).Trim(), out var n) ? n : 1;
                         break;
                     }
                 }
@@ -65,6 +73,6 @@ internal static partial class Native
                 // Not ours to read.
             }
         }
-        return false;
+        return tasks;
     }
 }
