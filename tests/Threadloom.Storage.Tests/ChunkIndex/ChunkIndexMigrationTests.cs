@@ -1,0 +1,62 @@
+using Microsoft.Data.Sqlite;
+using Threadloom.Storage.Sqlite;
+using Threadloom.Testing;
+
+namespace Threadloom.Storage.Tests.ChunkIndex;
+
+/// <summary>
+/// Migration 0005 on a database written under 0004 (chunks without <c>store_token</c>): the FTS index is rebuilt with
+/// the store tokens, and both keyword paths find the old rows.
+/// </summary>
+public sealed class ChunkIndexMigrationTests : IAsyncDisposable
+{
+    private readonly string _dir = Path.Combine(Path.GetTempPath(), "threadloom-migrate-" + Guid.NewGuid().ToString("N"));
+
+    [Fact]
+    public async Task Migration0005_ChunksWrittenBefore_AreFoundInTheirStoreAfterwards()
+    {
+        Directory.CreateDirectory(_dir);
+        var path = Path.Combine(_dir, "old.db");
+        var before = Directory.GetFiles(Path.Combine(RepoPaths.Root, "src", "Threadloom.Storage.Sqlite", "Migrations"), "*.sql")
+            .Select(Path.GetFileName).Order(StringComparer.Ordinal).TakeWhile(n => string.CompareOrdinal(n, "0005") < 0).ToList();
+        Assert.Equal(["0001_initial.sql", "0002_runs.sql", "0003_chunks.sql", "0004_vector_stores.sql"], before);
+        await using (var old = new SqliteConnection($"Data Source={path};Pooling=False"))
+        {
+            await old.OpenAsync();
+            await using var command = old.CreateCommand();
+            command.CommandText = "CREATE TABLE schema_migrations (name TEXT PRIMARY KEY, applied_at INTEGER NOT NULL);" +
+                string.Concat(before.Select(n => File.ReadAllText(Path.Combine(RepoPaths.Root, "src", "Threadloom.Storage.Sqlite", "Migrations", n!)) + ";")) +
+                string.Concat(before.Select(n => $"INSERT INTO schema_migrations VALUES ('{n}', 0);")) +
+                "INSERT INTO chunk_stores VALUES ('vs_big', 'proj_m', 'm', 2), ('vs_small', 'proj_m', 'm', 2);" +
+                "INSERT INTO chunk_files VALUES ('vs_big', 'file-big', 'proj_m', 'big.txt', NULL, 300, 1), ('vs_small', 'file-small', 'proj_m', 'small.txt', NULL, 1, 1);" +
+                "WITH RECURSIVE n(i) AS (SELECT 0 UNION ALL SELECT i + 1 FROM n WHERE i < 299) " +
+                "INSERT INTO chunks (project_id, vector_store_id, file_id, filename, chunk_index, text, context, start_char, end_char, token_count, embedding) " +
+                "SELECT 'proj_m', 'vs_big', 'file-big', 'big.txt', i, 'harbour ferry timetable ' || i, 'big.txt', 0, 1, 1, zeroblob(8) FROM n;" +
+                "INSERT INTO chunks (project_id, vector_store_id, file_id, filename, chunk_index, text, context, start_char, end_char, token_count, embedding) " +
+                "VALUES ('proj_m', 'vs_small', 'file-small', 'small.txt', 0, 'the ferry leaves the harbour at noon', 'small.txt', 0, 1, 1, zeroblob(8));";
+            await command.ExecuteNonQueryAsync();
+        }
+
+        await using var database = new SqliteDatabase(path);
+        await new SqliteMigrator(database).MigrateAsync(CancellationToken.None);
+        var index = new SqliteChunkIndex(database);
+
+        // The small store is under 1% of the index: the store-limited query runs and must see the migrated token.
+        var small = await index.KeywordSearchAsync("proj_m", "vs_small", "ferry harbour", 5, null, CancellationToken.None);
+        Assert.Equal("the ferry leaves the harbour at noon", Assert.Single(small).Text);
+        // The big store takes the fast path over the rebuilt index.
+        var big = await index.KeywordSearchAsync("proj_m", "vs_big", "ferry timetable", 10, null, CancellationToken.None);
+        Assert.Equal(10, big.Count);
+        Assert.All(big, h => Assert.Equal("file-big", h.FileId));
+    }
+
+    public ValueTask DisposeAsync()
+    {
+        SqliteConnection.ClearAllPools();
+        if (Directory.Exists(_dir))
+        {
+            Directory.Delete(_dir, recursive: true);
+        }
+        return ValueTask.CompletedTask;
+    }
+}
