@@ -174,39 +174,38 @@ public sealed class SqliteChunkIndex(SqliteDatabase database, IOptions<SqliteChu
         // Fast path: rank over the FTS index alone (no join per matching row) on the rarest terms, then keep the top
         // rows of this store. When those terms match fewer rows than wanted, the next-rarest terms rank the rest, below
         // them, in up to MaxPasses passes; terms left after that are each more frequent than the budget and are dropped.
-        var (frequencies, total) = await DocumentFrequenciesAsync(connection, terms, cancellationToken);
-        var remaining = frequencies.Where(f => f.Df > 0).OrderBy(f => f.Df).ToList();
-        if (remaining.Count == 0)
-        {
-            return []; // no term occurs anywhere
-        }
         // The ranking covers every store in the database, so it goes deeper the smaller this store's share of the
-        // index is; past MaxFetch rows the store is too small a share for the fast path to be likely to fill.
+        // index is; past MaxFetch rows the store is too small a share for the fast path to be likely to fill, and the
+        // terms' document frequencies are not even counted.
+        var total = await IndexedChunksAsync(connection, cancellationToken);
         var storeRows = (await connection.QueryAsync("SELECT COALESCE(SUM(chunk_count), 0) FROM chunk_files WHERE vector_store_id = $vs AND project_id = $p",
             r => r.GetInt64(0), cancellationToken, ("$vs", vectorStoreId), ("$p", projectId)))[0];
         var depth = Math.Max(MinFetch, (long)limit * OverFetch * total / Math.Max(1, storeRows));
-        var budget = Math.Max(MinTermBudget, total * TermBudgetPercent / 100);
-        var hits = new List<ChunkHit>();
-        for (var pass = 0; depth <= MaxFetch && pass < MaxPasses && remaining.Count > 0; pass++)
+        var cut = depth > MaxFetch;
+        if (!cut)
         {
-            var shaped = SqliteChunkIndexQuery.Shape(remaining, budget, MaxShapedTerms);
-            remaining.RemoveRange(0, shaped.Count);
-            var ranked = await connection.QueryAsync(
-                $"SELECT rowid, rank FROM chunks_fts WHERE chunks_fts MATCH $q AND rank MATCH '{Bm25}' ORDER BY rank LIMIT $m",
-                r => (Id: r.GetInt64(0), Score: -r.GetDouble(1)), cancellationToken, ("$q", SqliteChunkIndexQuery.Or(shaped)), ("$m", depth));
-            var seen = hits.Select(h => h.ChunkId).ToHashSet();
-            hits.AddRange(await FetchAsync(connection, projectId, vectorStoreId, ranked.Where(r => !seen.Contains(r.Id)).ToList(), allowed, limit - hits.Count, cancellationToken));
-            if (hits.Count >= limit)
+            var remaining = (await DocumentFrequenciesAsync(connection, terms, cancellationToken)).Where(f => f.Df > 0).OrderBy(f => f.Df).ToList();
+            var budget = Math.Max(MinTermBudget, total * TermBudgetPercent / 100);
+            var hits = new List<ChunkHit>();
+            for (var pass = 0; !cut && pass < MaxPasses && remaining.Count > 0; pass++)
             {
-                return hits;
+                var shaped = SqliteChunkIndexQuery.Shape(remaining, budget, MaxShapedTerms);
+                remaining.RemoveRange(0, shaped.Count);
+                var ranked = await connection.QueryAsync(
+                    $"SELECT rowid, rank FROM chunks_fts WHERE chunks_fts MATCH $q AND rank MATCH '{Bm25}' ORDER BY rank LIMIT $m",
+                    r => (Id: r.GetInt64(0), Score: -r.GetDouble(1)), cancellationToken, ("$q", SqliteChunkIndexQuery.Or(shaped)), ("$m", depth));
+                var seen = hits.Select(h => h.ChunkId).ToHashSet();
+                hits.AddRange(await FetchAsync(connection, projectId, vectorStoreId, ranked.Where(r => !seen.Contains(r.Id)).ToList(), allowed, limit - hits.Count, cancellationToken));
+                if (hits.Count >= limit)
+                {
+                    return hits;
+                }
+                // Cut at its depth by other stores' rows (or a filter): this store's next rows are unknown.
+                cut = ranked.Count == depth;
             }
-            if (ranked.Count == depth)
+            if (!cut)
             {
-                break; // cut at its depth by other stores' rows (or a filter): this store's next rows are unknown
-            }
-            if (remaining.Count == 0 || pass == MaxPasses - 1)
-            {
-                return hits;
+                return hits; // every term that occurs was ranked, or the passes ran out (no term occurring at all: empty)
             }
         }
 
@@ -269,18 +268,16 @@ public sealed class SqliteChunkIndex(SqliteDatabase database, IOptions<SqliteChu
         JsonSerializer.Serialize(ranked.Select(t => t.Id).ToList(), FileSearchJson.Default.ListInt64);
 
     /// <summary>
-    /// Document frequency of each term over the whole FTS index, and the number of indexed chunks; cached in process
-    /// and dropped once writes since the last fill exceed a tenth of the index (the numbers only steer which terms
-    /// the fast keyword path matches on; scores always come from FTS5).
+    /// Document frequency of each term over the whole FTS index; cached in process and dropped once writes since the
+    /// last fill exceed a tenth of the index (the numbers only steer which terms the fast keyword path matches on;
+    /// scores always come from FTS5).
     /// </summary>
-    private async Task<(List<(string Term, long Df)> Frequencies, long Total)> DocumentFrequenciesAsync(SqliteConnection connection, List<string> terms, CancellationToken cancellationToken)
+    private async Task<List<(string Term, long Df)>> DocumentFrequenciesAsync(SqliteConnection connection, List<string> terms, CancellationToken cancellationToken)
     {
         var result = new List<(string, long)>(terms.Count);
         List<string>? missing = null;
-        long total;
         lock (_dfLock)
         {
-            total = _dfTotal;
             foreach (var term in terms)
             {
                 if (_df.TryGetValue(term, out var df))
@@ -292,10 +289,6 @@ public sealed class SqliteChunkIndex(SqliteDatabase database, IOptions<SqliteChu
                     (missing ??= []).Add(term);
                 }
             }
-        }
-        if (total < 0)
-        {
-            total = (await connection.QueryAsync("SELECT COUNT(*) FROM chunks", r => r.GetInt64(0), cancellationToken))[0];
         }
         if (missing is not null)
         {
@@ -309,17 +302,34 @@ public sealed class SqliteChunkIndex(SqliteDatabase database, IOptions<SqliteChu
             result.AddRange(found);
             lock (_dfLock)
             {
-                if (_dfTotal < 0)
-                {
-                    _dfTotal = total;
-                }
                 foreach (var (term, df) in found)
                 {
                     _df[term] = df;
                 }
             }
         }
-        return (result, total);
+        return result;
+    }
+
+    /// <summary>The number of indexed chunks in the database, cached with the document frequencies.</summary>
+    private async Task<long> IndexedChunksAsync(SqliteConnection connection, CancellationToken cancellationToken)
+    {
+        lock (_dfLock)
+        {
+            if (_dfTotal >= 0)
+            {
+                return _dfTotal;
+            }
+        }
+        var total = (await connection.QueryAsync("SELECT COUNT(*) FROM chunks", r => r.GetInt64(0), cancellationToken))[0];
+        lock (_dfLock)
+        {
+            if (_dfTotal < 0)
+            {
+                _dfTotal = total;
+            }
+        }
+        return total;
     }
 
     private void NoteWrite(long rows)

@@ -71,20 +71,6 @@ public sealed class SqliteVectorStoreStore(SqliteDatabase database) : IVectorSto
             return true;
         }, cancellationToken);
 
-    public async Task<IReadOnlyList<string>> FindMissingAsync(string projectId, IReadOnlyCollection<string> ids, CancellationToken cancellationToken)
-    {
-        await using var connection = await database.OpenAsync(cancellationToken);
-        var missing = new List<string>();
-        foreach (var id in ids)
-        {
-            if (await connection.ScalarAsync("SELECT 1 FROM vector_stores WHERE id = $id AND project_id = $p", null, cancellationToken, ("$id", id), ("$p", projectId)) is null)
-            {
-                missing.Add(id);
-            }
-        }
-        return missing;
-    }
-
     public Task AddFilesAsync(IReadOnlyList<VectorStoreFile> files, VectorStoreFileBatch? batch, CancellationToken cancellationToken) =>
         database.WriteAsync(async (c, t) =>
         {

@@ -57,8 +57,8 @@ internal sealed class VectorMatrix
         var queryCodes = new sbyte[Dimensions];
         Quantize(query, queryCodes);
         var queryWide = Array.ConvertAll(queryCodes, c => (short)c); // widened once here rather than once per row
-        var candidates = new PriorityQueue<int, float>(CandidatesFor(k) + 1);
         var wanted = CandidatesFor(k);
+        var candidates = new PriorityQueue<int, float>(wanted + 1);
         for (var row = 0; row < _ids.Length; row++)
         {
             if (allowedFiles is not null && !allowedFiles[_fileOfRow[row]])

@@ -25,9 +25,6 @@ public interface IVectorStoreStore
     /// <summary>Deletes the store with its file rows and batches (not its chunks: the caller deletes those).</summary>
     Task<bool> DeleteAsync(string projectId, string id, CancellationToken cancellationToken);
 
-    /// <summary>The ids among <paramref name="ids"/> that name no vector store of the project.</summary>
-    Task<IReadOnlyList<string>> FindMissingAsync(string projectId, IReadOnlyCollection<string> ids, CancellationToken cancellationToken);
-
     /// <summary>Adds or re-queues files (an existing row of the same file is replaced and ingested again), optionally with a batch.</summary>
     Task AddFilesAsync(IReadOnlyList<VectorStoreFile> files, VectorStoreFileBatch? batch, CancellationToken cancellationToken);
 

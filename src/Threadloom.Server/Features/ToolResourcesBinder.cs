@@ -49,18 +49,11 @@ public sealed class ToolResourcesBinder(IFileStore files, IVectorStoreStore vect
             }
             if (search.VectorStoreIds is { Count: > 0 } storeIds)
             {
-                var missing = await vectorStores.FindMissingAsync(caller.ProjectId, storeIds, cancellationToken);
-                if (missing.Count > 0)
-                {
-                    var index = storeIds.IndexOf(missing[0]);
-                    throw ApiErrors.InvalidRequest($"Invalid '{at}.vector_store_ids[{index}]': no vector store found with id '{missing[0]}'.", $"{at}.vector_store_ids[{index}]", "invalid_value");
-                }
                 for (var index = 0; index < storeIds.Count; index++)
                 {
-                    if (await vectorStores.FindAsync(caller.ProjectId, storeIds[index], cancellationToken) is { } state)
-                    {
-                        VectorStoreService.EnsureNotExpired(state.Store, time.GetUtcNow(), $"{at}.vector_store_ids[{index}]");
-                    }
+                    var state = await vectorStores.FindAsync(caller.ProjectId, storeIds[index], cancellationToken) ?? throw ApiErrors.InvalidRequest(
+                        $"Invalid '{at}.vector_store_ids[{index}]': no vector store found with id '{storeIds[index]}'.", $"{at}.vector_store_ids[{index}]", "invalid_value");
+                    VectorStoreService.EnsureNotExpired(state.Store, time.GetUtcNow(), $"{at}.vector_store_ids[{index}]");
                 }
             }
             if (search.VectorStores is [var helper])

@@ -51,13 +51,14 @@ public sealed class FileSearchTool(
         var options = run.Tools.OfType<FileSearchToolDefinition>().FirstOrDefault()?.FileSearch;
         var ranking = new FileSearchRankingOptions(options?.RankingOptions?.Ranker ?? "default_2024_08_21", options?.RankingOptions?.ScoreThreshold ?? 0);
         var queries = ParseQueries(call.Arguments);
-        var storeIds = await VectorStoreIdsAsync(run, cancellationToken);
+        var stores = await UsableStoresAsync(run, cancellationToken);
+        var storeIds = stores.Select(s => s.Store.Id).ToList();
         var callIndex = await NextCallIndexAsync(run.Id, cancellationToken);
 
         IReadOnlyList<FileSearchResult> results = [];
         if (queries.Count > 0 && storeIds.Count > 0)
         {
-            await WaitForIngestionAsync(run.ProjectId, storeIds, cancellationToken);
+            await WaitForIngestionAsync(run.ProjectId, stores, cancellationToken);
             var search = services.GetRequiredService<HybridFileSearch>();
             results = await search.SearchAsync(new FileSearchQuery(run.ProjectId, storeIds, queries,
                 options?.MaxNumResults ?? FileSearchQuery.DefaultMaxNumResults, ranking.ScoreThreshold ?? 0), cancellationToken);
@@ -79,21 +80,18 @@ public sealed class FileSearchTool(
     /// searches never waits), up to <see cref="IngestionWait"/>, then searches what is indexed. Real time, not the
     /// injected clock: it waits for the ingestion workers, which do real work.
     /// </summary>
-    private async Task WaitForIngestionAsync(string projectId, IReadOnlyList<string> storeIds, CancellationToken cancellationToken)
+    private async Task WaitForIngestionAsync(string projectId, IReadOnlyList<VectorStoreState> stores, CancellationToken cancellationToken)
     {
         var waited = System.Diagnostics.Stopwatch.StartNew();
-        while (waited.Elapsed < IngestionWait)
+        while (stores.Any(s => s.Counts.InProgress > 0) && waited.Elapsed < IngestionWait)
         {
-            var pending = false;
-            foreach (var id in storeIds)
-            {
-                pending |= await vectorStores.FindAsync(projectId, id, cancellationToken) is { Counts.InProgress: > 0 };
-            }
-            if (!pending)
-            {
-                return;
-            }
             await Task.Delay(TimeSpan.FromMilliseconds(100), cancellationToken);
+            var fresh = new List<VectorStoreState>(stores.Count);
+            foreach (var store in stores)
+            {
+                fresh.Add(await vectorStores.FindAsync(projectId, store.Store.Id, cancellationToken) ?? store with { Counts = VectorStoreFileCounts.Empty });
+            }
+            stores = fresh;
         }
     }
 
@@ -177,7 +175,7 @@ public sealed class FileSearchTool(
         }
     }
 
-    private async Task<IReadOnlyList<string>> VectorStoreIdsAsync(Run run, CancellationToken cancellationToken)
+    private async Task<IReadOnlyList<VectorStoreState>> UsableStoresAsync(Run run, CancellationToken cancellationToken)
     {
         var ids = new List<string>();
         if (await assistants.FindAsync(run.ProjectId, run.AssistantId, cancellationToken) is { ToolResources.FileSearch.VectorStoreIds: { } fromAssistant })
@@ -190,12 +188,12 @@ public sealed class FileSearchTool(
         }
         // Run creation refused deleted and expired stores; one that went away while the run was queued is skipped.
         var now = time.GetUtcNow();
-        var usable = new List<string>();
+        var usable = new List<VectorStoreState>();
         foreach (var id in ids.Distinct(StringComparer.Ordinal))
         {
             if (await vectorStores.FindAsync(run.ProjectId, id, cancellationToken) is { } state && !state.Store.IsExpiredAt(now))
             {
-                usable.Add(id);
+                usable.Add(state);
             }
         }
         return usable;
