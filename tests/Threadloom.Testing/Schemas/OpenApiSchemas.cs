@@ -167,7 +167,35 @@ public sealed partial class OpenApiSchemas
                 }
             }
         }
+        AllowNullCursorsOnEmptyLists(definitions);
         return new OpenApiSchemas(label, definitions, spec["paths"]!.AsObject());
+    }
+
+    /// <summary>
+    /// COMPAT: the spec types a list's <c>first_id</c>/<c>last_id</c> as string, but an empty list has no first or last
+    /// id; Threadloom sends null there, as the real API is believed to (DIGEST §12.8). That one case is allowed.
+    /// </summary>
+    private static void AllowNullCursorsOnEmptyLists(JsonObject definitions)
+    {
+        foreach (var (name, schema) in definitions)
+        {
+            if (!name.StartsWith("List", StringComparison.Ordinal) || schema?["properties"] is not JsonObject properties)
+            {
+                continue;
+            }
+            foreach (var cursor in (string[])["first_id", "last_id"])
+            {
+                if (properties[cursor] is { } property)
+                {
+                    properties[cursor] = new JsonObject { ["anyOf"] = new JsonArray(property.DeepClone(), new JsonObject { ["type"] = "null" }) };
+                }
+            }
+            if (properties.ContainsKey("first_id"))
+            {
+                schema["if"] = new JsonObject { ["properties"] = new JsonObject { ["data"] = new JsonObject { ["minItems"] = 1 } } };
+                schema["then"] = new JsonObject { ["properties"] = new JsonObject { ["first_id"] = new JsonObject { ["type"] = "string" }, ["last_id"] = new JsonObject { ["type"] = "string" } } };
+            }
+        }
     }
 
     /// <summary>OpenAPI schema → JSON Schema 2020-12: <c>nullable</c> and <c>$ref</c> targets, recursively.</summary>
