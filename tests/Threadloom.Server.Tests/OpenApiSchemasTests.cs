@@ -92,4 +92,13 @@ public sealed class OpenApiSchemasTests
 
     [Fact]
     public void UnknownSchemaName_Throws() => Assert.Throws<ArgumentException>(() => OpenApiSchemas.V1.Validate(null, "NoSuchSchema"));
+
+    [Fact]
+    public void Lists_CursorsNullOnlyWhenEmpty()
+    {
+        const string list = """{"data":[{"id":"file-1","created_at":1,"assistant_id":"asst_1","object":"assistant.file"}],"first_id":"file-1","last_id":"file-1","has_more":false,"object":"list"}""";
+        Assert.Equal([], OpenApiSchemas.V1.Validate(JsonNode.Parse(list), "ListAssistantFilesResponse"));
+        Assert.Empty(OpenApiSchemas.V1.Validate(JsonNode.Parse("""{"data":[],"first_id":null,"last_id":null,"has_more":false,"object":"list"}"""), "ListAssistantFilesResponse"));
+        Assert.NotEmpty(OpenApiSchemas.V1.Validate(Edit(list, l => l["first_id"] = null), "ListAssistantFilesResponse"));
+    }
 }

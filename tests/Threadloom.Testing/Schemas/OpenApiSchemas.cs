@@ -73,8 +73,10 @@ public sealed partial class OpenApiSchemas
         {
             return [];
         }
+        // A branch of a passing anyOf/oneOf (or any passing node) also reports its errors; leave those out.
+        var passing = results.Details.Where(d => d.IsValid).Select(d => d.EvaluationPath.ToString() + "/").ToList();
         var problems = new List<string>();
-        foreach (var detail in results.Details.Where(d => d.HasErrors))
+        foreach (var detail in results.Details.Where(d => d.HasErrors && !passing.Any(p => d.EvaluationPath.ToString().StartsWith(p, StringComparison.Ordinal))))
         {
             foreach (var (keyword, message) in detail.Errors!)
             {
@@ -175,6 +177,11 @@ public sealed partial class OpenApiSchemas
     /// COMPAT: the spec types a list's <c>first_id</c>/<c>last_id</c> as string, but an empty list has no first or last
     /// id; Threadloom sends null there, as the real API is believed to (DIGEST §12.8). That one case is allowed.
     /// </summary>
+    /// <remarks>
+    /// The v1 spec's <c>ListAssistantFilesResponse</c> and <c>ListMessageFilesResponse</c> also require an
+    /// <c>items</c> property they never declare (a typo of OpenAI's: no client reads it, the API never sent it), so a
+    /// list's <c>required</c> keeps only the properties it declares.
+    /// </remarks>
     private static void AllowNullCursorsOnEmptyLists(JsonObject definitions)
     {
         foreach (var (name, schema) in definitions)
@@ -182,6 +189,10 @@ public sealed partial class OpenApiSchemas
             if (!name.StartsWith("List", StringComparison.Ordinal) || schema?["properties"] is not JsonObject properties)
             {
                 continue;
+            }
+            if (schema["required"] is JsonArray required)
+            {
+                schema["required"] = new JsonArray(required.Where(r => properties.ContainsKey(r!.GetValue<string>())).Select(r => r!.DeepClone()).ToArray());
             }
             foreach (var cursor in (string[])["first_id", "last_id"])
             {
