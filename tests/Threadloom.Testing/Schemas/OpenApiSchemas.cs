@@ -170,7 +170,21 @@ public sealed partial class OpenApiSchemas
             }
         }
         AllowNullCursorsOnEmptyLists(definitions);
+        AllowNull(definitions, "VectorStoreObject", "name");
         return new OpenApiSchemas(label, definitions, spec["paths"]!.AsObject());
+    }
+
+    /// <summary>
+    /// COMPAT: a store made without a name (by the <c>vector_stores</c> helper, v1 <c>file_ids</c> or an attachment)
+    /// reports <c>name: null</c> where the spec types <c>name</c> as a string. The SDKs read it as no name (Node and .NET
+    /// take the null, Python builds response models without validating them); listed in docs/compatibility.md.
+    /// </summary>
+    private static void AllowNull(JsonObject definitions, string schema, string property)
+    {
+        if (definitions[schema]?["properties"] is JsonObject properties && properties[property] is { } current)
+        {
+            properties[property] = new JsonObject { ["anyOf"] = new JsonArray(current.DeepClone(), new JsonObject { ["type"] = "null" }) };
+        }
     }
 
     /// <summary>
