@@ -31,7 +31,7 @@ public static class MessageFileEndpoints
     {
         AssistantFileEndpoints.V1Only(http, caller);
         var query = ListQuery.Parse(http.Request);
-        var message = await FindAsync(store, caller, threadId, messageId, cancellationToken);
+        var message = await MessageEndpoints.FindAsync(store, caller, threadId, messageId, cancellationToken);
         return TypedResults.Ok(ListResponse.FromMemory(FilesOf(message), query, f => f.Id, f => f.CreatedAt));
     }
 
@@ -39,7 +39,7 @@ public static class MessageFileEndpoints
         string threadId, string messageId, string fileId, HttpContext http, ApiCaller caller, IMessageStore store, CancellationToken cancellationToken)
     {
         AssistantFileEndpoints.V1Only(http, caller);
-        var message = await FindAsync(store, caller, threadId, messageId, cancellationToken);
+        var message = await MessageEndpoints.FindAsync(store, caller, threadId, messageId, cancellationToken);
         return FilesOf(message).FirstOrDefault(f => f.Id == fileId) is { } file
             ? TypedResults.Ok(file)
             : throw ApiErrors.NotFound("message file", fileId);
@@ -49,7 +49,4 @@ public static class MessageFileEndpoints
         message.Attachments.Select(a => a.FileId).Distinct(StringComparer.Ordinal)
             .Select(id => new MessageFileObject(id, message.CreatedAt.ToUnixTimeSeconds(), message.Id))
             .ToList();
-
-    private static async Task<ThreadMessage> FindAsync(IMessageStore store, ApiCaller caller, string threadId, string id, CancellationToken cancellationToken) =>
-        await store.FindAsync(caller.ProjectId, threadId, id, cancellationToken) ?? throw ApiErrors.NotFound("message", id);
 }
