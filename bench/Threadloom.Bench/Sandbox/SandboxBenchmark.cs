@@ -5,6 +5,7 @@ using Microsoft.Extensions.Logging.Abstractions;
 using Microsoft.Extensions.Options;
 using Threadloom.Core.Tools.CodeInterpreter;
 using Threadloom.Sandbox;
+using Threadloom.Sandbox.Files;
 
 namespace Threadloom.Bench.Sandbox;
 
@@ -29,7 +30,7 @@ public static class SandboxBenchmark
             {
                 await ExecuteAsync(warm, "warm", "print(1)", ct);
                 var samples = new List<double>();
-                for (var i = 0; i < 200; i++)
+                for (var i = 0; i < 1000; i++)
                 {
                     samples.Add(await TimeAsync(warm, "warm", "print(1)", ct));
                 }
@@ -105,12 +106,12 @@ public static class SandboxBenchmark
         var layout = new SandboxLayout(root);
         layout.Prepare();
         var uid = options.HostUidBase + 60_000;
-        var workDir = layout.CreateWorkDir(uid);
+        using var folder = SessionFolder.Create(layout, uid);
         var samples = new List<double>();
         for (var i = 0; i < runs; i++)
         {
             var started = Stopwatch.GetTimestamp();
-            using var process = Process.Start(BubblewrapCommand.Create(options, layout, workDir, uid, ["-c", "pass"]))!;
+            using var process = Process.Start(BubblewrapCommand.Create(options, layout, folder, ["-c", "pass"]))!;
             await process.WaitForExitAsync(ct);
             if (process.ExitCode != 0)
             {
@@ -141,7 +142,7 @@ public static class SandboxBenchmark
     {
         samples.Sort();
         return string.Create(CultureInfo.InvariantCulture,
-            $"| {name} | {samples.Count} | {Percentile(samples, 0.50):F1} | {Percentile(samples, 0.99):F1} |");
+            $"| {name} | {samples.Count} | {Percentile(samples, 0.50):F2} | {Percentile(samples, 0.99):F2} |");
     }
 
     private static double Percentile(List<double> sorted, double p) =>
