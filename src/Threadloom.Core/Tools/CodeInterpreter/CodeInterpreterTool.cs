@@ -101,7 +101,7 @@ public sealed partial class CodeInterpreterTool(
     /// more than <paramref name="maxChars"/> characters. The status lines are kept to half of that (file lines are
     /// dropped with a count first); logs over the rest keep their head and tail around a notice.
     /// </summary>
-    internal static string ModelOutput(CodeExecutionResult result, IEnumerable<string> links, int maxChars)
+    public static string ModelOutput(CodeExecutionResult result, IEnumerable<string> links, int maxChars)
     {
         var status = new StringBuilder();
         if (result.LimitHit is { } limit)
