@@ -383,7 +383,17 @@ public sealed partial class BubblewrapSandbox : ICodeSandbox, IAsyncDisposable
     private async Task<CodeExecutionResult> FinishAsync(Session session, CodeExecutionRequest request, StringBuilder logs, bool failed,
         string? limit, long started, CancellationToken cancellationToken)
     {
-        var collected = await _collector.CollectAsync(session.Folder, request.Outputs, cancellationToken);
+        OutputCollector.Collected collected;
+        try
+        {
+            collected = await _collector.CollectAsync(session.Folder, request.Outputs, cancellationToken);
+        }
+        catch (IOException e)
+        {
+            // The folder is the sandbox's to mangle; a failure here fails only this execution's outputs.
+            LogOutputsFailed(session.Key, e.Message);
+            collected = new OutputCollector.Collected([], [], ["[The files this execution wrote could not be collected.]"]);
+        }
         foreach (var line in collected.Notices)
         {
             AppendLine(logs, line);
@@ -658,6 +668,9 @@ public sealed partial class BubblewrapSandbox : ICodeSandbox, IAsyncDisposable
 
     [LoggerMessage(Level = LogLevel.Warning, Message = "Sandbox session folder could not be fully deleted and was left for the next start: {Folder}")]
     private partial void LogFolderLeft(string folder);
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "Sandbox outputs of session {SessionKey} could not be collected: {Reason}")]
+    private partial void LogOutputsFailed(string sessionKey, string reason);
 
     [LoggerMessage(Level = LogLevel.Warning, Message = "Sandbox kernel for session {SessionKey} broke the protocol and was replaced: {Reason}")]
     private partial void LogProtocolViolation(string sessionKey, string reason);
