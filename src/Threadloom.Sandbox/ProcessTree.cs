@@ -1,41 +1,96 @@
 using System.Globalization;
+using System.Text;
+using Microsoft.Win32.SafeHandles;
 
 namespace Threadloom.Sandbox;
 
 /// <summary>Reads the process tree from <c>/proc</c> (host view): children per thread, and whether a process is a zombie.</summary>
 internal static class ProcessTree
 {
+    private static readonly byte[] ChildrenFile = Encoding.ASCII.GetBytes("/children");
+
+    /// <summary>An open <c>/proc/&lt;pid&gt;/task</c>, kept for a process's life so each sweep costs a few syscalls.</summary>
+    public static SafeFileHandle? OpenTasks(int pid)
+    {
+        try
+        {
+            return Native.OpenDirectoryPath($"/proc/{pid.ToString(CultureInfo.InvariantCulture)}/task");
+        }
+        catch (IOException)
+        {
+            return null;
+        }
+    }
+
+    /// <summary>Adds the children of every thread under <paramref name="tasks"/> to <paramref name="into"/> (nothing once the process is gone).</summary>
+    public static void AddChildren(SafeFileHandle tasks, List<int> into)
+    {
+        List<(byte[] Name, byte Type)> threads;
+        try
+        {
+            threads = Native.ReadDirectory(tasks, 65_536);
+        }
+        catch (IOException)
+        {
+            return;
+        }
+        Span<byte> buffer = stackalloc byte[4096];
+        foreach (var (tid, _) in threads)
+        {
+            using var file = Native.TryOpenAt(tasks, [.. tid, .. ChildrenFile], Native.ORdOnly, 0, out _);
+            if (file is null)
+            {
+                continue;
+            }
+            long offset = 0;
+            var pid = 0;
+            var digits = false;
+            while (true)
+            {
+                int read;
+                try
+                {
+                    read = RandomAccess.Read(file, buffer, offset);
+                }
+                catch (IOException)
+                {
+                    break;
+                }
+                if (read <= 0)
+                {
+                    break;
+                }
+                offset += read;
+                foreach (var b in buffer[..read])
+                {
+                    if (b is >= (byte)'0' and <= (byte)'9')
+                    {
+                        pid = (pid * 10) + (b - '0');
+                        digits = true;
+                    }
+                    else if (digits)
+                    {
+                        into.Add(pid);
+                        pid = 0;
+                        digits = false;
+                    }
+                }
+            }
+            if (digits)
+            {
+                into.Add(pid);
+            }
+        }
+    }
+
     /// <summary>The children of every thread of <paramref name="pid"/> (empty when it is gone).</summary>
     public static List<int> Children(int pid)
     {
         var children = new List<int>();
-        string[] tasks;
-        try
+        using var tasks = OpenTasks(pid);
+        if (tasks is not null)
         {
-            tasks = Directory.GetDirectories($"/proc/{pid.ToString(CultureInfo.InvariantCulture)}/task");
-        }
-        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
-        {
-            return children;
-        }
-        foreach (var task in tasks)
-        {
-            string text;
-            try
-            {
-                text = File.ReadAllText(Path.Combine(task, "children"));
-            }
-            catch (Exception e) when (e is IOException or UnauthorizedAccessException)
-            {
-                continue;
-            }
-            foreach (var part in text.Split(' ', StringSplitOptions.RemoveEmptyEntries))
-            {
-                if (int.TryParse(part, NumberStyles.None, CultureInfo.InvariantCulture, out var child))
-                {
-                    children.Add(child);
-                }
-            }
+            AddChildren(tasks, children);
         }
         return children;
     }

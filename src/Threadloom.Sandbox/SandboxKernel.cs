@@ -3,6 +3,7 @@ using System.Globalization;
 using System.Security.Cryptography;
 using System.Text;
 using System.Text.Json;
+using Microsoft.Win32.SafeHandles;
 using Threadloom.Sandbox.Files;
 using Threadloom.Sandbox.Kernel;
 
@@ -20,6 +21,8 @@ internal sealed class SandboxKernel : IAsyncDisposable
     private readonly Process _process;
     private readonly KernelChannel _channel;
     private readonly StringBuilder _diagnostics = new();
+    private SafeFileHandle? _initTasks;
+    private SafeFileHandle? _kernelTasks;
 
     private SandboxKernel(Process process, SessionFolder folder, int maxReplyBytes)
     {
@@ -156,17 +159,17 @@ internal sealed class SandboxKernel : IAsyncDisposable
             return 0;
         }
         var killed = new HashSet<int>();
-        for (var round = 0; round < 200; round++)
+        var strays = new List<int>();
+        for (var round = 0; round < 200 && _initTasks is not null && _kernelTasks is not null; round++)
         {
-            var strays = new List<int>();
-            foreach (var pid in ProcessTree.Children(InitPid))
+            strays.Clear();
+            ProcessTree.AddChildren(_initTasks, strays);
+            strays.Remove(KernelPid);
+            ProcessTree.AddChildren(_kernelTasks, strays);
+            if (strays.Count == 0)
             {
-                if (pid != KernelPid)
-                {
-                    strays.Add(pid);
-                }
+                break;
             }
-            strays.AddRange(ProcessTree.Children(KernelPid));
             strays.RemoveAll(ProcessTree.IsZombie);
             if (strays.Count == 0)
             {
@@ -197,7 +200,9 @@ internal sealed class SandboxKernel : IAsyncDisposable
         }
         InitPid = init[0];
         KernelPid = kernel[0];
-        return true;
+        _initTasks = ProcessTree.OpenTasks(InitPid);
+        _kernelTasks = ProcessTree.OpenTasks(KernelPid);
+        return _initTasks is not null && _kernelTasks is not null;
     }
 
     /// <summary>Waits briefly for the process to exit so that its exit code can be reported.</summary>
@@ -268,6 +273,8 @@ internal sealed class SandboxKernel : IAsyncDisposable
         {
         }
         _process.Dispose();
+        _initTasks?.Dispose();
+        _kernelTasks?.Dispose();
     }
 }
 

@@ -32,7 +32,10 @@ internal sealed class OutputCollector(CodeInterpreterOptions options)
                 images.Add(image);
             }
         }
-        folder.ClearFigures();
+        if (figures.Files.Count > 0 || figures.SkippedSpecial > 0 || figures.Truncated)
+        {
+            folder.ClearFigures();
+        }
 
         var (changed, scan) = folder.TakeChanges(options.MaxScanDepth, options.MaxScanEntries);
         var files = new List<SandboxOutputFile>();

@@ -23,7 +23,7 @@ internal static class SafeDirectory
         public string Key { get; } = string.Join('/', Segments.Select(s => FileNames.Escape(s)));
     }
 
-    /// <summary>What a scan found: regular files, and whether it stopped at the entry budget.</summary>
+    /// <summary>What a scan found: regular files, whether it stopped at the entry budget, and how many other entries it skipped (links, FIFOs, folders too deep).</summary>
     public sealed record ScanResult(IReadOnlyList<Entry> Files, bool Truncated, int SkippedSpecial);
 
     /// <summary>
@@ -69,6 +69,10 @@ internal static class SafeDirectory
                     if (path.Length < maxDepth)
                     {
                         pending.Push(path);
+                    }
+                    else
+                    {
+                        special++;
                     }
                 }
                 else
