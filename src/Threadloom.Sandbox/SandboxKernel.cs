@@ -28,7 +28,8 @@ internal sealed class SandboxKernel : IAsyncDisposable
     {
         _process = process;
         Folder = folder;
-        _channel = new KernelChannel(process.StandardOutput.BaseStream, maxReplyBytes);
+        var stdout = process.StandardOutput.BaseStream;
+        _channel = new KernelChannel(stdout, maxReplyBytes, (stdout as System.IO.Pipes.PipeStream)?.SafePipeHandle);
     }
 
     public SessionFolder Folder { get; }

@@ -1,103 +1,93 @@
-using System.Threading.Channels;
+using System.Runtime.InteropServices;
 
 namespace Threadloom.Sandbox.Kernel;
 
 /// <summary>
-/// The host's end of the kernel's reply pipe, read as untrusted bytes: one pump reads the pipe in chunks, scans each
-/// byte once for the line end (linear), and queues at most one complete line. A line longer than the cap, or a second
-/// line nobody asked for, is a protocol violation: the pump stops reading (the writer then blocks on a full pipe, at no
-/// cost to the host) and the session's kernel is discarded.
+/// The host's end of the kernel's reply pipe, read as untrusted bytes: chunks go into one buffer capped at the line
+/// limit, and each byte is scanned once for the line end (linear). A line longer than the cap is a protocol violation
+/// (reading stops, the writer blocks on a full pipe at no cost to the host, and the kernel is discarded). Anything
+/// the kernel wrote beyond the one reply asked for, whether already buffered or still waiting in the pipe (checked
+/// with a zero-timeout <c>poll</c>), is unexpected output and discards the kernel too.
 /// </summary>
-internal sealed class KernelChannel
+/// <remarks>Design notes: the read runs in the caller's own flow, not in a pump task, so a warm execution pays no
+/// extra thread hop. Cancellation is the caller's kill of the kernel, which ends the read with end-of-stream.</remarks>
+internal sealed partial class KernelChannel(Stream stream, int maxLineBytes, SafeHandle? pollable = null)
 {
-    private readonly Stream _stream;
-    private readonly int _maxLineBytes;
-    private readonly Channel<byte[]> _lines = Channel.CreateBounded<byte[]>(new BoundedChannelOptions(1)
-    {
-        SingleReader = true, SingleWriter = true, FullMode = BoundedChannelFullMode.Wait,
-    });
-    private volatile string? _violation;
-    private long _pendingBytes;
-
-    public KernelChannel(Stream stream, int maxLineBytes)
-    {
-        _stream = stream;
-        _maxLineBytes = maxLineBytes;
-        _ = Task.Run(PumpAsync);
-    }
+    private byte[] _buffer = new byte[Math.Min(64 << 10, maxLineBytes + 1)];
+    private int _count;
+    private int _scanned;
+    private string? _violation;
 
     /// <summary>Why the channel stopped trusting the kernel, or null.</summary>
     public string? Violation => _violation;
 
-    /// <summary>True when the kernel wrote something that no request asked for (a queued line or a partial one).</summary>
-    public bool HasUnexpectedOutput => _violation is not null || _lines.Reader.Count > 0 || Interlocked.Read(ref _pendingBytes) > 0;
+    /// <summary>True when the kernel wrote something that no request asked for (buffered, or waiting in the pipe).</summary>
+    public bool HasUnexpectedOutput => _violation is not null || _count > 0 || HasPendingInput();
 
     /// <summary>The next complete line (without its newline); null at the end of the stream or after a violation.</summary>
     public async Task<byte[]?> ReadLineAsync(CancellationToken cancellationToken)
     {
-        try
-        {
-            return await _lines.Reader.ReadAsync(cancellationToken);
-        }
-        catch (ChannelClosedException)
+        if (_violation is not null)
         {
             return null;
         }
-    }
-
-    private async Task PumpAsync()
-    {
-        var buffer = new byte[64 << 10];
-        var line = new MemoryStream();
-        try
+        while (true)
         {
-            while (true)
+            var end = _buffer.AsSpan(_scanned, _count - _scanned).IndexOf((byte)'\n');
+            if (end >= 0)
             {
-                var read = await _stream.ReadAsync(buffer);
-                if (read == 0)
-                {
-                    return;
-                }
-                var chunk = buffer.AsMemory(0, read);
-                while (!chunk.IsEmpty)
-                {
-                    var end = chunk.Span.IndexOf((byte)'\n');
-                    var part = end < 0 ? chunk : chunk[..end];
-                    if (line.Length + part.Length > _maxLineBytes)
-                    {
-                        Stop($"the kernel sent a line longer than {_maxLineBytes} bytes");
-                        return;
-                    }
-                    line.Write(part.Span);
-                    Interlocked.Exchange(ref _pendingBytes, line.Length);
-                    if (end < 0)
-                    {
-                        break;
-                    }
-                    chunk = chunk[(end + 1)..];
-                    var complete = line.ToArray();
-                    line.SetLength(0);
-                    Interlocked.Exchange(ref _pendingBytes, 0);
-                    if (!_lines.Writer.TryWrite(complete))
-                    {
-                        Stop("the kernel sent more replies than it was asked for");
-                        return;
-                    }
-                }
+                end += _scanned;
+                var line = _buffer.AsSpan(0, end).ToArray();
+                _count -= end + 1;
+                _buffer.AsSpan(end + 1, _count).CopyTo(_buffer);
+                _scanned = 0;
+                return line;
             }
-        }
-        catch (Exception e) when (e is IOException or ObjectDisposedException or OperationCanceledException)
-        {
-        }
-        finally
-        {
-            _lines.Writer.TryComplete();
+            _scanned = _count;
+            if (_count > maxLineBytes)
+            {
+                _violation = $"the kernel sent a line longer than {maxLineBytes} bytes";
+                return null;
+            }
+            if (_count == _buffer.Length)
+            {
+                Array.Resize(ref _buffer, (int)Math.Min((long)_buffer.Length * 2, maxLineBytes + 1L));
+            }
+            int read;
+            try
+            {
+                read = await stream.ReadAsync(_buffer.AsMemory(_count), cancellationToken);
+            }
+            catch (Exception e) when (e is IOException or ObjectDisposedException)
+            {
+                return null;
+            }
+            if (read == 0)
+            {
+                return null;
+            }
+            _count += read;
         }
     }
 
-    private void Stop(string reason)
+    private bool HasPendingInput()
     {
-        _violation ??= reason;
-        _lines.Writer.TryComplete();
+        if (pollable is null || pollable.IsInvalid || pollable.IsClosed)
+        {
+            return false;
+        }
+        var entry = new PollFd { Fd = (int)pollable.DangerousGetHandle(), Events = 1 };
+        return Poll(ref entry, 1, 0) > 0 && entry.Revents != 0;
     }
+
+    [StructLayout(LayoutKind.Sequential)]
+    private struct PollFd
+    {
+        public int Fd;
+        public short Events;
+        public short Revents;
+    }
+
+    [LibraryImport("libc", EntryPoint = "poll")]
+    private static partial int Poll(ref PollFd fds, nuint count, int timeout);
 }
