@@ -200,7 +200,20 @@ internal static unsafe partial class Native
     /// </summary>
     public static List<(byte[] Name, byte Type)> ReadDirectory(SafeFileHandle directory, int limit)
     {
-        var entries = new List<(byte[] Name, byte Type)>();
+        var dir = OpenDirStream(directory);
+        try
+        {
+            return ReadDirStream(dir, limit);
+        }
+        finally
+        {
+            _ = CloseDir(dir);
+        }
+    }
+
+    /// <summary>A directory stream on a dup of <paramref name="directory"/>, to read it repeatedly with <see cref="ReadDirStream"/>.</summary>
+    public static nint OpenDirStream(SafeFileHandle directory)
+    {
         var fd = Dup(directory);
         if (fd < 0)
         {
@@ -213,31 +226,33 @@ internal static unsafe partial class Native
             _ = Close(fd);
             throw new IOException($"fdopendir failed (errno {errno}).");
         }
-        try
+        return dir;
+    }
+
+    public static void CloseDirStream(nint dir) => _ = CloseDir(dir);
+
+    /// <summary>Reads a directory stream from its start (see <see cref="ReadDirectory"/>).</summary>
+    public static List<(byte[] Name, byte Type)> ReadDirStream(nint dir, int limit)
+    {
+        var entries = new List<(byte[] Name, byte Type)>();
+        // A dup shares the file offset with the original handle: start from the beginning every time.
+        RewindDir(dir);
+        while (entries.Count < limit)
         {
-            // A dup shares the file offset with the original handle: start from the beginning every time.
-            RewindDir(dir);
-            while (entries.Count < limit)
+            var entry = (byte*)ReadDir(dir);
+            if (entry is null)
             {
-                var entry = (byte*)ReadDir(dir);
-                if (entry is null)
-                {
-                    break;
-                }
-                // struct dirent (glibc, 64-bit): d_ino u64, d_off i64, d_reclen u16, d_type u8, d_name[256].
-                var type = entry[18];
-                var name = new ReadOnlySpan<byte>(entry + 19, 256);
-                name = name[..Math.Max(0, name.IndexOf((byte)0))];
-                if (name is [(byte)'.'] or [(byte)'.', (byte)'.'])
-                {
-                    continue;
-                }
-                entries.Add((name.ToArray(), type));
+                break;
             }
-        }
-        finally
-        {
-            _ = CloseDir(dir);
+            // struct dirent (glibc, 64-bit): d_ino u64, d_off i64, d_reclen u16, d_type u8, d_name[256].
+            var type = entry[18];
+            var name = new ReadOnlySpan<byte>(entry + 19, 256);
+            name = name[..Math.Max(0, name.IndexOf((byte)0))];
+            if (name is [(byte)'.'] or [(byte)'.', (byte)'.'])
+            {
+                continue;
+            }
+            entries.Add((name.ToArray(), type));
         }
         return entries;
     }

@@ -23,7 +23,7 @@ internal sealed class OutputCollector(CodeInterpreterOptions options)
     public async Task<Collected> CollectAsync(SessionFolder folder, ISandboxOutputSink? sink, CancellationToken cancellationToken)
     {
         var run = new Budget(options, folder);
-        var figures = SafeDirectory.Scan(folder.Figures, 1, options.MaxScanEntries);
+        var figures = SafeDirectory.Scan(folder.Figures, 1, options.MaxScanEntries, folder.FiguresStream);
         var images = new List<SandboxOutputFile>();
         foreach (var entry in figures.Files.OrderBy(e => e.Stat.ModifiedNs).ThenBy(e => e.Key, StringComparer.Ordinal))
         {

@@ -31,7 +31,7 @@ internal static class SafeDirectory
     /// no more than <paramref name="maxEntries"/> entries in all. Links, FIFOs, sockets and devices are skipped, never
     /// opened. Each folder is reopened from the root by handle, so at most one folder handle per level is open.
     /// </summary>
-    public static ScanResult Scan(SafeFileHandle root, int maxDepth, int maxEntries)
+    public static ScanResult Scan(SafeFileHandle root, int maxDepth, int maxEntries, nint rootStream = 0)
     {
         var files = new List<Entry>();
         var pending = new Stack<byte[][]>();
@@ -48,7 +48,10 @@ internal static class SafeDirectory
             {
                 continue;
             }
-            foreach (var (name, _) in Native.ReadDirectory(directory, budget + 1))
+            var listing = segments.Length == 0 && rootStream != 0
+                ? Native.ReadDirStream(rootStream, budget + 1)
+                : Native.ReadDirectory(directory, budget + 1);
+            foreach (var (name, _) in listing)
             {
                 if (--budget < 0)
                 {

@@ -31,6 +31,10 @@ internal sealed class SessionFolder : IDisposable
         Uid = uid;
         Data = data;
         Figures = figures;
+        // Kept open for the session: rereading a held stream costs a rewind and a getdents, not a dup, an fdopendir
+        // and a close on every execution.
+        DataStream = Native.OpenDirStream(data);
+        FiguresStream = Native.OpenDirStream(figures);
     }
 
     public string Root { get; }
@@ -39,6 +43,10 @@ internal sealed class SessionFolder : IDisposable
     public int Uid { get; }
     public SafeFileHandle Data { get; }
     public SafeFileHandle Figures { get; }
+
+    /// <summary>Directory streams held on <see cref="Data"/> and <see cref="Figures"/> (see <see cref="Native.ReadDirStream"/>).</summary>
+    public nint DataStream { get; private set; }
+    public nint FiguresStream { get; private set; }
 
     /// <summary>Bytes of output files returned from this session so far (for <see cref="CodeInterpreterOptions.MaxOutputSessionBytes"/>).</summary>
     public long ReturnedBytes { get; set; }
@@ -142,7 +150,7 @@ internal sealed class SessionFolder : IDisposable
     /// <summary>Scans <c>data/</c> (bounded) and returns the regular files that are new or changed since the last call.</summary>
     public (IReadOnlyList<SafeDirectory.Entry> Changed, SafeDirectory.ScanResult Scan) TakeChanges(int maxDepth, int maxEntries)
     {
-        var scan = SafeDirectory.Scan(Data, maxDepth, maxEntries);
+        var scan = SafeDirectory.Scan(Data, maxDepth, maxEntries, DataStream);
         var changed = new List<SafeDirectory.Entry>();
         var seen = new HashSet<string>(StringComparer.Ordinal);
         foreach (var entry in scan.Files)
@@ -196,6 +204,16 @@ internal sealed class SessionFolder : IDisposable
 
     public void Dispose()
     {
+        if (DataStream != 0)
+        {
+            Native.CloseDirStream(DataStream);
+            DataStream = 0;
+        }
+        if (FiguresStream != 0)
+        {
+            Native.CloseDirStream(FiguresStream);
+            FiguresStream = 0;
+        }
         Data.Dispose();
         Figures.Dispose();
     }
