@@ -5,7 +5,8 @@ using Xunit.Abstractions;
 namespace Threadloom.Compatibility.Tests;
 
 /// <summary>
-/// Runs the <c>tests/compat-node</c> node:test suites (npm <c>openai@6.49.0</c>) against a real server whose model
+/// Runs the <c>tests/compat-node</c> node:test suites (npm <c>openai@6.49.0</c>, and <c>openai@4.28.0</c> as
+/// <c>openai-v1</c> for the Assistants v1 suite) against a real server whose model
 /// follows <see cref="MessageRules"/> (the run suites script it through message text).
 /// </summary>
 public sealed class NodeSdkTests(RulesServerFixture fixture, ITestOutputHelper output) : IClassFixture<RulesServerFixture>
@@ -14,7 +15,8 @@ public sealed class NodeSdkTests(RulesServerFixture fixture, ITestOutputHelper o
     public async Task NodeSdkSuites_Pass()
     {
         var folder = Path.Combine(RepoPaths.Root, "tests", "compat-node");
-        if (!Directory.Exists(Path.Combine(folder, "node_modules", "openai")))
+        // Both pinned clients: openai@6.49.0 (v2) and openai@4.28.0 installed as openai-v1 (v1.test.mjs).
+        if (!Directory.Exists(Path.Combine(folder, "node_modules", "openai")) || !Directory.Exists(Path.Combine(folder, "node_modules", "openai-v1")))
         {
             var (installCode, installLog) = await RunAsync("npm", ["ci", "--no-audit", "--no-fund"], folder, null);
             Assert.True(installCode == 0, "npm ci failed:\n" + installLog);

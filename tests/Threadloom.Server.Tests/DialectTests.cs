@@ -9,7 +9,7 @@ public sealed class DialectTests(ServerFixture fixture) : IClassFixture<ServerFi
 {
     private async Task<(HttpStatusCode, JsonNode?)> AzureAsync(HttpMethod method, string path, string apiVersion, string? json = null)
     {
-        using var http = new HttpClient { BaseAddress = fixture.Server.BaseAddress };
+        using var http = new HttpClient(new Threadloom.Testing.Schemas.SchemaCheckingHandler()) { BaseAddress = fixture.Server.BaseAddress };
         using var request = new HttpRequestMessage(method, $"openai/{path}?api-version={apiVersion}");
         request.Headers.Add("api-key", "azure-key");
         if (json is not null)
@@ -33,7 +33,7 @@ public sealed class DialectTests(ServerFixture fixture) : IClassFixture<ServerFi
     [Fact]
     public async Task Azure_MissingApiVersion_400()
     {
-        using var http = new HttpClient { BaseAddress = fixture.Server.BaseAddress };
+        using var http = new HttpClient(new Threadloom.Testing.Schemas.SchemaCheckingHandler()) { BaseAddress = fixture.Server.BaseAddress };
         using var request = new HttpRequestMessage(HttpMethod.Get, "openai/assistants");
         request.Headers.Add("api-key", "k");
         using var response = await http.SendAsync(request);

@@ -50,7 +50,8 @@ public sealed class ThreadloomServer : IAsyncDisposable
     /// <summary>An HttpClient for the OpenAI route set, with a bearer key.</summary>
     public HttpClient CreateClient(string apiKey = "test-key")
     {
-        var client = new HttpClient { BaseAddress = OpenAIEndpoint };
+        // Every response this client reads is checked against the spec of its dialect.
+        var client = new HttpClient(new Schemas.SchemaCheckingHandler()) { BaseAddress = OpenAIEndpoint };
         client.DefaultRequestHeaders.Authorization = new System.Net.Http.Headers.AuthenticationHeaderValue("Bearer", apiKey);
         client.DefaultRequestHeaders.Add("OpenAI-Beta", "assistants=v2");
         return client;

@@ -23,7 +23,19 @@ public sealed record Assistant(
     double? TopP,
     ResponseFormat? ResponseFormat,
     string? ReasoningEffort = null,
-    IReadOnlyList<string>? V1FileIds = null) : IProjectScoped;
+    IReadOnlyList<string>? V1FileIds = null,
+    IReadOnlyDictionary<string, DateTimeOffset>? V1FilesAttachedAt = null) : IProjectScoped
+{
+    /// <summary>
+    /// The assistant's files as Assistants v1 lists them: its v1 <c>file_ids</c>, else (an assistant made through v2)
+    /// its code interpreter files. At most 20.
+    /// </summary>
+    [System.Text.Json.Serialization.JsonIgnore]
+    public IReadOnlyList<string> V1Files => V1FileIds ?? ToolResources?.CodeInterpreter?.FileIds ?? [];
+
+    /// <summary>When a v1 file was attached (<c>assistant.file.created_at</c>); files given at creation date from it.</summary>
+    public DateTimeOffset V1FileAttachedAt(string fileId) => V1FilesAttachedAt?.GetValueOrDefault(fileId) is { } at && at != default ? at : CreatedAt;
+}
 
 public sealed record AssistantThread(
     string Id,

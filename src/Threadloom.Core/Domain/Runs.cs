@@ -50,7 +50,8 @@ public sealed record Run(
     RunError? LastError = null,
     RequiredAction? RequiredAction = null,
     RunUsage? Usage = null,
-    string? ReasoningEffort = null) : IProjectScoped;
+    string? ReasoningEffort = null,
+    IReadOnlyList<string>? V1FileIds = null) : IProjectScoped;
 
 /// <summary><c>truncation_strategy</c>: <c>auto</c> or <c>last_messages</c> with N.</summary>
 public sealed record TruncationStrategy(string Type, int? LastMessages = null)

@@ -38,24 +38,10 @@ internal sealed class ApiAuthenticationMiddleware(
             await next(context);
             return;
         }
-        var dialect = ApiDialect.V2;
-        if (isAzure)
-        {
-            var apiVersion = context.Request.Query["api-version"].ToString();
-            if (string.IsNullOrEmpty(apiVersion))
-            {
-                throw ApiErrors.InvalidRequest("Missing required query parameter: 'api-version'.", "api-version", "missing_required_parameter");
-            }
-            // Azure served Assistants v1 up to 2024-04-01-preview and v2 from 2024-05-01-preview (DIGEST §10).
-            if (string.CompareOrdinal(apiVersion, "2024-05-01") < 0)
-            {
-                dialect = ApiDialect.V1;
-            }
-        }
-        if (context.Request.Headers["OpenAI-Beta"].ToString().Contains("assistants=v1", StringComparison.Ordinal))
-        {
-            dialect = ApiDialect.V1;
-        }
+        // Azure picks the dialect from api-version alone and ignores OpenAI-Beta (DIGEST §1, §10); OpenAI reads the header.
+        var dialect = isAzure
+            ? AzureApiVersions.DialectOf(context.Request.Query["api-version"].ToString())
+            : context.Request.Headers["OpenAI-Beta"].ToString().Contains("assistants=v1", StringComparison.Ordinal) ? ApiDialect.V1 : ApiDialect.V2;
 
         var key = ReadKey(context.Request);
         if (string.IsNullOrEmpty(key))

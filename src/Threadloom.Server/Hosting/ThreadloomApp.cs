@@ -127,8 +127,10 @@ public static class ThreadloomApp
     private static void MapApi(RouteGroupBuilder api)
     {
         api.MapAssistantEndpoints()
+            .MapAssistantFileEndpoints()
             .MapThreadEndpoints()
             .MapMessageEndpoints()
+            .MapMessageFileEndpoints()
             .MapRunEndpoints()
             .MapFileEndpoints()
             .MapVectorStoreEndpoints()

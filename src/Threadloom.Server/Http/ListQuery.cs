@@ -58,6 +58,33 @@ public static class ListResponse
         var data = page.Items.Select(map).ToList();
         return new ListResponse<TOut>(data, data.Count > 0 ? id(data[0]) : null, data.Count > 0 ? id(data[^1]) : null, page.HasMore);
     }
+
+    /// <summary>
+    /// Pages a small list held in memory (an assistant's or a message's v1 files) as the stores page a table: sorted by
+    /// <paramref name="createdAt"/> then by position, <c>after</c>/<c>before</c> exclusive, an unknown cursor a 400.
+    /// </summary>
+    public static ListResponse<T> FromMemory<T>(IReadOnlyList<T> items, PageRequest page, Func<T, string> id, Func<T, long> createdAt)
+    {
+        var ordered = items.Select((item, position) => (item, position)).OrderBy(p => createdAt(p.item)).ThenBy(p => p.position).Select(p => p.item).ToList();
+        if (!page.Ascending)
+        {
+            ordered.Reverse();
+        }
+        var start = 0;
+        var end = ordered.Count;
+        if (page.After is { } after)
+        {
+            start = ordered.FindIndex(i => id(i) == after) is var at and >= 0 ? at + 1 : throw new UnknownCursorException("after", after);
+        }
+        if (page.Before is { } before)
+        {
+            end = ordered.FindIndex(i => id(i) == before) is var at and >= 0 ? at : throw new UnknownCursorException("before", before);
+        }
+        // With only before, the page is the one just before the cursor, as the stores return it.
+        var window = ordered.Take(end).Skip(start).ToList();
+        var taken = page.After is null && page.Before is not null ? window.TakeLast(page.Limit).ToList() : window.Take(page.Limit).ToList();
+        return From(new Page<T>(taken, window.Count > taken.Count), item => item, id);
+    }
 }
 
 /// <summary><c>{"id","object":"….deleted","deleted":true}</c>.</summary>

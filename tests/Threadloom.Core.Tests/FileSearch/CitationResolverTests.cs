@@ -7,11 +7,11 @@ namespace Threadloom.Core.Tests.FileSearch;
 
 public sealed partial class CitationResolverTests
 {
-    private static readonly Dictionary<string, string> Shown = new(StringComparer.Ordinal)
+    private static readonly Dictionary<string, FileCitation> Shown = new(StringComparer.Ordinal)
     {
-        ["【0:0†plan.txt】"] = "file-plan",
-        ["【0:1†benefits.txt】"] = "file-benefits",
-        ["【1:0†plan.txt】"] = "file-plan",
+        ["【0:0†plan.txt】"] = new("file-plan", "The plan matches up to 10%."),
+        ["【0:1†benefits.txt】"] = new("file-benefits", "We match 50% up to 6%."),
+        ["【1:0†plan.txt】"] = new("file-plan", "The plan matches up to 10%."),
     };
 
     public static TheoryData<string> Texts() =>
@@ -121,6 +121,28 @@ public sealed partial class CitationResolverTests
         return result;
     }
 
+    [Fact]
+    public void Issue10_ShownMarkers_CitationQuotesThePassageShown()
+    {
+        var results = new List<Domain.FileSearchResult>
+        {
+            new("file-benefits", "contoso-benefits.txt", 0.9, [new FileSearchResultContent("  Contoso matches 50% of contributions up to 6%.\n")]),
+            new("file-401k", "contoso-401k.txt", 0.8, [new FileSearchResultContent("The match is up to 10%.")]),
+        };
+        var output = FileSearchTool.FormatForModel(0, ["401k match"], 1, results.Select(r => new Tools.FileSearch.FileSearchResult("vs_1", r.FileId, r.FileName, r.Score, r.Content![0].Text, 0, null, null, null)).ToList());
+        var step = new RunStep("step_1", "p", DateTimeOffset.UnixEpoch, "thread_1", "run_1", "asst_1", RunStepStatus.Completed,
+            new ToolCallsStepDetails([new FileSearchStepToolCall("call_1", new FileSearchCall(null, results))]), new Dictionary<string, string>(),
+            BuiltInCalls: new Dictionary<string, BuiltInCallRecord> { ["call_1"] = new("file_search", "{}", output) });
+
+        var shown = FileCitations.ShownMarkers([step]);
+
+        Assert.Equal(new FileCitation("file-benefits", "Contoso matches 50% of contributions up to 6%."), shown["【0:0†contoso-benefits.txt】"]);
+        Assert.Equal(new FileCitation("file-401k", "The match is up to 10%."), shown["【0:1†contoso-401k.txt】"]);
+        var resolved = FileCitations.Resolve("50% 【0:0†contoso-benefits.txt】 or 10% 【0:1†contoso-401k.txt】", shown);
+        Assert.Equal(["Contoso matches 50% of contributions up to 6%.", "The match is up to 10%."],
+            resolved.Annotations.Cast<FileCitationAnnotation>().Select(a => a.FileCitation.Quote));
+    }
+
     /// <summary>The whole-text resolution as it was written before streaming (regex, one pass), as the oracle.</summary>
     private static MessageText Reference(string text)
     {
@@ -131,11 +153,11 @@ public sealed partial class CitationResolverTests
         {
             output.Append(text, position, match.Index - position);
             position = match.Index + match.Length;
-            if (Shown.TryGetValue(match.Value, out var fileId))
+            if (Shown.TryGetValue(match.Value, out var citation))
             {
                 var start = output.Length;
                 output.Append(match.Value);
-                annotations.Add(new FileCitationAnnotation(match.Value, new FileCitation(fileId), start, output.Length));
+                annotations.Add(new FileCitationAnnotation(match.Value, citation, start, output.Length));
             }
             else if (output.Length > 0 && output[^1] == ' ' && (position >= text.Length || text[position] is ' ' or '.' or ',' or ';' or ':' or '\n'))
             {

@@ -7,6 +7,7 @@ using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Logging;
 using Threadloom.Server.Hosting;
 using Threadloom.Testing;
+using Threadloom.Testing.Schemas;
 
 namespace Threadloom.Server.Tests.FileSearch;
 
@@ -63,7 +64,7 @@ internal sealed class FileSearchServer : IAsyncDisposable
         }
         var app = await ThreadloomApp.BuildAsync(builder);
         await app.StartAsync();
-        var http = new HttpClient { BaseAddress = new Uri(app.Urls.First().TrimEnd('/') + "/v1/") };
+        var http = new HttpClient(new SchemaCheckingHandler()) { BaseAddress = new Uri(app.Urls.First().TrimEnd('/') + "/v1/") };
         http.DefaultRequestHeaders.Authorization = new AuthenticationHeaderValue("Bearer", "sk-test");
         http.DefaultRequestHeaders.Add("OpenAI-Beta", "assistants=v2");
         return new FileSearchServer(app, model, http, directory, keepData);

@@ -7,6 +7,7 @@ using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Logging;
 using Threadloom.Server.Hosting;
 using Threadloom.Testing;
+using Threadloom.Testing.Schemas;
 
 namespace Threadloom.Server.Tests.Runs;
 
@@ -66,7 +67,7 @@ internal sealed class RunTestServer : IAsyncDisposable
         var app = await ThreadloomApp.BuildAsync(builder);
         var workRoot = app.Configuration["CodeInterpreter:WorkRoot"]!;
         await app.StartAsync();
-        var http = new HttpClient { BaseAddress = new Uri(app.Urls.First().TrimEnd('/') + "/v1/") };
+        var http = new HttpClient(new SchemaCheckingHandler()) { BaseAddress = new Uri(app.Urls.First().TrimEnd('/') + "/v1/") };
         http.DefaultRequestHeaders.Authorization = new AuthenticationHeaderValue("Bearer", "sk-test");
         http.DefaultRequestHeaders.Add("OpenAI-Beta", "assistants=v2");
         return new RunTestServer(app, model, http, directory, clock) { _workRoot = workRoot };

@@ -48,10 +48,13 @@ public static partial class FileCitations
 
     public static string Marker(int callIndex, int resultIndex, string fileName) => $"【{callIndex}:{resultIndex}†{fileName}】";
 
-    /// <summary>Marker text → file id, for every result the model was shown in these steps.</summary>
-    public static IReadOnlyDictionary<string, string> ShownMarkers(IEnumerable<RunStep> steps)
+    /// <summary>
+    /// Marker text → the citation it resolves to, for every result the model was shown in these steps: the result's
+    /// file and, as <c>quote</c>, the passage's text (Assistants v1 requires it; the step stores every result's text).
+    /// </summary>
+    public static IReadOnlyDictionary<string, FileCitation> ShownMarkers(IEnumerable<RunStep> steps)
     {
-        var shown = new Dictionary<string, string>(StringComparer.Ordinal);
+        var shown = new Dictionary<string, FileCitation>(StringComparer.Ordinal);
         foreach (var step in steps)
         {
             if (step.StepDetails is not ToolCallsStepDetails details)
@@ -69,7 +72,9 @@ public static partial class FileCitations
                     var resultIndex = int.Parse(match.Groups[2].ValueSpan, CultureInfo.InvariantCulture);
                     if (resultIndex < results.Count)
                     {
-                        shown.TryAdd(match.Value, results[resultIndex].FileId);
+                        var result = results[resultIndex];
+                        var quote = result.Content is { Count: > 0 } content ? string.Concat(content.Select(c => c.Text)).Trim() : null;
+                        shown.TryAdd(match.Value, new FileCitation(result.FileId, quote));
                     }
                 }
             }
@@ -78,7 +83,7 @@ public static partial class FileCitations
     }
 
     /// <summary>Keeps known markers as annotated text and removes the others (the whole text at once).</summary>
-    public static MessageText Resolve(string text, IReadOnlyDictionary<string, string> shown)
+    public static MessageText Resolve(string text, IReadOnlyDictionary<string, FileCitation> shown)
     {
         var resolver = new CitationResolver { Shown = shown };
         var head = resolver.Append(text);
@@ -149,7 +154,7 @@ public sealed class CitationResolver
     private int _heldSpaces;
     private int _sent;
 
-    public IReadOnlyDictionary<string, string>? Shown { get; set; }
+    public IReadOnlyDictionary<string, FileCitation>? Shown { get; set; }
 
     public MessageText Append(string text)
     {
@@ -179,12 +184,12 @@ public sealed class CitationResolver
                 {
                     var marker = pending.Substring(i, length);
                     var shown = Shown ?? throw new InvalidOperationException("Shown must be set before text with a marker is appended.");
-                    if (shown.TryGetValue(marker, out var fileId))
+                    if (shown.TryGetValue(marker, out var citation))
                     {
                         FlushSpace(output);
                         var start = _sent + output.Length;
                         output.Append(marker);
-                        annotations.Add(new FileCitationAnnotation(marker, new FileCitation(fileId), start, start + marker.Length));
+                        annotations.Add(new FileCitationAnnotation(marker, citation, start, start + marker.Length));
                         i += length;
                         continue;
                     }

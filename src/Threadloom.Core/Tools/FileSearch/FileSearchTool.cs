@@ -101,7 +101,7 @@ public sealed class FileSearchTool(
     /// </summary>
     public IMessageTextFilter OpenMessage(Run run) => new CitationFilter(this, run.Id);
 
-    private async Task<IReadOnlyDictionary<string, string>> ShownMarkersAsync(string runId, CancellationToken cancellationToken) =>
+    private async Task<IReadOnlyDictionary<string, FileCitation>> ShownMarkersAsync(string runId, CancellationToken cancellationToken) =>
         FileCitations.ShownMarkers(await steps.ListAllAsync(runId, cancellationToken));
 
     private sealed class CitationFilter(FileSearchTool tool, string runId) : IMessageTextFilter

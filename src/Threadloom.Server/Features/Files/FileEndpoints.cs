@@ -21,7 +21,9 @@ public sealed class FilesOptions
     public long MaxUploadBytes { get; init; } = 512L * 1024 * 1024;
 }
 
-public sealed record FileObject(string Id, long Bytes, long CreatedAt, long? ExpiresAt, string Filename, string Purpose, string Status)
+// expires_at is an optional integer in the spec (never null): sent only when the file expires.
+public sealed record FileObject(
+    string Id, long Bytes, long CreatedAt, [property: System.Text.Json.Serialization.JsonIgnore(Condition = System.Text.Json.Serialization.JsonIgnoreCondition.WhenWritingNull)] long? ExpiresAt, string Filename, string Purpose, string Status)
 {
     public string Object => "file";
 }

@@ -63,6 +63,6 @@ public static class MessageEndpoints
             ? TypedResults.Ok(new DeletionStatus(messageId, "thread.message.deleted", true))
             : throw ApiErrors.NotFound("message", messageId);
 
-    private static async Task<ThreadMessage> FindAsync(IMessageStore store, ApiCaller caller, string threadId, string id, CancellationToken cancellationToken) =>
+    internal static async Task<ThreadMessage> FindAsync(IMessageStore store, ApiCaller caller, string threadId, string id, CancellationToken cancellationToken) =>
         await store.FindAsync(caller.ProjectId, threadId, id, cancellationToken) ?? throw ApiErrors.NotFound("message", id);
 }

@@ -104,6 +104,10 @@ public sealed record RunObject(
     ResponseFormat ResponseFormat)
 {
     public string Object => "thread.run";
+
+    /// <summary>The v1 <c>file_ids</c> (the assistant's files when the run was created), sent only in the v1 dialect.</summary>
+    [System.Text.Json.Serialization.JsonIgnore]
+    public IReadOnlyList<string>? V1FileIds { get; init; }
 }
 
 public sealed record RunStepObject(

@@ -203,7 +203,8 @@ public static class RunEndpoints
             return TypedResults.Ok(run.ToObject());
         }
         // The request's token ends the subscription only; the run lives in the worker.
-        return TypedResults.ServerSentEvents(RunStreaming.Stream(subscription, prelude, cancellationToken));
+        var dialect = (http.Items[ApiCaller.ItemKey] as ApiCaller)?.Dialect ?? ApiDialect.V2;
+        return TypedResults.ServerSentEvents(RunStreaming.Stream(subscription, prelude, dialect, cancellationToken));
     }
 
     /// <summary>Every pending call must get exactly one output; outputs that are not strings are kept as their JSON text.</summary>
@@ -331,7 +332,8 @@ public static class RunEndpoints
             request.ParallelToolCalls ?? true,
             Validate.ResponseFormat(request.ResponseFormat) ?? assistant.ResponseFormat ?? ResponseFormat.Auto,
             ExpiresAt: now + RunTransitions.ExpiresAfter,
-            ReasoningEffort: request.ReasoningEffort ?? assistant.ReasoningEffort);
+            ReasoningEffort: request.ReasoningEffort ?? assistant.ReasoningEffort,
+            V1FileIds: assistant.V1Files);
     }
 
     private static void MinTokens(int? value, string param)

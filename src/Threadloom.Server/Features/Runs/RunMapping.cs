@@ -12,7 +12,10 @@ internal static class RunMapping
         r.ExpiresAt?.ToUnixTimeSeconds(), r.StartedAt?.ToUnixTimeSeconds(), r.CancelledAt?.ToUnixTimeSeconds(),
         r.FailedAt?.ToUnixTimeSeconds(), r.CompletedAt?.ToUnixTimeSeconds(), r.IncompleteDetails, r.Model, r.Instructions,
         r.Tools, r.Metadata, r.Usage, r.Temperature, r.TopP, r.MaxPromptTokens, r.MaxCompletionTokens, r.TruncationStrategy,
-        r.ToolChoice, r.ParallelToolCalls, r.ResponseFormat);
+        r.ToolChoice, r.ParallelToolCalls, r.ResponseFormat)
+    {
+        V1FileIds = r.V1FileIds,
+    };
 
     public static RunStepObject ToObject(this RunStep s, bool includeFileSearchContent = false) => new(
         s.Id, s.CreatedAt.ToUnixTimeSeconds(), s.AssistantId, s.ThreadId, s.RunId, s.Type, s.Status,

@@ -17,21 +17,22 @@ namespace Threadloom.Server.Features.Runs;
 /// </summary>
 internal static class RunStreaming
 {
-    public static IAsyncEnumerable<SseItem<string>> Stream(RunSubscription subscription, IReadOnlyList<RunEvent> prelude, CancellationToken cancellationToken) =>
-        StreamAsync(subscription, prelude, cancellationToken);
+    public static IAsyncEnumerable<SseItem<string>> Stream(
+        RunSubscription subscription, IReadOnlyList<RunEvent> prelude, ApiDialect dialect, CancellationToken cancellationToken) =>
+        StreamAsync(subscription, prelude, dialect, cancellationToken);
 
     private static async IAsyncEnumerable<SseItem<string>> StreamAsync(
-        RunSubscription subscription, IReadOnlyList<RunEvent> prelude, [EnumeratorCancellation] CancellationToken cancellationToken)
+        RunSubscription subscription, IReadOnlyList<RunEvent> prelude, ApiDialect dialect, [EnumeratorCancellation] CancellationToken cancellationToken)
     {
         using (subscription)
         {
             foreach (var e in prelude)
             {
-                yield return new SseItem<string>(Serialize(e), e.Name);
+                yield return new SseItem<string>(Serialize(e, dialect), e.Name);
             }
             await foreach (var e in subscription.Reader.ReadAllAsync(cancellationToken))
             {
-                yield return new SseItem<string>(Serialize(e), e.Name);
+                yield return new SseItem<string>(Serialize(e, dialect), e.Name);
                 if (e.EndsStream)
                 {
                     break;
@@ -39,6 +40,36 @@ internal static class RunStreaming
             }
         }
         yield return new SseItem<string>("[DONE]", "done");
+    }
+
+    /// <summary>The event's JSON in <paramref name="dialect"/>: the v2 JSON, reshaped for v1 callers (<see cref="V1Shape"/>).</summary>
+    public static string Serialize(RunEvent e, ApiDialect dialect)
+    {
+        var json = Serialize(e);
+        if (dialect != ApiDialect.V1 || e.Payload is MessageDelta or RunError)
+        {
+            return json;
+        }
+        var node = JsonNode.Parse(json)!.AsObject();
+        switch (e.Payload)
+        {
+            case StepDelta:
+                V1Shape.ReshapeStepDelta(node);
+                break;
+            case Run run:
+                V1Shape.Reshape(node, run.ToObject());
+                break;
+            case RunStep step:
+                V1Shape.Reshape(node, step.ToObject());
+                break;
+            case ThreadMessage message:
+                V1Shape.Reshape(node, message.ToObject());
+                break;
+            case AssistantThread thread:
+                V1Shape.Reshape(node, thread.ToObject());
+                break;
+        }
+        return node.ToJsonString(ApiJsonContext.Default.Options);
     }
 
     public static string Serialize(RunEvent e) => e.Payload switch

@@ -73,7 +73,8 @@ public sealed record VectorStoreObject(
     long UsageBytes,
     FileCountsObject FileCounts,
     string Status,
-    ExpiresAfterObject? ExpiresAfter,
+    // expires_after is optional but never null in the spec: sent only when the store has an expiry policy.
+    [property: System.Text.Json.Serialization.JsonIgnore(Condition = System.Text.Json.Serialization.JsonIgnoreCondition.WhenWritingNull)] ExpiresAfterObject? ExpiresAfter,
     long? ExpiresAt,
     long? LastActiveAt,
     IReadOnlyDictionary<string, string> Metadata)
