@@ -110,9 +110,17 @@ public sealed class SqliteChunkIndex(SqliteDatabase database, IOptions<SqliteChu
     public async Task<bool> UpdateAttributesAsync(string projectId, string vectorStoreId, string fileId, IReadOnlyDictionary<string, JsonElement>? attributes, CancellationToken cancellationToken)
     {
         var json = attributes is null ? null : JsonSerializer.Serialize(attributes, FileSearchJson.Default.IReadOnlyDictionaryStringJsonElement);
-        return await database.WriteAsync(async (c, t) => await c.ExecuteAsync(
-            "UPDATE chunk_files SET attributes = $a WHERE vector_store_id = $vs AND file_id = $f AND project_id = $p", t, cancellationToken,
-            ("$a", json), ("$vs", vectorStoreId), ("$f", fileId), ("$p", projectId)) == 1, cancellationToken);
+        try
+        {
+            return await database.WriteAsync(async (c, t) => await c.ExecuteAsync(
+                "UPDATE chunk_files SET attributes = $a WHERE vector_store_id = $vs AND file_id = $f AND project_id = $p", t, cancellationToken,
+                ("$a", json), ("$vs", vectorStoreId), ("$f", fileId), ("$p", projectId)) == 1, cancellationToken);
+        }
+        finally
+        {
+            // The cached vectors carry their files' attributes, which filters read (found by the contract suite).
+            Invalidate(vectorStoreId);
+        }
     }
 
     public async Task<bool> DeleteFileAsync(string projectId, string vectorStoreId, string fileId, CancellationToken cancellationToken)

@@ -1,5 +1,6 @@
 using Threadloom.Core.Storage;
 using Threadloom.Core.Storage.Blobs;
+using Threadloom.Storage.Postgres;
 using Threadloom.Storage.Sqlite;
 
 namespace Threadloom.Server.Hosting;
@@ -15,7 +16,8 @@ public static class StorageRegistration
         switch (options.Provider)
         {
             case StorageProvider.Postgres:
-                throw new NotSupportedException("PostgreSQL storage is not built yet.");
+                services.AddPostgresStorage(options.ConnectionString ?? "", options.Blobs, blobDirectory ?? Path.Combine(dataDirectory, "blobs"));
+                break;
             default:
                 services.AddSqliteStorage(dataDirectory, blobDirectory);
                 break;
