@@ -72,7 +72,7 @@ public static class StorageBenchmark
     private static async Task<(double InsertSeconds, double P50, double P99, double Recall, double KeywordP50, double KeywordP99, int Queries)> SearchAsync(
         string connectionString, int count, CancellationToken ct)
     {
-        const int Dimensions = 384, Centres = 2_000, PerFile = 1_000, Queries = 200, Warmup = 20;
+        const int Centres = 2_000, PerFile = 1_000, Queries = 200, Warmup = 20;
         var random = new Random(12);
         var centres = Enumerable.Range(0, Centres).Select(_ => RandomUnit(random, null, 0)).ToArray();
         var vectors = new float[count][];
