@@ -2,8 +2,10 @@ using Threadloom.Bench.FileSearch;
 using Threadloom.Bench.Foundation;
 using Threadloom.Bench.Runs;
 using Threadloom.Bench.Sandbox;
+using Threadloom.Bench.Storage;
 
-// dotnet run -c Release --project bench/Threadloom.Bench -- [foundation|sandbox|filesearch|runs|all]
+// dotnet run -c Release --project bench/Threadloom.Bench -- [foundation|sandbox|filesearch|runs|storage|all]
+// storage needs PostgreSQL with pgvector: eval "$(.ci/postgres.sh | tail -1)" (THREADLOOM_BENCH_CHUNKS sets the size).
 // Prints a markdown report; docs/benchmarks.md records the results.
 var which = args.Length > 0 ? args[0] : "all";
 var sections = new List<string>
@@ -25,5 +27,9 @@ if (which is "filesearch" or "all")
 if (which is "runs" or "all")
 {
     sections.Add(await RunsBenchmark.RunAsync(CancellationToken.None));
+}
+if (which is "storage" or "all")
+{
+    sections.Add(await StorageBenchmark.RunAsync(CancellationToken.None));
 }
 Console.WriteLine(string.Join("\n\n", sections));

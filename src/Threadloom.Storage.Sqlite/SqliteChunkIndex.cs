@@ -5,6 +5,7 @@ using System.Text;
 using System.Text.Json;
 using Microsoft.Data.Sqlite;
 using Microsoft.Extensions.Options;
+using Threadloom.Core.Storage;
 using Threadloom.Core.Tools.FileSearch;
 
 namespace Threadloom.Storage.Sqlite;
@@ -109,9 +110,17 @@ public sealed class SqliteChunkIndex(SqliteDatabase database, IOptions<SqliteChu
     public async Task<bool> UpdateAttributesAsync(string projectId, string vectorStoreId, string fileId, IReadOnlyDictionary<string, JsonElement>? attributes, CancellationToken cancellationToken)
     {
         var json = attributes is null ? null : JsonSerializer.Serialize(attributes, FileSearchJson.Default.IReadOnlyDictionaryStringJsonElement);
-        return await database.WriteAsync(async (c, t) => await c.ExecuteAsync(
-            "UPDATE chunk_files SET attributes = $a WHERE vector_store_id = $vs AND file_id = $f AND project_id = $p", t, cancellationToken,
-            ("$a", json), ("$vs", vectorStoreId), ("$f", fileId), ("$p", projectId)) == 1, cancellationToken);
+        try
+        {
+            return await database.WriteAsync(async (c, t) => await c.ExecuteAsync(
+                "UPDATE chunk_files SET attributes = $a WHERE vector_store_id = $vs AND file_id = $f AND project_id = $p", t, cancellationToken,
+                ("$a", json), ("$vs", vectorStoreId), ("$f", fileId), ("$p", projectId)) == 1, cancellationToken);
+        }
+        finally
+        {
+            // The cached vectors carry their files' attributes, which filters read (found by the contract suite).
+            Invalidate(vectorStoreId);
+        }
     }
 
     public async Task<bool> DeleteFileAsync(string projectId, string vectorStoreId, string fileId, CancellationToken cancellationToken)
@@ -389,6 +398,13 @@ public sealed class SqliteChunkIndex(SqliteDatabase database, IOptions<SqliteChu
             r => (Files: r.GetInt32(0), Chunks: r.GetInt32(1), Bytes: r.GetInt64(2)), cancellationToken, ("$vs", vectorStoreId), ("$p", projectId));
         var model = await ModelOfAsync(connection, null, projectId, vectorStoreId, cancellationToken);
         return new ChunkIndexUsage(usage[0].Files, usage[0].Chunks, usage[0].Bytes, model?.Model);
+    }
+
+    public async Task<IReadOnlyList<string>> ReadFileChunksAsync(string projectId, string vectorStoreId, string fileId, CancellationToken cancellationToken)
+    {
+        await using var connection = await database.OpenAsync(cancellationToken);
+        return await connection.QueryAsync("SELECT text FROM chunks WHERE project_id = $p AND vector_store_id = $vs AND file_id = $f ORDER BY chunk_index",
+            r => r.GetString(0), cancellationToken, ("$p", projectId), ("$vs", vectorStoreId), ("$f", fileId));
     }
 
     private static async Task<ChunkStoreModel?> ModelOfAsync(SqliteConnection connection, SqliteTransaction? transaction, string projectId, string vectorStoreId, CancellationToken cancellationToken)

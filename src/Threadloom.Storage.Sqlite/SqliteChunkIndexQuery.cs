@@ -1,4 +1,3 @@
-using System.Text.RegularExpressions;
 using Threadloom.Core.Tools.FileSearch;
 
 namespace Threadloom.Storage.Sqlite;
@@ -7,10 +6,8 @@ namespace Threadloom.Storage.Sqlite;
 /// Turns arbitrary user text into a safe FTS5 query: word tokens only, each double-quoted (so FTS5 operators and
 /// punctuation in the input are inert), common English stop words dropped, OR-joined so BM25 ranks partial matches.
 /// </summary>
-internal static partial class SqliteChunkIndexQuery
+internal static class SqliteChunkIndexQuery
 {
-    private const int MaxTerms = 64;
-
     /// <summary>The FTS5 MATCH expression, or null when the text has no searchable word.</summary>
     public static string? Build(string text) => Or(Terms(text));
 
@@ -21,20 +18,8 @@ internal static partial class SqliteChunkIndexQuery
         return joined.Length == 0 ? null : joined;
     }
 
-    /// <summary>The query's distinct terms, each a double-quoted FTS5 string (at most 64), stop words dropped unless nothing else is left.</summary>
-    public static List<string> Terms(string text)
-    {
-        // "401k" also searches "401" and "k", so it finds "401(k)"; same for "ipv6", "utf8".
-        var words = WordRegex().Matches(text)
-            .SelectMany(m => DigitLetterRegex().Matches(m.Value) is { Count: > 1 } parts ? [m.Value, .. parts.Select(p => p.Value)] : new[] { m.Value })
-            .Select(w => w.ToLowerInvariant()).Distinct(StringComparer.Ordinal).Take(MaxTerms * 2).ToList();
-        var kept = words.Where(w => !StopWords.Contains(w)).ToList();
-        if (kept.Count == 0)
-        {
-            kept = words;
-        }
-        return kept.Take(MaxTerms).Select(Quote).ToList();
-    }
+    /// <summary>The query's distinct terms (<see cref="KeywordTerms"/>), each a double-quoted FTS5 string.</summary>
+    public static List<string> Terms(string text) => KeywordTerms.Of(text).Select(Quote).ToList();
 
     /// <summary>An FTS5 string: double-quoted, inner quotes doubled, so its content is never query syntax.</summary>
     public static string Quote(string text) => "\"" + text.Replace("\"", "\"\"", StringComparison.Ordinal) + "\"";
@@ -61,10 +46,4 @@ internal static partial class SqliteChunkIndexQuery
         }
         return selected;
     }
-
-    [GeneratedRegex(@"\p{N}+|[^\p{N}]+")]
-    private static partial Regex DigitLetterRegex();
-
-    [GeneratedRegex(@"[\p{L}\p{N}\p{Mn}\p{Pc}]+")]
-    private static partial Regex WordRegex();
 }

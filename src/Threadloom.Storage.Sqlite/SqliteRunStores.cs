@@ -1,4 +1,3 @@
-using Microsoft.Data.Sqlite;
 using Threadloom.Core.Domain;
 using Threadloom.Core.Runs;
 using Threadloom.Core.Storage;
@@ -9,28 +8,14 @@ namespace Threadloom.Storage.Sqlite;
 /// Runs over the <c>runs</c> table. The <c>status</c> column mirrors the document's status so optimistic updates and
 /// the worker's claims are single statements; SQLite serialises writers, so <c>UPDATE … RETURNING</c> is the claim.
 /// </summary>
-public sealed class SqliteRunStore(SqliteDatabase database, SqliteMessageStore messages, SqliteRunStepStore stepStore) : IRunStore
+public sealed class SqliteRunStore(SqliteDatabase database) : IRunStore
 {
-    private const string ActiveStatuses = "('queued','in_progress','requires_action','cancelling')";
+    internal const string ActiveStatuses = "('queued','in_progress','requires_action','cancelling')";
     private readonly DocumentTable<Run> _table = new(database, "runs", DomainJson.Default.Run);
+    private readonly SqliteUnitOfWork _unitOfWork = new(database);
 
     public Task<string?> TryCreateAsync(Run run, IReadOnlyList<ThreadMessage> additionalMessages, CancellationToken cancellationToken) =>
-        database.WriteAsync(async (c, t) =>
-        {
-            var active = (string?)await c.ScalarAsync($"SELECT id FROM runs WHERE thread_id = $t AND status IN {ActiveStatuses} LIMIT 1", t, cancellationToken, ("$t", run.ThreadId));
-            if (active is not null)
-            {
-                return active;
-            }
-            foreach (var message in additionalMessages)
-            {
-                await messages.InsertAsync(c, t, message, cancellationToken);
-            }
-            await c.ExecuteAsync("INSERT INTO runs (id, project_id, thread_id, status, expires_at, data) VALUES ($id, $p, $t, $s, $e, $d)", t, cancellationToken,
-                ("$id", run.Id), ("$p", run.ProjectId), ("$t", run.ThreadId), ("$s", RunTransitions.WireName(run.Status)),
-                ("$e", run.ExpiresAt?.ToUnixTimeMilliseconds()), ("$d", _table.Serialize(run)));
-            return null;
-        }, cancellationToken);
+        _unitOfWork.CreateRunAsync(run, additionalMessages, cancellationToken);
 
     public Task<Run?> FindAsync(string projectId, string threadId, string id, CancellationToken cancellationToken) =>
         _table.FindAsync(projectId, id, "AND thread_id = $t", cancellationToken, ("$t", threadId));
@@ -45,25 +30,7 @@ public sealed class SqliteRunStore(SqliteDatabase database, SqliteMessageStore m
         _table.ListAsync(projectId, page, "AND thread_id = $t", cancellationToken, ("$t", threadId));
 
     public Task<bool> UpdateAsync(Run run, RunStatus expectedStatus, IReadOnlyList<RunStep>? steps, CancellationToken cancellationToken) =>
-        database.WriteAsync(async (c, t) =>
-        {
-            var owned = run.Status is RunStatus.InProgress or RunStatus.Cancelling;
-            var sql = "UPDATE runs SET status = $s, expires_at = $e, data = $d" +
-                      (owned ? "" : ", locked_by = NULL, locked_until = NULL") +
-                      " WHERE id = $id AND status = $expected";
-            var changed = await c.ExecuteAsync(sql, t, cancellationToken,
-                ("$s", RunTransitions.WireName(run.Status)), ("$e", run.ExpiresAt?.ToUnixTimeMilliseconds()), ("$d", _table.Serialize(run)),
-                ("$id", run.Id), ("$expected", RunTransitions.WireName(expectedStatus)));
-            if (changed != 1)
-            {
-                return false;
-            }
-            foreach (var step in steps ?? [])
-            {
-                await stepStore.WriteAsync(c, t, step, cancellationToken);
-            }
-            return true;
-        }, cancellationToken);
+        _unitOfWork.UpdateRunAsync(run, expectedStatus, steps, cancellationToken);
 
     public Task<Run?> ClaimNextAsync(string nodeId, DateTimeOffset now, TimeSpan lease, CancellationToken cancellationToken) =>
         database.WriteAsync(async (c, t) =>
@@ -113,14 +80,11 @@ public sealed class SqliteRunStepStore(SqliteDatabase database) : IRunStepStore
     private readonly DocumentTable<RunStep> _table = new(database, "run_steps", DomainJson.Default.RunStep);
 
     public Task CreateAsync(RunStep step, CancellationToken cancellationToken) =>
-        database.WriteAsync((c, t) => WriteAsync(c, t, step, cancellationToken), cancellationToken);
-
-    /// <summary>Inserts the step, or replaces its document when it exists.</summary>
-    internal Task<int> WriteAsync(SqliteConnection connection, SqliteTransaction transaction, RunStep step, CancellationToken cancellationToken) =>
-        connection.ExecuteAsync(
-            "INSERT INTO run_steps (id, project_id, thread_id, run_id, data) VALUES ($id, $p, $t, $r, $d) ON CONFLICT(id) DO UPDATE SET data = excluded.data",
-            transaction, cancellationToken,
-            ("$id", step.Id), ("$p", step.ProjectId), ("$t", step.ThreadId), ("$r", step.RunId), ("$d", _table.Serialize(step)));
+        database.WriteAsync(async (c, t) =>
+        {
+            await new SqliteStoreWriter(c, t).UpsertStepAsync(step, cancellationToken);
+            return true;
+        }, cancellationToken);
 
     public Task<bool> UpdateAsync(RunStep step, CancellationToken cancellationToken) => _table.UpdateAsync(step, cancellationToken);
 

@@ -20,21 +20,13 @@ public sealed class SqliteAssistantStore(SqliteDatabase database) : IAssistantSt
     public Task<Page<Assistant>> ListAsync(string projectId, PageRequest page, CancellationToken cancellationToken) => _table.ListAsync(projectId, page, null, cancellationToken);
 }
 
-public sealed class SqliteThreadStore(SqliteDatabase database, SqliteMessageStore messages) : IThreadStore
+public sealed class SqliteThreadStore(SqliteDatabase database) : IThreadStore
 {
     private readonly DocumentTable<AssistantThread> _table = new(database, "threads", DomainJson.Default.AssistantThread);
+    private readonly SqliteUnitOfWork _unitOfWork = new(database);
 
     public Task CreateAsync(AssistantThread thread, IReadOnlyList<ThreadMessage> initialMessages, CancellationToken cancellationToken) =>
-        database.WriteAsync(async (c, t) =>
-        {
-            await c.ExecuteAsync("INSERT INTO threads (id, project_id, data) VALUES ($id, $p, $d)", t, cancellationToken,
-                ("$id", thread.Id), ("$p", thread.ProjectId), ("$d", _table.Serialize(thread)));
-            foreach (var message in initialMessages)
-            {
-                await messages.InsertAsync(c, t, message, cancellationToken);
-            }
-            return true;
-        }, cancellationToken);
+        _unitOfWork.CreateThreadAsync(thread, initialMessages, cancellationToken);
 
     public Task<AssistantThread?> FindAsync(string projectId, string id, CancellationToken cancellationToken) => _table.FindAsync(projectId, id, null, cancellationToken);
 
@@ -62,11 +54,11 @@ public sealed class SqliteMessageStore(SqliteDatabase database) : IMessageStore
     private readonly DocumentTable<ThreadMessage> _table = new(database, "messages", DomainJson.Default.ThreadMessage);
 
     public Task CreateAsync(ThreadMessage message, CancellationToken cancellationToken) =>
-        database.WriteAsync((c, t) => InsertAsync(c, t, message, cancellationToken), cancellationToken);
-
-    internal Task<int> InsertAsync(Microsoft.Data.Sqlite.SqliteConnection connection, Microsoft.Data.Sqlite.SqliteTransaction transaction, ThreadMessage message, CancellationToken cancellationToken) =>
-        connection.ExecuteAsync("INSERT INTO messages (id, project_id, thread_id, run_id, data) VALUES ($id, $p, $t, $r, $d)", transaction, cancellationToken,
-            ("$id", message.Id), ("$p", message.ProjectId), ("$t", message.ThreadId), ("$r", message.RunId), ("$d", _table.Serialize(message)));
+        database.WriteAsync(async (c, t) =>
+        {
+            await new SqliteStoreWriter(c, t).InsertMessageAsync(message, cancellationToken);
+            return true;
+        }, cancellationToken);
 
     public Task<ThreadMessage?> FindAsync(string projectId, string threadId, string id, CancellationToken cancellationToken) =>
         _table.FindAsync(projectId, id, "AND thread_id = $t", cancellationToken, ("$t", threadId));
@@ -110,12 +102,6 @@ public sealed class SqliteFileStore(SqliteDatabase database) : IFileStore
         var found = await connection.QueryAsync($"SELECT id FROM files WHERE project_id = $p AND id IN ({string.Join(',', names)})", r => r.GetString(0), cancellationToken,
             [("$p", projectId), .. ids.Select((id, i) => (names[i], (object?)id))]);
         return ids.Except(found, StringComparer.Ordinal).ToList();
-    }
-
-    public async Task<bool> IsBlobReferencedAsync(string blobKey, CancellationToken cancellationToken)
-    {
-        await using var connection = await database.OpenAsync(cancellationToken);
-        return await connection.ScalarAsync("SELECT 1 FROM files WHERE blob_key = $b LIMIT 1", null, cancellationToken, ("$b", blobKey)) is not null;
     }
 }
 

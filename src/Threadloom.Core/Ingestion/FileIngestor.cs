@@ -4,7 +4,7 @@ using Microsoft.Extensions.AI;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
 using Threadloom.Core.Inference;
-using Threadloom.Core.Tools.FileSearch;
+using Threadloom.Core.Storage;
 
 namespace Threadloom.Core.Ingestion;
 

@@ -14,8 +14,8 @@ public static class FileSearchEngineServiceCollectionExtensions
     /// <see cref="IEmbeddingGenerator{TInput, TEmbedding}"/> is already registered), <see cref="FileIngestor"/> and
     /// <see cref="HybridFileSearch"/>. The generator is the local MiniLM, or the upstream model that
     /// <see cref="EmbeddingsOptions"/> names (validated at startup against <c>Inference:Providers</c>, so
-    /// <c>AddInference</c> should be registered too). An <see cref="IChunkIndex"/> must come from a storage provider
-    /// (<c>AddSqliteChunkIndex()</c>). The host binds <see cref="IngestionOptions"/> to <c>Ingestion</c> and
+    /// <c>AddInference</c> should be registered too). An <see cref="Storage.IChunkIndex"/> must come from a storage provider
+    /// (<c>Storage:Provider</c>). The host binds <see cref="IngestionOptions"/> to <c>Ingestion</c> and
     /// <see cref="EmbeddingsOptions"/> to <c>Embeddings</c>.
     /// </summary>
     public static IServiceCollection AddFileSearchEngine(this IServiceCollection services)

@@ -6,8 +6,8 @@ using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
 using Threadloom.Core.Domain;
 using Threadloom.Core.Storage;
-using Threadloom.Core.Tools.FileSearch;
 using Threadloom.Core.Workers;
+using Threadloom.Core.Storage.Blobs;
 
 namespace Threadloom.Core.Ingestion;
 
@@ -72,6 +72,7 @@ public sealed class IngestionSignal
 /// </remarks>
 public sealed partial class IngestionWorker(
     IVectorStoreStore stores,
+    IIngestionJobQueue jobs,
     IFileStore files,
     IBlobStore blobs,
     IServiceProvider services,
@@ -96,7 +97,7 @@ public sealed partial class IngestionWorker(
             try
             {
                 await WorkSlots.FillAsync(slots, running,
-                    () => stores.ClaimNextAsync(_nodeId, time.GetUtcNow(), _options.Lease, stoppingToken),
+                    () => jobs.ClaimNextAsync(_nodeId, time.GetUtcNow(), _options.Lease, stoppingToken),
                     job =>
                     {
                         LogClaimed(job.Id, job.VectorStoreId, _nodeId);
@@ -126,7 +127,7 @@ public sealed partial class IngestionWorker(
         try
         {
             var outcome = await IngestAsync(job, stoppingToken);
-            if (!await stores.CompleteAsync(outcome, _nodeId, CancellationToken.None))
+            if (!await jobs.CompleteAsync(outcome, _nodeId, CancellationToken.None))
             {
                 // Cancelled, deleted or taken over meanwhile: drop what was written unless the row still wants it.
                 var current = await stores.FindFileAsync(job.ProjectId, job.VectorStoreId, job.Id, CancellationToken.None);
@@ -140,13 +141,13 @@ public sealed partial class IngestionWorker(
         }
         catch (OperationCanceledException) when (stoppingToken.IsCancellationRequested)
         {
-            await stores.ReleaseAsync(job.VectorStoreId, job.Id, _nodeId, CancellationToken.None);
+            await jobs.ReleaseAsync(job.VectorStoreId, job.Id, _nodeId, CancellationToken.None);
         }
         catch (Exception e)
         {
             // Not retried: a file that crashes the pipeline would crash it again on every node.
             LogJobCrashed(e, job.Id, job.VectorStoreId);
-            await stores.CompleteAsync(Failed(job, IngestionErrorCodes.ServerError, "The server had an error while processing the file."), _nodeId, CancellationToken.None);
+            await jobs.CompleteAsync(Failed(job, IngestionErrorCodes.ServerError, "The server had an error while processing the file."), _nodeId, CancellationToken.None);
         }
         finally
         {
@@ -166,7 +167,7 @@ public sealed partial class IngestionWorker(
         }
         var ingestor = services.GetRequiredService<FileIngestor>();
         IngestionResult result;
-        await using (var content = blobs.OpenRead(file.BlobKey))
+        await using (var content = await blobs.OpenReadAsync(file.BlobKey, cancellationToken))
         {
             result = await ingestor.IngestAsync(new IngestionRequest(job.ProjectId, job.VectorStoreId, job.Id, file.Filename, content, job.ChunkingStrategy, job.Attributes),
                 cancellationToken);
@@ -187,7 +188,7 @@ public sealed partial class IngestionWorker(
             try
             {
                 await Task.Delay(interval, time, cancellationToken);
-                await stores.RenewLeaseAsync(job.VectorStoreId, job.Id, _nodeId, time.GetUtcNow() + _options.Lease, cancellationToken);
+                await jobs.RenewLeaseAsync(job.VectorStoreId, job.Id, _nodeId, time.GetUtcNow() + _options.Lease, cancellationToken);
             }
             catch (OperationCanceledException)
             {

@@ -42,9 +42,6 @@ public interface IFileStore
 
     /// <summary>Returns the ids among <paramref name="ids"/> that the project does not have.</summary>
     Task<IReadOnlyList<string>> FindMissingAsync(string projectId, IReadOnlyCollection<string> ids, CancellationToken cancellationToken);
-
-    /// <summary>True while any file row still points at the blob.</summary>
-    Task<bool> IsBlobReferencedAsync(string blobKey, CancellationToken cancellationToken);
 }
 
 public interface IProjectStore
@@ -53,23 +50,6 @@ public interface IProjectStore
     Task CreateKeyAsync(ApiKey key, CancellationToken cancellationToken);
     Task<ApiKey?> FindKeyByHashAsync(string keyHash, CancellationToken cancellationToken);
     Task<bool> AnyKeysAsync(CancellationToken cancellationToken);
-}
-
-/// <summary>A blob as written: its content-addressed key and its length.</summary>
-public sealed record BlobInfo(string Key, long Length);
-
-/// <summary>File bytes, content-addressed. Writes are atomic: a blob is complete or absent.</summary>
-public interface IBlobStore
-{
-    /// <summary>Streams <paramref name="content"/> to the store. Throws <see cref="BlobTooLargeException"/> past <paramref name="maxBytes"/>, leaving nothing behind.</summary>
-    Task<BlobInfo> WriteAsync(Stream content, long maxBytes, CancellationToken cancellationToken);
-    Stream OpenRead(string key);
-    Task DeleteAsync(string key, CancellationToken cancellationToken);
-}
-
-public sealed class BlobTooLargeException(long maxBytes) : Exception($"The file is larger than the limit of {maxBytes} bytes.")
-{
-    public long MaxBytes { get; } = maxBytes;
 }
 
 /// <summary>Applies the numbered schema migrations of one dialect.</summary>

@@ -6,10 +6,8 @@ namespace Threadloom.Core.Storage;
 public sealed record VectorStoreState(VectorStore Store, VectorStoreFileCounts Counts, long UsageBytes);
 
 /// <summary>
-/// Vector stores, their files and file batches, and the ingestion job queue over the file rows (DESIGN §5): a row
-/// <c>in_progress</c> is a job; a worker leases it (<c>locked_by</c>, <c>locked_until</c>) and writes the outcome
-/// only while it still holds the lease and the row is still <c>in_progress</c>. Every method is scoped by project
-/// except the worker's.
+/// Vector stores, their files and file batches (DESIGN §5). Every method is scoped by project. The file rows are also
+/// the ingestion job queue, which <see cref="IIngestionJobQueue"/> works on.
 /// </summary>
 public interface IVectorStoreStore
 {
@@ -48,15 +46,18 @@ public interface IVectorStoreStore
     /// <summary>Marks the batch cancelled and cancels its files that are still in progress.</summary>
     Task<bool> CancelBatchAsync(string projectId, string vectorStoreId, string batchId, CancellationToken cancellationToken);
 
-    /// <summary>
-    /// The indexed chunk texts of a file in a store, in order. COMPAT: read from the chunk index's rows because
-    /// <c>IChunkIndex</c> has no listing method yet; it belongs there.
-    /// </summary>
-    Task<IReadOnlyList<string>> ReadChunksAsync(string projectId, string vectorStoreId, string fileId, CancellationToken cancellationToken);
-
     /// <summary>Marks the stores used now (for <c>last_active_at</c> and expiry); expired stores are left as they are.</summary>
     Task TouchAsync(string projectId, IReadOnlyCollection<string> ids, DateTimeOffset now, CancellationToken cancellationToken);
+}
 
+/// <summary>
+/// The ingestion job queue over the vector store file rows: a row <c>in_progress</c> is a job; a worker leases it
+/// (<c>locked_by</c>, <c>locked_until</c>) and writes the outcome only while it still holds the lease and the row is
+/// still <c>in_progress</c>. A claim is one atomic statement in every dialect, so two workers (or two nodes) never
+/// hold the same job at once.
+/// </summary>
+public interface IIngestionJobQueue
+{
     /// <summary>Leases the oldest in-progress file that nobody holds, or whose holder's lease lapsed (a dead node's job is re-run: ingestion is idempotent).</summary>
     Task<VectorStoreFile?> ClaimNextAsync(string nodeId, DateTimeOffset now, TimeSpan lease, CancellationToken cancellationToken);
 

@@ -1,6 +1,6 @@
 using System.Globalization;
 using Microsoft.Win32.SafeHandles;
-using Threadloom.Core.Storage;
+using Threadloom.Core.Storage.Blobs;
 using Threadloom.Core.Tools.CodeInterpreter;
 
 namespace Threadloom.Sandbox.Files;

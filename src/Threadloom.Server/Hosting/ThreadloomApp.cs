@@ -5,6 +5,7 @@ using Threadloom.Core.Inference;
 using Threadloom.Core.Ingestion;
 using Threadloom.Core.Runs;
 using Threadloom.Core.Storage;
+using Threadloom.Core.Storage.Blobs;
 using Threadloom.Core.Tools.CodeInterpreter;
 using Threadloom.Sandbox;
 using Threadloom.Server.Auth;
@@ -17,7 +18,6 @@ using Threadloom.Server.Features.Runs;
 using Threadloom.Server.Features.Threads;
 using Threadloom.Server.Features.VectorStores;
 using Threadloom.Server.Http;
-using Threadloom.Storage.Sqlite;
 
 namespace Threadloom.Server.Hosting;
 
@@ -54,7 +54,7 @@ public static class ThreadloomApp
             .AddPrometheusExporter());
         services.AddSingleton<IIdGenerator, RandomIdGenerator>();
 
-        services.AddSqliteStorage(DataDirectory(configuration));
+        services.AddStorage(configuration, DataDirectory(configuration));
 
         services.AddOptions<AuthOptions>().BindConfiguration(AuthOptions.SectionName);
         services.AddOptions<FilesOptions>().BindConfiguration(FilesOptions.SectionName).ValidateDataAnnotations().ValidateOnStart();
@@ -72,9 +72,8 @@ public static class ThreadloomApp
         services.AddSingleton<IBuiltInTool, CodeInterpreterTool>();
 
         services.AddOptions<IngestionOptions>().BindConfiguration(IngestionOptions.SectionName);
-        services.AddOptions<SqliteChunkIndexOptions>().BindConfiguration(SqliteChunkIndexOptions.SectionName).ValidateDataAnnotations().ValidateOnStart();
         services.AddOptions<EmbeddingsOptions>().BindConfiguration(EmbeddingsOptions.SectionName);
-        services.AddSqliteChunkIndex().AddFileSearchEngine().AddVectorStoreEngine();
+        services.AddFileSearchEngine().AddVectorStoreEngine();
         services.AddSingleton<VectorStoreService>();
         services.AddSingleton<ThreadFileSearch>();
     }
@@ -84,6 +83,7 @@ public static class ThreadloomApp
     {
         var app = builder.Build();
         await app.Services.GetRequiredService<IMigrator>().MigrateAsync(cancellationToken);
+        await app.Services.GetRequiredService<BlobCollector>().ClearPartialWritesAsync(cancellationToken);
 
         var devMode = app.Services.GetRequiredService<DevMode>();
         devMode.LoopbackOnly = ListensOnLoopbackOnly(app);

@@ -1,6 +1,7 @@
 using System.Text.Json;
 using Microsoft.AspNetCore.Diagnostics;
 using Threadloom.Core.Storage;
+using Threadloom.Core.Storage.Blobs;
 
 namespace Threadloom.Server.Http;
 

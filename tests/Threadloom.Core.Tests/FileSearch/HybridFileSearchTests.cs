@@ -2,6 +2,7 @@ using System.Text.Json;
 using Microsoft.Extensions.AI;
 using Threadloom.Core.Inference;
 using Threadloom.Core.Tools.FileSearch;
+using Threadloom.Core.Storage;
 
 namespace Threadloom.Core.Tests.FileSearch;
 
@@ -169,5 +170,6 @@ public sealed class HybridFileSearchTests
         public Task<bool> DeleteFileAsync(string projectId, string vectorStoreId, string fileId, CancellationToken cancellationToken) => throw new NotSupportedException();
         public Task<int> DeleteVectorStoreAsync(string projectId, string vectorStoreId, CancellationToken cancellationToken) => throw new NotSupportedException();
         public Task<ChunkIndexUsage> GetUsageAsync(string projectId, string vectorStoreId, CancellationToken cancellationToken) => throw new NotSupportedException();
+        public Task<IReadOnlyList<string>> ReadFileChunksAsync(string projectId, string vectorStoreId, string fileId, CancellationToken cancellationToken) => throw new NotSupportedException();
     }
 }

@@ -34,7 +34,7 @@ public sealed class IngestionRestartTests
             var fileId = await first.UploadScenarioFileAsync("HR/contoso-401k.txt");
             storeId = (await first.OkAsync(first.PostAsync("vector_stores", $$"""{"file_ids":["{{fileId}}"]}"""))).GetProperty("id").GetString()!;
             // A node claims the job and dies without giving it back.
-            var claimed = await first.Services.GetRequiredService<IVectorStoreStore>()
+            var claimed = await first.Services.GetRequiredService<IIngestionJobQueue>()
                 .ClaimNextAsync("dead-node", TimeProvider.System.GetUtcNow(), TimeSpan.FromSeconds(2), CancellationToken.None);
             Assert.Equal(fileId, claimed?.Id);
         }

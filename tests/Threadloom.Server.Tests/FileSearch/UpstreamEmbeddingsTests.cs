@@ -3,10 +3,10 @@ using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
 using Threadloom.Core.Ingestion;
-using Threadloom.Core.Tools.FileSearch;
 using Threadloom.Server.Auth;
 using Threadloom.Server.Hosting;
 using Threadloom.Testing;
+using Threadloom.Core.Storage;
 
 namespace Threadloom.Server.Tests.FileSearch;
 

@@ -1,5 +1,5 @@
 using Threadloom.Core.Ingestion;
-using Threadloom.Core.Tools.FileSearch;
+using Threadloom.Core.Storage;
 
 namespace Threadloom.Storage.Tests.ChunkIndex;
 

@@ -2,6 +2,7 @@ using Threadloom.Testing;
 using System.Text.Json;
 using Threadloom.Core.Ingestion;
 using Threadloom.Core.Tools.FileSearch;
+using Threadloom.Core.Storage;
 
 namespace Threadloom.Storage.Tests.ChunkIndex;
 

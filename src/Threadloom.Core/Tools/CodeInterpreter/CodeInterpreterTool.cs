@@ -7,6 +7,7 @@ using Threadloom.Core.Domain;
 using Threadloom.Core.Inference;
 using Threadloom.Core.Runs;
 using Threadloom.Core.Storage;
+using Threadloom.Core.Storage.Blobs;
 
 namespace Threadloom.Core.Tools.CodeInterpreter;
 
@@ -225,7 +226,7 @@ public sealed partial class CodeInterpreterTool(
                 names.Add(name);
             }
             var key = file.BlobKey;
-            inputs.Add(new SandboxInputFile(name, _ => Task.FromResult(blobs.OpenRead(key))));
+            inputs.Add(new SandboxInputFile(name, ct => blobs.OpenReadAsync(key, ct)));
         }
         return inputs;
     }

@@ -2,6 +2,7 @@ using Microsoft.Extensions.AI;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Logging.Abstractions;
 using Threadloom.Core.Inference;
+using Threadloom.Core.Storage;
 
 namespace Threadloom.Core.Tools.FileSearch;
 

@@ -7,7 +7,7 @@ using Microsoft.Extensions.Options;
 using Microsoft.Net.Http.Headers;
 using Threadloom.Core.Domain;
 using Threadloom.Core.Storage;
-using Threadloom.Core.Tools.FileSearch;
+using Threadloom.Core.Storage.Blobs;
 using Threadloom.Server.Http;
 
 namespace Threadloom.Server.Features.Files;
@@ -66,6 +66,8 @@ public static class FileEndpoints
 
         string? purpose = null, filename = null;
         BlobInfo? blob = null;
+        // A blob written for a request that then fails is left to the collector: the same content may be about to
+        // commit under another upload's row, and deleting it here lost that row's bytes (issue #9 §3).
         try
         {
             var reader = new MultipartReader(boundary, http.Request.Body);
@@ -102,7 +104,6 @@ public static class FileEndpoints
             var file = new StoredFile(ids.NewId(Ids.File), caller.ProjectId, time.GetUtcNow(),
                 SafeFileName(filename), purpose, blob.Length, blob.Key);
             await store.CreateAsync(file, cancellationToken);
-            blob = null;
             return TypedResults.Ok(file.ToObject());
         }
         catch (IOException) when (http.RequestAborted.IsCancellationRequested)
@@ -112,14 +113,6 @@ public static class FileEndpoints
         catch (InvalidDataException e)
         {
             throw ApiErrors.InvalidRequest($"The multipart body could not be read: {e.Message}", "file");
-        }
-        finally
-        {
-            // A blob written for a request that then failed is removed, unless an earlier file shares its content.
-            if (blob is not null && !await store.IsBlobReferencedAsync(blob.Key, CancellationToken.None))
-            {
-                await blobs.DeleteAsync(blob.Key, CancellationToken.None);
-            }
         }
     }
 
@@ -136,9 +129,9 @@ public static class FileEndpoints
         TypedResults.Ok((await FindAsync(store, caller, fileId, cancellationToken)).ToObject());
 
     internal static async Task<Ok<DeletionStatus>> DeleteAsync(
-        string fileId, ApiCaller caller, IFileStore store, IBlobStore blobs, IVectorStoreStore vectorStores, IChunkIndex index, CancellationToken cancellationToken)
+        string fileId, ApiCaller caller, IFileStore store, IVectorStoreStore vectorStores, IChunkIndex index, CancellationToken cancellationToken)
     {
-        var file = await FindAsync(store, caller, fileId, cancellationToken);
+        await FindAsync(store, caller, fileId, cancellationToken);
         if (!await store.DeleteAsync(caller.ProjectId, fileId, cancellationToken))
         {
             throw ApiErrors.NotFound("file", fileId);
@@ -148,10 +141,7 @@ public static class FileEndpoints
         {
             await index.DeleteFileAsync(caller.ProjectId, vectorStoreId, fileId, CancellationToken.None);
         }
-        if (!await store.IsBlobReferencedAsync(file.BlobKey, cancellationToken))
-        {
-            await blobs.DeleteAsync(file.BlobKey, cancellationToken);
-        }
+        // The blob stays until the collector finds it unreferenced past its grace period (BlobCollector).
         // COMPAT: OpenAI answers a file delete with object "file", not "file.deleted".
         return TypedResults.Ok(new DeletionStatus(fileId, "file", true));
     }
@@ -163,7 +153,7 @@ public static class FileEndpoints
         {
             contentType = "application/octet-stream";
         }
-        return TypedResults.File(blobs.OpenRead(file.BlobKey), contentType, file.Filename);
+        return TypedResults.File(await blobs.OpenReadAsync(file.BlobKey, cancellationToken), contentType, file.Filename);
     }
 
     internal static async Task<StoredFile> FindAsync(IFileStore store, ApiCaller caller, string id, CancellationToken cancellationToken) =>

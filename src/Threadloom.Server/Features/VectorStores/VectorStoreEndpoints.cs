@@ -191,10 +191,10 @@ public static class VectorStoreEndpoints
     }
 
     internal static async Task<Ok<VectorStoreFileContentPage>> GetFileContentAsync(
-        string vectorStoreId, string fileId, ApiCaller caller, IVectorStoreStore stores, CancellationToken cancellationToken)
+        string vectorStoreId, string fileId, ApiCaller caller, IVectorStoreStore stores, IChunkIndex index, CancellationToken cancellationToken)
     {
         await FindFileAsync(stores, caller, vectorStoreId, fileId, cancellationToken);
-        var chunks = await stores.ReadChunksAsync(caller.ProjectId, vectorStoreId, fileId, cancellationToken);
+        var chunks = await index.ReadFileChunksAsync(caller.ProjectId, vectorStoreId, fileId, cancellationToken);
         return TypedResults.Ok(new VectorStoreFileContentPage([.. chunks.Select(c => new ContentTextObject(c))], false, null));
     }
 

@@ -1,6 +1,7 @@
 using System.Text.Json;
+using Threadloom.Core.Tools.FileSearch;
 
-namespace Threadloom.Core.Tools.FileSearch;
+namespace Threadloom.Core.Storage;
 
 /// <summary>The file a set of chunks belongs to. Attributes are the vector store file's <c>attributes</c>, used by filters.</summary>
 public sealed record ChunkSource(string ProjectId, string VectorStoreId, string FileId, string FileName, IReadOnlyDictionary<string, JsonElement>? Attributes = null);
@@ -37,7 +38,7 @@ public sealed class EmbeddingModelMismatchException(string vectorStoreId, ChunkS
 
 /// <summary>
 /// The searchable chunks of vector stores: a keyword (BM25) index and a vector index over the same rows.
-/// Implementations: SQLite (FTS5 plus float32 blobs scanned in memory); PostgreSQL (tsvector plus pgvector) later.
+/// Implementations: SQLite (FTS5 plus float32 blobs scanned in memory); PostgreSQL (tsvector plus pgvector HNSW).
 /// </summary>
 /// <remarks>
 /// A vector store keeps one embedding model for its whole life: the first write records it, and a write with another
@@ -67,4 +68,7 @@ public interface IChunkIndex
     Task<ChunkStoreModel?> GetEmbeddingModelAsync(string projectId, string vectorStoreId, CancellationToken cancellationToken);
 
     Task<ChunkIndexUsage> GetUsageAsync(string projectId, string vectorStoreId, CancellationToken cancellationToken);
+
+    /// <summary>The indexed chunk texts of a file in a vector store, in chunk order; empty when it has none.</summary>
+    Task<IReadOnlyList<string>> ReadFileChunksAsync(string projectId, string vectorStoreId, string fileId, CancellationToken cancellationToken);
 }

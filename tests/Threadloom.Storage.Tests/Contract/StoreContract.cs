@@ -1,29 +1,19 @@
+using Microsoft.Extensions.DependencyInjection;
 using Threadloom.Core.Domain;
 using Threadloom.Core.Storage;
 
-namespace Threadloom.Storage.Tests;
+namespace Threadloom.Storage.Tests.Contract;
 
-/// <summary>
-/// The behaviour every storage dialect must have. A dialect's test class derives from this and supplies the stores;
-/// the PostgreSQL stores will run the same suite.
-/// </summary>
-public abstract class StoreContract : IAsyncLifetime
+/// <summary>Assistants, threads, messages, files, keys, the unit of work and migrations: every provider alike.</summary>
+public abstract class StoreContract<TProvider> : ContractTests<TProvider> where TProvider : ITestStorageProvider, new()
 {
     private static readonly DateTimeOffset SameSecond = DateTimeOffset.FromUnixTimeSeconds(1_700_000_000);
-
-    protected abstract Task<StoreSet> CreateStoresAsync();
-
-    protected StoreSet Stores { get; private set; } = null!;
-
-    public async Task InitializeAsync() => Stores = await CreateStoresAsync();
-
-    public virtual Task DisposeAsync() => Task.CompletedTask;
 
     private static Assistant NewAssistant(string project, int i) =>
         new($"asst_{project}_{i:D3}", project, SameSecond, "gpt-4o", $"a{i}", null, null, [new CodeInterpreterToolDefinition()], null,
             new Dictionary<string, string> { ["i"] = $"{i}" }, null, null, null);
 
-    [Fact]
+    [SkippableFact]
     public async Task Assistant_RoundTripsEveryField()
     {
         var assistant = NewAssistant("p1", 1) with
@@ -45,7 +35,7 @@ public abstract class StoreContract : IAsyncLifetime
         Assert.Equal(assistant.CreatedAt, found.CreatedAt);
     }
 
-    [Fact]
+    [SkippableFact]
     public async Task Find_OtherProject_IsNull()
     {
         var assistant = NewAssistant("p1", 2);
@@ -56,7 +46,7 @@ public abstract class StoreContract : IAsyncLifetime
         Assert.Equal("a2", (await Stores.Assistants.FindAsync("p1", assistant.Id, CancellationToken.None))!.Name);
     }
 
-    [Fact]
+    [SkippableFact]
     public async Task List_SameSecond_StableCursorPaging()
     {
         for (var i = 0; i < 25; i++)
@@ -81,7 +71,7 @@ public abstract class StoreContract : IAsyncLifetime
         await Assert.ThrowsAsync<UnknownCursorException>(() => Stores.Assistants.ListAsync("other", new PageRequest(After: "asst_pl_001"), CancellationToken.None));
     }
 
-    [Fact]
+    [SkippableFact]
     public async Task ThreadDelete_CascadesToMessages()
     {
         var thread = new AssistantThread("thread_c1", "p1", SameSecond, null, new Dictionary<string, string>());
@@ -94,7 +84,7 @@ public abstract class StoreContract : IAsyncLifetime
         Assert.False(await Stores.Threads.DeleteAsync("p1", thread.Id, CancellationToken.None));
     }
 
-    [Fact]
+    [SkippableFact]
     public async Task Messages_FilterByRun()
     {
         var thread = new AssistantThread("thread_r1", "p1", SameSecond, null, new Dictionary<string, string>());
@@ -107,31 +97,62 @@ public abstract class StoreContract : IAsyncLifetime
         Assert.Equal(["msg_r3", "msg_r2"], page.Items.Select(m => m.Id));
     }
 
-    [Fact]
-    public async Task Files_FindMissingAndBlobReferences()
+    [SkippableFact]
+    public async Task Files_FindMissing_IsScopedByProject()
     {
-        await Stores.Files.CreateAsync(new StoredFile("file-a", "p1", SameSecond, "a.txt", "assistants", 3, "abcdef0123456789"), CancellationToken.None);
+        var blob = await Stores.Blobs.WriteAsync(new MemoryStream("abc"u8.ToArray()), 100, CancellationToken.None);
+        await Stores.Files.CreateAsync(new StoredFile("file-a", "p1", SameSecond, "a.txt", "assistants", 3, blob.Key), CancellationToken.None);
         Assert.Equal(["file-b"], await Stores.Files.FindMissingAsync("p1", ["file-a", "file-b"], CancellationToken.None));
         Assert.Equal(["file-a"], await Stores.Files.FindMissingAsync("p2", ["file-a"], CancellationToken.None));
-        Assert.True(await Stores.Files.IsBlobReferencedAsync("abcdef0123456789", CancellationToken.None));
+        Assert.Equal("a.txt", (await Stores.Files.FindAsync("p1", "file-a", CancellationToken.None))!.Filename);
+        var page = await Stores.Files.ListAsync("p1", "assistants", new PageRequest(), CancellationToken.None);
+        Assert.Equal(["file-a"], page.Items.Select(f => f.Id));
+        Assert.Empty((await Stores.Files.ListAsync("p1", "vision", new PageRequest(), CancellationToken.None)).Items);
+        Assert.False(await Stores.Files.DeleteAsync("p2", "file-a", CancellationToken.None));
         Assert.True(await Stores.Files.DeleteAsync("p1", "file-a", CancellationToken.None));
-        Assert.False(await Stores.Files.IsBlobReferencedAsync("abcdef0123456789", CancellationToken.None));
+        Assert.Null(await Stores.Files.FindAsync("p1", "file-a", CancellationToken.None));
     }
 
-    [Fact]
-    public async Task Blob_WriteIsAtomicAndLimited()
+    [SkippableFact]
+    public async Task UnitOfWork_WorkThatThrows_WritesNothing()
     {
-        var info = await Stores.Blobs.WriteAsync(new MemoryStream("hello"u8.ToArray()), 100, CancellationToken.None);
-        Assert.Equal(5, info.Length);
-        await using (var read = Stores.Blobs.OpenRead(info.Key))
+        var thread = new AssistantThread("thread_u1", "p1", SameSecond, null, new Dictionary<string, string>());
+        var message = new ThreadMessage("msg_u1", "p1", SameSecond, thread.Id, MessageRole.User, [], MessageStatus.Completed, [], new Dictionary<string, string>());
+        await Assert.ThrowsAsync<InvalidOperationException>(() => Stores.UnitOfWork.ExecuteAsync<bool>(async (w, ct) =>
         {
-            using var reader = new StreamReader(read);
-            Assert.Equal("hello", await reader.ReadToEndAsync());
-        }
-        await Assert.ThrowsAsync<BlobTooLargeException>(() => Stores.Blobs.WriteAsync(new MemoryStream(new byte[101]), 100, CancellationToken.None));
+            await w.InsertThreadAsync(thread, ct);
+            await w.InsertMessageAsync(message, ct);
+            throw new InvalidOperationException("abort");
+        }, CancellationToken.None));
+        Assert.Null(await Stores.Threads.FindAsync("p1", thread.Id, CancellationToken.None));
+        Assert.Null(await Stores.Messages.FindAsync("p1", thread.Id, message.Id, CancellationToken.None));
+
+        await Stores.UnitOfWork.CreateThreadAsync(thread, [message], CancellationToken.None);
+        Assert.NotNull(await Stores.Messages.FindAsync("p1", thread.Id, message.Id, CancellationToken.None));
+        Assert.True(await Stores.UnitOfWork.ExecuteAsync((w, ct) => w.UpdateMessageAsync(message with { Status = MessageStatus.Incomplete }, ct), CancellationToken.None));
+        Assert.Equal(MessageStatus.Incomplete, (await Stores.Messages.FindAsync("p1", thread.Id, message.Id, CancellationToken.None))!.Status);
     }
 
-    [Fact]
+    [SkippableFact]
+    public async Task Migrate_SeveralNodesStartingAtOnceOnAnEmptyDatabase_AllSucceed()
+    {
+        _ = Storage;
+        await using var fresh = await new TProvider().CreateAsync(migrate: false);
+        var nodes = Enumerable.Range(0, 4).Select(_ => fresh.NewNode()).ToList();
+        using var start = new Barrier(nodes.Count);
+        await Task.WhenAll(nodes.Select(n => Task.Run(async () =>
+        {
+            start.SignalAndWait();
+            await n.GetRequiredService<IMigrator>().MigrateAsync(CancellationToken.None);
+        })));
+        // Every node sees one schema; migrating again is a no-op.
+        var assistant = NewAssistant("pm", 1);
+        await nodes[0].GetRequiredService<IAssistantStore>().CreateAsync(assistant, CancellationToken.None);
+        await fresh.Services.GetRequiredService<IMigrator>().MigrateAsync(CancellationToken.None);
+        Assert.NotNull(await nodes[3].GetRequiredService<IAssistantStore>().FindAsync("pm", assistant.Id, CancellationToken.None));
+    }
+
+    [SkippableFact]
     public async Task Keys_FoundByHash()
     {
         var project = await Stores.Projects.GetOrCreateAsync("team", CancellationToken.None);
@@ -144,4 +165,6 @@ public abstract class StoreContract : IAsyncLifetime
     }
 }
 
-public sealed record StoreSet(IAssistantStore Assistants, IThreadStore Threads, IMessageStore Messages, IFileStore Files, IProjectStore Projects, IBlobStore Blobs);
+public sealed class SqliteStoreTests : StoreContract<SqliteProvider>;
+
+public sealed class PostgresStoreTests : StoreContract<PostgresProvider>;

@@ -1,0 +1,163 @@
+using System.Text.Json;
+using Npgsql;
+using Threadloom.Core.Domain;
+using Threadloom.Core.Runs;
+using Threadloom.Core.Storage;
+
+namespace Threadloom.Storage.Postgres;
+
+/// <summary><see cref="IUnitOfWork"/> on PostgreSQL: one read-committed transaction on one pooled connection.</summary>
+public sealed class PostgresUnitOfWork(PostgresDatabase database) : IUnitOfWork
+{
+    public Task<T> ExecuteAsync<T>(Func<IStoreWriter, CancellationToken, Task<T>> work, CancellationToken cancellationToken) =>
+        database.WriteAsync((c, t) => work(new PostgresStoreWriter(c, t), cancellationToken), cancellationToken);
+}
+
+/// <summary>The rows several stores write, in one place.</summary>
+internal sealed class PostgresStoreWriter(NpgsqlConnection connection, NpgsqlTransaction transaction) : IStoreWriter
+{
+    internal const string ActiveStatuses = "('queued','in_progress','requires_action','cancelling')";
+
+    public async Task InsertThreadAsync(AssistantThread thread, CancellationToken cancellationToken) =>
+        await connection.ExecuteAsync("INSERT INTO threads (id, project_id, data) VALUES ($1, $2, $3)", transaction, cancellationToken,
+            thread.Id, thread.ProjectId, JsonSerializer.Serialize(thread, DomainJson.Default.AssistantThread));
+
+    public async Task InsertMessageAsync(ThreadMessage message, CancellationToken cancellationToken) =>
+        await connection.ExecuteAsync("INSERT INTO messages (id, project_id, thread_id, run_id, data) VALUES ($1, $2, $3, $4, $5)", transaction, cancellationToken,
+            message.Id, message.ProjectId, message.ThreadId, new NpgsqlParameter<string?> { TypedValue = message.RunId, NpgsqlDbType = NpgsqlTypes.NpgsqlDbType.Text },
+            JsonSerializer.Serialize(message, DomainJson.Default.ThreadMessage));
+
+    public async Task<bool> UpdateMessageAsync(ThreadMessage message, CancellationToken cancellationToken) =>
+        await connection.ExecuteAsync("UPDATE messages SET data = $3 WHERE project_id = $1 AND id = $2", transaction, cancellationToken,
+            message.ProjectId, message.Id, JsonSerializer.Serialize(message, DomainJson.Default.ThreadMessage)) == 1;
+
+    public async Task UpsertStepAsync(RunStep step, CancellationToken cancellationToken) =>
+        await connection.ExecuteAsync(
+            "INSERT INTO run_steps (id, project_id, thread_id, run_id, data) VALUES ($1, $2, $3, $4, $5) ON CONFLICT (id) DO UPDATE SET data = excluded.data",
+            transaction, cancellationToken, step.Id, step.ProjectId, step.ThreadId, step.RunId, JsonSerializer.Serialize(step, DomainJson.Default.RunStep));
+
+    public async Task<string?> TryInsertRunAsync(Run run, CancellationToken cancellationToken)
+    {
+        // ux_runs_active_thread decides: a concurrent insert of another active run on the thread waits for this one's
+        // transaction, then does nothing. DO NOTHING has no target so the partial index needs no predicate here.
+        while (true)
+        {
+            var inserted = await connection.ExecuteAsync(
+                "INSERT INTO runs (id, project_id, thread_id, status, expires_at, data) VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT DO NOTHING", transaction, cancellationToken,
+                run.Id, run.ProjectId, run.ThreadId, RunTransitions.WireName(run.Status),
+                new NpgsqlParameter<long?> { TypedValue = run.ExpiresAt?.ToUnixTimeMilliseconds(), NpgsqlDbType = NpgsqlTypes.NpgsqlDbType.Bigint },
+                JsonSerializer.Serialize(run, DomainJson.Default.Run));
+            if (inserted == 1)
+            {
+                return null;
+            }
+            if (await connection.ScalarAsync($"SELECT id FROM runs WHERE thread_id = $1 AND status IN {ActiveStatuses} LIMIT 1", transaction, cancellationToken, run.ThreadId) is string active)
+            {
+                return active;
+            }
+            // The conflicting run ended between the two statements: try again.
+        }
+    }
+
+    public async Task<bool> UpdateRunAsync(Run run, RunStatus expectedStatus, CancellationToken cancellationToken)
+    {
+        var owned = run.Status is RunStatus.InProgress or RunStatus.Cancelling;
+        var sql = "UPDATE runs SET status = $1, expires_at = $2, data = $3" +
+                  (owned ? "" : ", locked_by = NULL, locked_until = NULL") +
+                  " WHERE id = $4 AND status = $5";
+        return await connection.ExecuteAsync(sql, transaction, cancellationToken,
+            RunTransitions.WireName(run.Status),
+            new NpgsqlParameter<long?> { TypedValue = run.ExpiresAt?.ToUnixTimeMilliseconds(), NpgsqlDbType = NpgsqlTypes.NpgsqlDbType.Bigint },
+            JsonSerializer.Serialize(run, DomainJson.Default.Run), run.Id, RunTransitions.WireName(expectedStatus)) == 1;
+    }
+}
+
+/// <summary>
+/// Runs over the <c>runs</c> table. A claim is one <c>UPDATE … WHERE seq = (SELECT … FOR UPDATE SKIP LOCKED)</c>:
+/// concurrent workers on any number of nodes each lock a different row, and none waits for another.
+/// </summary>
+public sealed class PostgresRunStore(PostgresDatabase database, IUnitOfWork unitOfWork) : IRunStore
+{
+    private readonly PgDocumentTable<Run> _table = new(database, "runs", DomainJson.Default.Run);
+
+    public Task<string?> TryCreateAsync(Run run, IReadOnlyList<ThreadMessage> additionalMessages, CancellationToken cancellationToken) =>
+        unitOfWork.CreateRunAsync(run, additionalMessages, cancellationToken);
+
+    public Task<Run?> FindAsync(string projectId, string threadId, string id, CancellationToken cancellationToken) =>
+        _table.FindAsync(projectId, id, "AND thread_id = $3", cancellationToken, threadId);
+
+    public async Task<Run?> FindByIdAsync(string id, CancellationToken cancellationToken) =>
+        First(await QueryRunsAsync("SELECT data FROM runs WHERE id = $1", cancellationToken, id));
+
+    private static Run? First(IReadOnlyList<Run> runs) => runs.Count == 0 ? null : runs[0];
+
+    public Task<Page<Run>> ListAsync(string projectId, string threadId, PageRequest page, CancellationToken cancellationToken) =>
+        _table.ListAsync(projectId, page, "AND thread_id = $3", cancellationToken, threadId);
+
+    public Task<bool> UpdateAsync(Run run, RunStatus expectedStatus, IReadOnlyList<RunStep>? steps, CancellationToken cancellationToken) =>
+        unitOfWork.UpdateRunAsync(run, expectedStatus, steps, cancellationToken);
+
+    public Task<Run?> ClaimNextAsync(string nodeId, DateTimeOffset now, TimeSpan lease, CancellationToken cancellationToken) =>
+        database.WriteAsync(async (c, t) =>
+        {
+            var rows = await c.QueryAsync(
+                "UPDATE runs SET locked_by = $1, locked_until = $2 WHERE seq = (SELECT seq FROM runs WHERE status = 'queued' " +
+                "AND (locked_by IS NULL OR locked_until < $3) ORDER BY seq FOR UPDATE SKIP LOCKED LIMIT 1) RETURNING data", t,
+                r => r.GetString(0), cancellationToken, nodeId, (now + lease).ToUnixTimeMilliseconds(), now.ToUnixTimeMilliseconds());
+            return rows.Count == 0 ? null : _table.Deserialize(rows[0]);
+        }, cancellationToken);
+
+    public Task<RunStatus?> RenewLeaseAsync(string runId, string nodeId, DateTimeOffset lockedUntil, CancellationToken cancellationToken) =>
+        database.WriteAsync(async (c, t) =>
+        {
+            var rows = await c.QueryAsync("UPDATE runs SET locked_until = $1 WHERE id = $2 AND locked_by = $3 RETURNING status", t,
+                r => r.GetString(0), cancellationToken, lockedUntil.ToUnixTimeMilliseconds(), runId, nodeId);
+            return rows.Count == 0 ? (RunStatus?)null : RunTransitions.Parse(rows[0]);
+        }, cancellationToken);
+
+    public Task<IReadOnlyList<Run>> FindLapsedAsync(DateTimeOffset now, CancellationToken cancellationToken) =>
+        QueryRunsAsync("SELECT data FROM runs WHERE status IN ('in_progress','cancelling') AND locked_by IS NOT NULL AND locked_until < $1 ORDER BY seq",
+            cancellationToken, now.ToUnixTimeMilliseconds());
+
+    public async Task<Run?> FindActiveAsync(string projectId, string threadId, CancellationToken cancellationToken) =>
+        First(await QueryRunsAsync($"SELECT data FROM runs WHERE project_id = $1 AND thread_id = $2 AND status IN {PostgresStoreWriter.ActiveStatuses} LIMIT 1",
+            cancellationToken, projectId, threadId));
+
+    public Task<IReadOnlyList<Run>> FindExpiredAsync(DateTimeOffset now, CancellationToken cancellationToken) =>
+        QueryRunsAsync("SELECT data FROM runs WHERE status = 'requires_action' AND expires_at < $1 ORDER BY seq", cancellationToken, now.ToUnixTimeMilliseconds());
+
+    private async Task<IReadOnlyList<Run>> QueryRunsAsync(string sql, CancellationToken cancellationToken, params object?[] parameters)
+    {
+        await using var connection = await database.OpenAsync(cancellationToken);
+        var rows = await connection.QueryAsync(sql, null, r => r.GetString(0), cancellationToken, parameters);
+        return rows.Select(_table.Deserialize).ToList();
+    }
+}
+
+/// <summary>Run steps over the <c>run_steps</c> table.</summary>
+public sealed class PostgresRunStepStore(PostgresDatabase database, IUnitOfWork unitOfWork) : IRunStepStore
+{
+    private readonly PgDocumentTable<RunStep> _table = new(database, "run_steps", DomainJson.Default.RunStep);
+
+    public Task CreateAsync(RunStep step, CancellationToken cancellationToken) =>
+        unitOfWork.ExecuteAsync(async (w, ct) =>
+        {
+            await w.UpsertStepAsync(step, ct);
+            return true;
+        }, cancellationToken);
+
+    public Task<bool> UpdateAsync(RunStep step, CancellationToken cancellationToken) => _table.UpdateAsync(step, cancellationToken);
+
+    public Task<RunStep?> FindAsync(string projectId, string threadId, string runId, string id, CancellationToken cancellationToken) =>
+        _table.FindAsync(projectId, id, "AND thread_id = $3 AND run_id = $4", cancellationToken, threadId, runId);
+
+    public Task<Page<RunStep>> ListAsync(string projectId, string threadId, string runId, PageRequest page, CancellationToken cancellationToken) =>
+        _table.ListAsync(projectId, page, "AND thread_id = $3 AND run_id = $4", cancellationToken, threadId, runId);
+
+    public async Task<IReadOnlyList<RunStep>> ListAllAsync(string runId, CancellationToken cancellationToken)
+    {
+        await using var connection = await database.OpenAsync(cancellationToken);
+        var rows = await connection.QueryAsync("SELECT data FROM run_steps WHERE run_id = $1 ORDER BY seq", null, r => r.GetString(0), cancellationToken, runId);
+        return rows.Select(_table.Deserialize).ToList();
+    }
+}
