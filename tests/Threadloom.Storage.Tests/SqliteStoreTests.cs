@@ -16,7 +16,8 @@ public sealed class SqliteStoreTests : StoreContract
         await new SqliteMigrator(_database).MigrateAsync(CancellationToken.None);
         var messages = new SqliteMessageStore(_database);
         return new StoreSet(new SqliteAssistantStore(_database), new SqliteThreadStore(_database, messages), messages, new SqliteFileStore(_database),
-            new SqliteProjectStore(_database, TimeProvider.System, new RandomIdGenerator()), new LocalBlobStore(Path.Combine(_dir, "blobs")));
+            new SqliteProjectStore(_database, TimeProvider.System, new RandomIdGenerator()), new LocalBlobStore(Path.Combine(_dir, "blobs")),
+            new SqliteRunStore(_database, messages, new SqliteRunStepStore(_database)));
     }
 
     public override async Task DisposeAsync()
