@@ -107,7 +107,7 @@ public sealed class ListenerTests
 
     private static ThreadloomProcess StartWithAppSettings(string data, string workingDirectory, int port, string url)
     {
-        File.WriteAllText(Path.Combine(workingDirectory, "appsettings.json"), $$$"""{"Kestrel":{"Endpoints":{"e1":{"Url":"{{{url}}}"}}}}""");
+        File.WriteAllText(Path.Combine(workingDirectory, "appsettings.json"), """{"Kestrel":{"Endpoints":{"e1":{"Url":""" + "\"" + url + "\"" + "}}}}");
         return ThreadloomProcess.Start(data, port: port, bindArguments: _ => [], workingDirectory: workingDirectory);
     }
 }
