@@ -122,7 +122,10 @@ public static class ThreadloomApp
         app.UseMiddleware<ApiAuthenticationMiddleware>();
 
         app.MapGet("/healthz", () => Results.Text("ok"));
-        app.MapGet("/readyz", () => Results.Text("ready"));
+        // Not ready once shutdown began: a load balancer stops sending work while the node drains its runs.
+        app.MapGet("/readyz", (IHostApplicationLifetime lifetime) => lifetime.ApplicationStopping.IsCancellationRequested
+            ? Results.Text("draining", statusCode: StatusCodes.Status503ServiceUnavailable)
+            : Results.Text("ready"));
 
         // The same handlers serve both route sets; the Azure copies get their own endpoint names.
         var api = app.MapGroup("/v1").AddEndpointFilter<V1ShapeFilter>();

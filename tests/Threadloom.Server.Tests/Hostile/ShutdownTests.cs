@@ -55,6 +55,10 @@ public sealed class ShutdownTests
                 // While draining, the node still answers another project's requests.
                 var (status, _) = await b.SendAsync(HttpMethod.Get, "assistants");
                 Assert.Equal(HttpStatusCode.OK, status);
+                using (var probe = new HttpClient { BaseAddress = server.BaseAddress })
+                {
+                    Assert.Equal(HttpStatusCode.ServiceUnavailable, (await probe.GetAsync("readyz")).StatusCode);
+                }
                 Assert.True(await server.WaitForExitAsync(TimeSpan.FromSeconds(120)), $"the server did not exit after SIGTERM:\n{server.Output}");
                 Assert.True(server.ExitCode == 0, $"exit code {server.ExitCode}:\n{server.Output}");
             }
