@@ -57,7 +57,13 @@ public sealed class ShutdownTests
                 Assert.Equal(HttpStatusCode.OK, status);
                 using (var probe = new HttpClient { BaseAddress = server.BaseAddress })
                 {
-                    Assert.Equal(HttpStatusCode.ServiceUnavailable, (await probe.GetAsync("readyz")).StatusCode);
+                    // The signal is handled asynchronously: poll, well within the 20 s the endless run holds the drain.
+                    var signalled = Stopwatch.StartNew();
+                    while ((await probe.GetAsync("readyz")).StatusCode != HttpStatusCode.ServiceUnavailable)
+                    {
+                        Assert.True(signalled.Elapsed < TimeSpan.FromSeconds(10), "/readyz still says ready while draining");
+                        await Task.Delay(50);
+                    }
                 }
                 Assert.True(await server.WaitForExitAsync(TimeSpan.FromSeconds(120)), $"the server did not exit after SIGTERM:\n{server.Output}");
                 Assert.True(server.ExitCode == 0, $"exit code {server.ExitCode}:\n{server.Output}");
