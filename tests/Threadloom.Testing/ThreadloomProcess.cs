@@ -182,6 +182,8 @@ public sealed class ThreadloomProcess : IAsyncDisposable
     public static async Task<(int ExitCode, string Output)> RunCliAsync(string dataDirectory, params string[] arguments)
     {
         var start = new ProcessStartInfo("dotnet") { RedirectStandardOutput = true, RedirectStandardError = true, WorkingDirectory = Path.GetTempPath() };
+        // Both routes to the data folder, so that an older build whose CLI ignores one of them still finds it.
+        start.Environment["THREADLOOM_DATA_DIR"] = dataDirectory;
         start.ArgumentList.Add(ServerDll);
         foreach (var arg in arguments.Concat(["--Server:DataDirectory", dataDirectory]))
         {
