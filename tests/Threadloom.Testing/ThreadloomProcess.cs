@@ -253,3 +253,11 @@ public sealed class ThreadloomProcess : IAsyncDisposable
         }
     }
 }
+
+/// <summary>A fresh data folder for server processes, deleted on dispose (declare it before the processes that use it).</summary>
+public sealed class TempDataDirectory : IDisposable
+{
+    public string Path { get; } = ThreadloomProcess.NewDataDirectory();
+
+    public void Dispose() => ThreadloomProcess.DeleteDataDirectory(Path);
+}

@@ -18,121 +18,103 @@ public sealed class KeyRevocationTests(ITestOutputHelper output)
     [Fact]
     public async Task Issue9_KeysRevoke_TwoServersOnOneDataFolder_BothRefuseTheKey_OtherKeysStillServed()
     {
-        var data = ThreadloomProcess.NewDataDirectory();
-        try
+        using var dataFolder = new TempDataDirectory();
+        var data = dataFolder.Path;
+        var revoked = await ThreadloomProcess.CreateKeyAsync(data, "team-a", "doomed");
+        var sibling = await ThreadloomProcess.CreateKeyAsync(data, "team-a", "sibling");
+        var other = await ThreadloomProcess.CreateKeyAsync(data, "team-b");
+        await using var first = await ThreadloomProcess.StartHealthyAsync(data);
+        await using var second = await ThreadloomProcess.StartHealthyAsync(data);
+        ThreadloomProcess[] nodes = [first, second];
+        foreach (var node in nodes)
         {
-            var revoked = await ThreadloomProcess.CreateKeyAsync(data, "team-a", "doomed");
-            var sibling = await ThreadloomProcess.CreateKeyAsync(data, "team-a", "sibling");
-            var other = await ThreadloomProcess.CreateKeyAsync(data, "team-b");
-            await using var first = await ThreadloomProcess.StartHealthyAsync(data);
-            await using var second = await ThreadloomProcess.StartHealthyAsync(data);
-            ThreadloomProcess[] nodes = [first, second];
-            foreach (var node in nodes)
-            {
-                // Warm each node's grant cache with the key about to be revoked.
-                Assert.Equal(HttpStatusCode.OK, await StatusAsync(node, revoked));
-                Assert.Equal(HttpStatusCode.OK, await StatusAsync(node, revoked));
-            }
-
-            var list = await ThreadloomProcess.RunCliAsync(data, "keys", "list");
-            Assert.Equal(0, list.ExitCode);
-            var id = KeyIdOf(list.Output, "doomed");
-            var (exit, said) = await ThreadloomProcess.RunCliAsync(data, "keys", "revoke", id);
-            Assert.True(exit == 0, said);
-            var revokedAt = Stopwatch.StartNew();
-
-            foreach (var node in nodes)
-            {
-                while (await StatusAsync(node, revoked) != HttpStatusCode.Unauthorized)
-                {
-                    Assert.True(revokedAt.Elapsed < TimeSpan.FromSeconds(20), $"node on port {node.Port} still accepts the revoked key");
-                    await Task.Delay(50);
-                }
-                output.WriteLine($"node {node.Port}: revoked key refused {revokedAt.ElapsedMilliseconds} ms after the CLI returned");
-                Assert.Equal(HttpStatusCode.OK, await StatusAsync(node, sibling));
-                Assert.Equal(HttpStatusCode.OK, await StatusAsync(node, other));
-            }
-            Assert.Equal(1, (await ThreadloomProcess.RunCliAsync(data, "keys", "revoke", id)).ExitCode);
+            // Warm each node's grant cache with the key about to be revoked.
+            Assert.Equal(HttpStatusCode.OK, await StatusAsync(node, revoked));
+            Assert.Equal(HttpStatusCode.OK, await StatusAsync(node, revoked));
         }
-        finally
+
+        var list = await ThreadloomProcess.RunCliAsync(data, "keys", "list");
+        Assert.Equal(0, list.ExitCode);
+        var id = KeyIdOf(list.Output, "doomed");
+        var (exit, said) = await ThreadloomProcess.RunCliAsync(data, "keys", "revoke", id);
+        Assert.True(exit == 0, said);
+        var revokedAt = Stopwatch.StartNew();
+
+        foreach (var node in nodes)
         {
-            ThreadloomProcess.DeleteDataDirectory(data);
+            while (await StatusAsync(node, revoked) != HttpStatusCode.Unauthorized)
+            {
+                Assert.True(revokedAt.Elapsed < TimeSpan.FromSeconds(20), $"node on port {node.Port} still accepts the revoked key");
+                await Task.Delay(50);
+            }
+            output.WriteLine($"node {node.Port}: revoked key refused {revokedAt.ElapsedMilliseconds} ms after the CLI returned");
+            Assert.Equal(HttpStatusCode.OK, await StatusAsync(node, sibling));
+            Assert.Equal(HttpStatusCode.OK, await StatusAsync(node, other));
         }
+        Assert.Equal(1, (await ThreadloomProcess.RunCliAsync(data, "keys", "revoke", id)).ExitCode);
     }
 
     [Fact]
     public async Task Issue9_KeysList_ShowsIdProjectNameAndUse_NeverTheSecretOrHash()
     {
-        var data = ThreadloomProcess.NewDataDirectory();
-        try
+        using var dataFolder = new TempDataDirectory();
+        var data = dataFolder.Path;
+        var key = await ThreadloomProcess.CreateKeyAsync(data, "team-list");
+        var unused = await ThreadloomProcess.CreateKeyAsync(data, "team-quiet");
+        await using (var server = await ThreadloomProcess.StartHealthyAsync(data))
         {
-            var key = await ThreadloomProcess.CreateKeyAsync(data, "team-list");
-            var unused = await ThreadloomProcess.CreateKeyAsync(data, "team-quiet");
-            await using (var server = await ThreadloomProcess.StartHealthyAsync(data))
+            Assert.Equal(HttpStatusCode.OK, await StatusAsync(server, key));
+            string listed;
+            var waited = Stopwatch.StartNew();
+            do
             {
-                Assert.Equal(HttpStatusCode.OK, await StatusAsync(server, key));
-                string listed;
-                var waited = Stopwatch.StartNew();
-                do
-                {
-                    await Task.Delay(200);
-                    listed = (await ThreadloomProcess.RunCliAsync(data, "keys", "list")).Output;
-                    Assert.True(waited.Elapsed < TimeSpan.FromSeconds(60), $"last use never recorded:\n{listed}");
-                }
-                while (LineOf(listed, "team-list").Split("  ", StringSplitOptions.RemoveEmptyEntries).Count(c => c.EndsWith('Z')) < 2);
-                output.WriteLine(listed);
+                await Task.Delay(200);
+                listed = (await ThreadloomProcess.RunCliAsync(data, "keys", "list")).Output;
+                Assert.True(waited.Elapsed < TimeSpan.FromSeconds(60), $"last use never recorded:\n{listed}");
             }
-            var table = (await ThreadloomProcess.RunCliAsync(data, "keys", "list")).Output;
-            Assert.StartsWith("ID", table, StringComparison.Ordinal);
-            Assert.Contains("team-quiet", table, StringComparison.Ordinal);
-            Assert.Contains("active", LineOf(table, "team-list"), StringComparison.Ordinal);
-            foreach (var secret in (string[])[key, unused])
-            {
-                Assert.DoesNotContain(secret, table, StringComparison.Ordinal);
-                Assert.DoesNotContain(ApiKeys.Hash(secret), table, StringComparison.Ordinal);
-                Assert.DoesNotContain(ApiKeys.Hash(secret)[..16], table, StringComparison.Ordinal);
-                Assert.Contains("…" + secret[^4..], table, StringComparison.Ordinal);
-            }
+            while (LineOf(listed, "team-list").Split("  ", StringSplitOptions.RemoveEmptyEntries).Count(c => c.EndsWith('Z')) < 2);
+            output.WriteLine(listed);
         }
-        finally
+        var table = (await ThreadloomProcess.RunCliAsync(data, "keys", "list")).Output;
+        Assert.StartsWith("ID", table, StringComparison.Ordinal);
+        Assert.Contains("team-quiet", table, StringComparison.Ordinal);
+        Assert.Contains("active", LineOf(table, "team-list"), StringComparison.Ordinal);
+        foreach (var secret in (string[])[key, unused])
         {
-            ThreadloomProcess.DeleteDataDirectory(data);
+            Assert.DoesNotContain(secret, table, StringComparison.Ordinal);
+            Assert.DoesNotContain(ApiKeys.Hash(secret), table, StringComparison.Ordinal);
+            Assert.DoesNotContain(ApiKeys.Hash(secret)[..16], table, StringComparison.Ordinal);
+            Assert.Contains("…" + secret[^4..], table, StringComparison.Ordinal);
         }
     }
 
     [Fact]
     public async Task Issue9_LastKeyRevoked_DevModeStaysOff_AcrossARestart()
     {
-        var data = ThreadloomProcess.NewDataDirectory();
-        try
+        using var dataFolder = new TempDataDirectory();
+        var data = dataFolder.Path;
+        var only = await ThreadloomProcess.CreateKeyAsync(data, "team-last");
+        var id = KeyIdOf((await ThreadloomProcess.RunCliAsync(data, "keys", "list")).Output, "team-last");
+        await using (var server = await ThreadloomProcess.StartHealthyAsync(data))
         {
-            var only = await ThreadloomProcess.CreateKeyAsync(data, "team-last");
-            var id = KeyIdOf((await ThreadloomProcess.RunCliAsync(data, "keys", "list")).Output, "team-last");
-            await using (var server = await ThreadloomProcess.StartHealthyAsync(data))
+            Assert.Equal(HttpStatusCode.OK, await StatusAsync(server, only));
+            Assert.Equal(0, (await ThreadloomProcess.RunCliAsync(data, "keys", "revoke", id)).ExitCode);
+            var waited = Stopwatch.StartNew();
+            while (await StatusAsync(server, only) != HttpStatusCode.Unauthorized)
             {
-                Assert.Equal(HttpStatusCode.OK, await StatusAsync(server, only));
-                Assert.Equal(0, (await ThreadloomProcess.RunCliAsync(data, "keys", "revoke", id)).ExitCode);
-                var waited = Stopwatch.StartNew();
-                while (await StatusAsync(server, only) != HttpStatusCode.Unauthorized)
-                {
-                    Assert.True(waited.Elapsed < TimeSpan.FromSeconds(20), "the revoked key is still accepted");
-                    await Task.Delay(50);
-                }
-                // No active key is left, yet any key is refused: dev mode did not come back.
-                Assert.Equal(HttpStatusCode.Unauthorized, await StatusAsync(server, "sk-anything"));
-                // A new key for another project is served normally.
-                var fresh = await ThreadloomProcess.CreateKeyAsync(data, "team-next");
-                Assert.Equal(HttpStatusCode.OK, await StatusAsync(server, fresh));
+                Assert.True(waited.Elapsed < TimeSpan.FromSeconds(20), "the revoked key is still accepted");
+                await Task.Delay(50);
             }
-            await using (var restarted = await ThreadloomProcess.StartHealthyAsync(data))
-            {
-                Assert.Equal(HttpStatusCode.Unauthorized, await StatusAsync(restarted, "sk-anything"));
-                Assert.Equal(HttpStatusCode.Unauthorized, await StatusAsync(restarted, only));
-            }
+            // No active key is left, yet any key is refused: dev mode did not come back.
+            Assert.Equal(HttpStatusCode.Unauthorized, await StatusAsync(server, "sk-anything"));
+            // A new key for another project is served normally.
+            var fresh = await ThreadloomProcess.CreateKeyAsync(data, "team-next");
+            Assert.Equal(HttpStatusCode.OK, await StatusAsync(server, fresh));
         }
-        finally
+        await using (var restarted = await ThreadloomProcess.StartHealthyAsync(data))
         {
-            ThreadloomProcess.DeleteDataDirectory(data);
+            Assert.Equal(HttpStatusCode.Unauthorized, await StatusAsync(restarted, "sk-anything"));
+            Assert.Equal(HttpStatusCode.Unauthorized, await StatusAsync(restarted, only));
         }
     }
 

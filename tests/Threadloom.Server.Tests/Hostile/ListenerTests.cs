@@ -16,66 +16,48 @@ public sealed class ListenerTests
     [MemberData(nameof(Routes))]
     public async Task Issue9_KestrelEndpointOnEveryInterface_NoKeyEver_RefusesToStart(string route)
     {
-        var data = ThreadloomProcess.NewDataDirectory();
-        var workingDirectory = Directory.CreateTempSubdirectory("threadloom-appsettings-").FullName;
-        try
-        {
-            await using var server = StartOnEveryInterface(route, data, workingDirectory);
-            Assert.True(await server.WaitForExitAsync(TimeSpan.FromSeconds(120)), $"The server kept running on 0.0.0.0 in dev mode:\n{server.Output}");
-            Assert.NotEqual(0, server.ExitCode);
-            Assert.Contains("Refusing to start", server.Output, StringComparison.Ordinal);
-            Assert.Contains("0.0.0.0", server.Output, StringComparison.Ordinal);
-        }
-        finally
-        {
-            ThreadloomProcess.DeleteDataDirectory(data);
-            ThreadloomProcess.DeleteDataDirectory(workingDirectory);
-        }
+        using var dataFolder = new TempDataDirectory();
+        var data = dataFolder.Path;
+        using var settingsFolder = new TempDataDirectory();
+        var workingDirectory = Directory.CreateDirectory(settingsFolder.Path).FullName;
+        await using var server = StartOnEveryInterface(route, data, workingDirectory);
+        Assert.True(await server.WaitForExitAsync(TimeSpan.FromSeconds(120)), $"The server kept running on 0.0.0.0 in dev mode:\n{server.Output}");
+        Assert.NotEqual(0, server.ExitCode);
+        Assert.Contains("Refusing to start", server.Output, StringComparison.Ordinal);
+        Assert.Contains("0.0.0.0", server.Output, StringComparison.Ordinal);
     }
 
     [Theory]
     [MemberData(nameof(Routes))]
     public async Task Issue9_KestrelEndpointOnEveryInterface_WithAKey_ServesThatKeyOnly(string route)
     {
-        var data = ThreadloomProcess.NewDataDirectory();
-        var workingDirectory = Directory.CreateTempSubdirectory("threadloom-appsettings-").FullName;
-        try
-        {
-            var key = await ThreadloomProcess.CreateKeyAsync(data, "team");
-            await using var server = StartOnEveryInterface(route, data, workingDirectory);
-            await server.WaitHealthyAsync();
+        using var dataFolder = new TempDataDirectory();
+        var data = dataFolder.Path;
+        using var settingsFolder = new TempDataDirectory();
+        var workingDirectory = Directory.CreateDirectory(settingsFolder.Path).FullName;
+        var key = await ThreadloomProcess.CreateKeyAsync(data, "team");
+        await using var server = StartOnEveryInterface(route, data, workingDirectory);
+        await server.WaitHealthyAsync();
 
-            using var owner = server.CreateClient(key);
-            var created = await owner.PostAsync("assistants", new StringContent("""{"model":"gpt-4o","name":"listener"}""", System.Text.Encoding.UTF8, "application/json"));
-            Assert.Equal(HttpStatusCode.OK, created.StatusCode);
-            Assert.Equal(HttpStatusCode.OK, (await owner.GetAsync("assistants")).StatusCode);
+        using var owner = server.CreateClient(key);
+        var created = await owner.PostAsync("assistants", new StringContent("""{"model":"gpt-4o","name":"listener"}""", System.Text.Encoding.UTF8, "application/json"));
+        Assert.Equal(HttpStatusCode.OK, created.StatusCode);
+        Assert.Equal(HttpStatusCode.OK, (await owner.GetAsync("assistants")).StatusCode);
 
-            using var stranger = server.CreateClient("sk-anything-at-all");
-            Assert.Equal(HttpStatusCode.Unauthorized, (await stranger.GetAsync("assistants")).StatusCode);
-        }
-        finally
-        {
-            ThreadloomProcess.DeleteDataDirectory(data);
-            ThreadloomProcess.DeleteDataDirectory(workingDirectory);
-        }
+        using var stranger = server.CreateClient("sk-anything-at-all");
+        Assert.Equal(HttpStatusCode.Unauthorized, (await stranger.GetAsync("assistants")).StatusCode);
     }
 
     [Fact]
     public async Task Issue9_LoopbackOnly_NoKey_IsDevMode_AndAnotherKeyIsServed()
     {
-        var data = ThreadloomProcess.NewDataDirectory();
-        try
-        {
-            await using var server = await ThreadloomProcess.StartHealthyAsync(data);
-            using var a = server.CreateClient("sk-dev-a");
-            Assert.Equal(HttpStatusCode.OK, (await a.GetAsync("assistants")).StatusCode);
-            using var b = server.CreateClient("sk-dev-b");
-            Assert.Equal(HttpStatusCode.OK, (await b.GetAsync("assistants")).StatusCode);
-        }
-        finally
-        {
-            ThreadloomProcess.DeleteDataDirectory(data);
-        }
+        using var dataFolder = new TempDataDirectory();
+        var data = dataFolder.Path;
+        await using var server = await ThreadloomProcess.StartHealthyAsync(data);
+        using var a = server.CreateClient("sk-dev-a");
+        Assert.Equal(HttpStatusCode.OK, (await a.GetAsync("assistants")).StatusCode);
+        using var b = server.CreateClient("sk-dev-b");
+        Assert.Equal(HttpStatusCode.OK, (await b.GetAsync("assistants")).StatusCode);
     }
 
     [Theory]

@@ -16,87 +16,69 @@ public sealed class MetricsAccessTests
     {
         var lan = NonLoopbackAddress();
         Assert.True(lan is not null, "the test needs a non-loopback IPv4 address on this machine");
-        var data = ThreadloomProcess.NewDataDirectory();
-        try
-        {
-            var key = await ThreadloomProcess.CreateKeyAsync(data, "team");
-            await using var server = ThreadloomProcess.Start(data, bindArguments: port => ["--urls", $"http://0.0.0.0:{port}"]);
-            await server.WaitHealthyAsync();
-            using var fromNetwork = new HttpClient { BaseAddress = new Uri($"http://{lan}:{server.Port}/") };
-            Assert.Equal(HttpStatusCode.NotFound, (await fromNetwork.GetAsync("metrics")).StatusCode);
-            Assert.Equal(HttpStatusCode.NotFound, (await fromNetwork.GetAsync("metrics/")).StatusCode);
+        using var dataFolder = new TempDataDirectory();
+        var data = dataFolder.Path;
+        var key = await ThreadloomProcess.CreateKeyAsync(data, "team");
+        await using var server = ThreadloomProcess.Start(data, bindArguments: port => ["--urls", $"http://0.0.0.0:{port}"]);
+        await server.WaitHealthyAsync();
+        using var fromNetwork = new HttpClient { BaseAddress = new Uri($"http://{lan}:{server.Port}/") };
+        Assert.Equal(HttpStatusCode.NotFound, (await fromNetwork.GetAsync("metrics")).StatusCode);
+        Assert.Equal(HttpStatusCode.NotFound, (await fromNetwork.GetAsync("metrics/")).StatusCode);
 
-            using var local = new HttpClient { BaseAddress = server.BaseAddress };
-            var scrape = await local.GetAsync("metrics");
-            Assert.Equal(HttpStatusCode.OK, scrape.StatusCode);
+        using var local = new HttpClient { BaseAddress = server.BaseAddress };
+        var scrape = await local.GetAsync("metrics");
+        Assert.Equal(HttpStatusCode.OK, scrape.StatusCode);
 
-            using var api = new HttpRequestMessage(HttpMethod.Get, "v1/assistants");
-            api.Headers.Authorization = new System.Net.Http.Headers.AuthenticationHeaderValue("Bearer", key);
-            Assert.Equal(HttpStatusCode.OK, (await fromNetwork.SendAsync(api)).StatusCode);
-        }
-        finally
-        {
-            ThreadloomProcess.DeleteDataDirectory(data);
-        }
+        using var api = new HttpRequestMessage(HttpMethod.Get, "v1/assistants");
+        api.Headers.Authorization = new System.Net.Http.Headers.AuthenticationHeaderValue("Bearer", key);
+        Assert.Equal(HttpStatusCode.OK, (await fromNetwork.SendAsync(api)).StatusCode);
     }
 
     [Fact]
     public async Task Issue9_MetricsKey_OnlyTheMetricsProjectsKeyScrapes_AndNoProjectIsNamed()
     {
-        var data = ThreadloomProcess.NewDataDirectory();
-        try
-        {
-            var (tenantKey, tenantProject) = await KeyAndProjectAsync(data, "team");
-            var (metricsKey, _) = await KeyAndProjectAsync(data, "metrics");
-            await using var server = await ThreadloomProcess.StartHealthyAsync(data, ["--Metrics:Access", "key"]);
-            using var tenant = new ProcessClient(server, tenantKey);
-            var assistant = (await tenant.PostOkAsync("assistants", """{"model":"gpt-4o"}"""))["id"]!.GetValue<string>();
-            var thread = (await tenant.PostOkAsync("threads", "{}"))["id"]!.GetValue<string>();
-            await tenant.GetOkAsync($"assistants/{assistant}");
+        using var dataFolder = new TempDataDirectory();
+        var data = dataFolder.Path;
+        var (tenantKey, tenantProject) = await KeyAndProjectAsync(data, "team");
+        var (metricsKey, _) = await KeyAndProjectAsync(data, "metrics");
+        await using var server = await ThreadloomProcess.StartHealthyAsync(data, ["--Metrics:Access", "key"]);
+        using var tenant = new ProcessClient(server, tenantKey);
+        var assistant = (await tenant.PostOkAsync("assistants", """{"model":"gpt-4o"}"""))["id"]!.GetValue<string>();
+        var thread = (await tenant.PostOkAsync("threads", "{}"))["id"]!.GetValue<string>();
+        await tenant.GetOkAsync($"assistants/{assistant}");
 
-            Assert.Equal(HttpStatusCode.Unauthorized, await ScrapeStatusAsync(server, null));
-            Assert.Equal(HttpStatusCode.Unauthorized, await ScrapeStatusAsync(server, tenantKey));
-            Assert.Equal(HttpStatusCode.Unauthorized, await ScrapeStatusAsync(server, "sk-made-up"));
-            using var scraper = new HttpClient { BaseAddress = server.BaseAddress };
-            scraper.DefaultRequestHeaders.Authorization = new System.Net.Http.Headers.AuthenticationHeaderValue("Bearer", metricsKey);
-            var text = await scraper.GetStringAsync("metrics");
-            Assert.Contains("http_server_request_duration", text, StringComparison.Ordinal);
-            foreach (var id in (string[])[tenantProject, assistant, thread, tenantKey])
-            {
-                Assert.DoesNotContain(id, text, StringComparison.Ordinal);
-            }
-            Assert.DoesNotContain("proj_", text, StringComparison.Ordinal);
-            Assert.DoesNotContain("asst_", text, StringComparison.Ordinal);
-        }
-        finally
+        Assert.Equal(HttpStatusCode.Unauthorized, await ScrapeStatusAsync(server, null));
+        Assert.Equal(HttpStatusCode.Unauthorized, await ScrapeStatusAsync(server, tenantKey));
+        Assert.Equal(HttpStatusCode.Unauthorized, await ScrapeStatusAsync(server, "sk-made-up"));
+        using var scraper = new HttpClient { BaseAddress = server.BaseAddress };
+        scraper.DefaultRequestHeaders.Authorization = new System.Net.Http.Headers.AuthenticationHeaderValue("Bearer", metricsKey);
+        var text = await scraper.GetStringAsync("metrics");
+        Assert.Contains("http_server_request_duration", text, StringComparison.Ordinal);
+        foreach (var id in (string[])[tenantProject, assistant, thread, tenantKey])
         {
-            ThreadloomProcess.DeleteDataDirectory(data);
+            Assert.DoesNotContain(id, text, StringComparison.Ordinal);
         }
+        Assert.DoesNotContain("proj_", text, StringComparison.Ordinal);
+        Assert.DoesNotContain("asst_", text, StringComparison.Ordinal);
     }
 
     [Fact]
     public async Task Issue9_MetricsPort_ServedOnlyOnItsOwnPort_WhichServesNoApi()
     {
-        var data = ThreadloomProcess.NewDataDirectory();
-        try
-        {
-            var key = await ThreadloomProcess.CreateKeyAsync(data, "team");
-            var metricsPort = ThreadloomProcess.FreePort();
-            await using var server = await ThreadloomProcess.StartHealthyAsync(data, ["--Metrics:Access", "port", "--Metrics:Port", $"{metricsPort}"]);
-            Assert.Equal(HttpStatusCode.NotFound, await ScrapeStatusAsync(server, null));
-            using var tenant = new ProcessClient(server, key);
-            await tenant.GetOkAsync("assistants");
+        using var dataFolder = new TempDataDirectory();
+        var data = dataFolder.Path;
+        var key = await ThreadloomProcess.CreateKeyAsync(data, "team");
+        var metricsPort = ThreadloomProcess.FreePort();
+        await using var server = await ThreadloomProcess.StartHealthyAsync(data, ["--Metrics:Access", "port", "--Metrics:Port", $"{metricsPort}"]);
+        Assert.Equal(HttpStatusCode.NotFound, await ScrapeStatusAsync(server, null));
+        using var tenant = new ProcessClient(server, key);
+        await tenant.GetOkAsync("assistants");
 
-            using var metrics = new HttpClient { BaseAddress = new Uri($"http://127.0.0.1:{metricsPort}/") };
-            Assert.Contains("http_server_request_duration", await metrics.GetStringAsync("metrics"), StringComparison.Ordinal);
-            using var api = new HttpRequestMessage(HttpMethod.Get, "v1/assistants");
-            api.Headers.Authorization = new System.Net.Http.Headers.AuthenticationHeaderValue("Bearer", key);
-            Assert.Equal(HttpStatusCode.NotFound, (await metrics.SendAsync(api)).StatusCode);
-        }
-        finally
-        {
-            ThreadloomProcess.DeleteDataDirectory(data);
-        }
+        using var metrics = new HttpClient { BaseAddress = new Uri($"http://127.0.0.1:{metricsPort}/") };
+        Assert.Contains("http_server_request_duration", await metrics.GetStringAsync("metrics"), StringComparison.Ordinal);
+        using var api = new HttpRequestMessage(HttpMethod.Get, "v1/assistants");
+        api.Headers.Authorization = new System.Net.Http.Headers.AuthenticationHeaderValue("Bearer", key);
+        Assert.Equal(HttpStatusCode.NotFound, (await metrics.SendAsync(api)).StatusCode);
     }
 
     private static async Task<HttpStatusCode> ScrapeStatusAsync(ThreadloomProcess server, string? key)
