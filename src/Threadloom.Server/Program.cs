@@ -7,5 +7,14 @@ if (args.Length > 0 && args[0] == "keys")
 
 var builder = ThreadloomApp.CreateBuilder(args);
 var app = await ThreadloomApp.BuildAsync(builder);
-await app.RunAsync();
+try
+{
+    await app.RunAsync();
+}
+catch (ListenerRefusedException e)
+{
+    // Kestrel had bound the addresses when the check ran; nothing was served in dev mode meanwhile.
+    await Console.Error.WriteLineAsync(e.Message);
+    return 3;
+}
 return 0;

@@ -3,6 +3,7 @@ using Npgsql;
 using Threadloom.Core.Domain;
 using Threadloom.Core.Runs;
 using Threadloom.Core.Storage;
+using Workers = Threadloom.Core.Workers;
 
 namespace Threadloom.Storage.Postgres;
 
@@ -118,6 +119,18 @@ public sealed class PostgresRunStore(PostgresDatabase database, IUnitOfWork unit
     public Task<IReadOnlyList<Run>> FindLapsedAsync(DateTimeOffset now, CancellationToken cancellationToken) =>
         QueryRunsAsync("SELECT data FROM runs WHERE status IN ('in_progress','cancelling') AND locked_by IS NOT NULL AND locked_until < $1 ORDER BY seq",
             cancellationToken, now.ToUnixTimeMilliseconds());
+
+    public Task<IReadOnlyList<Run>> RecoverPreviousLivesAsync(Workers.LeaseHolder holder, CancellationToken cancellationToken) =>
+        database.WriteAsync<IReadOnlyList<Run>>(async (c, t) =>
+        {
+            // left(), not LIKE: a configured node id may hold '%' or '_'.
+            const string ofEarlierLife = "locked_by IS NOT NULL AND left(locked_by, length($1)) = $1 AND locked_by <> $2";
+            await c.ExecuteAsync($"UPDATE runs SET locked_by = NULL, locked_until = NULL WHERE status = 'queued' AND {ofEarlierLife}", t, cancellationToken,
+                holder.NodePrefix, holder.Value);
+            var rows = await c.QueryAsync($"SELECT data FROM runs WHERE status IN ('in_progress','cancelling') AND {ofEarlierLife} ORDER BY seq", t,
+                r => r.GetString(0), cancellationToken, holder.NodePrefix, holder.Value);
+            return rows.Select(_table.Deserialize).ToList();
+        }, cancellationToken);
 
     public async Task<Run?> FindActiveAsync(string projectId, string threadId, CancellationToken cancellationToken) =>
         First(await QueryRunsAsync($"SELECT data FROM runs WHERE project_id = $1 AND thread_id = $2 AND status IN {PostgresStoreWriter.ActiveStatuses} LIMIT 1",

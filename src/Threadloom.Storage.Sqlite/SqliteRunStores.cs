@@ -1,6 +1,7 @@
 using Threadloom.Core.Domain;
 using Threadloom.Core.Runs;
 using Threadloom.Core.Storage;
+using Threadloom.Core.Workers;
 
 namespace Threadloom.Storage.Sqlite;
 
@@ -54,6 +55,18 @@ public sealed class SqliteRunStore(SqliteDatabase database) : IRunStore
     public Task<IReadOnlyList<Run>> FindLapsedAsync(DateTimeOffset now, CancellationToken cancellationToken) =>
         QueryRunsAsync("SELECT data FROM runs WHERE status IN ('in_progress','cancelling') AND locked_by IS NOT NULL AND locked_until < $now ORDER BY seq",
             cancellationToken, ("$now", now.ToUnixTimeMilliseconds()));
+
+    public Task<IReadOnlyList<Run>> RecoverPreviousLivesAsync(LeaseHolder holder, CancellationToken cancellationToken) =>
+        database.WriteAsync<IReadOnlyList<Run>>(async (c, t) =>
+        {
+            // substr, not LIKE: a configured node id may hold '%' or '_'.
+            const string ofEarlierLife = "locked_by IS NOT NULL AND substr(locked_by, 1, length($prefix)) = $prefix AND locked_by <> $holder";
+            (string, object?)[] parameters = [("$prefix", holder.NodePrefix), ("$holder", holder.Value)];
+            await c.ExecuteAsync($"UPDATE runs SET locked_by = NULL, locked_until = NULL WHERE status = 'queued' AND {ofEarlierLife}", t, cancellationToken, parameters);
+            var rows = await c.QueryAsync($"SELECT data FROM runs WHERE status IN ('in_progress','cancelling') AND {ofEarlierLife} ORDER BY seq", t,
+                r => r.GetString(0), cancellationToken, parameters);
+            return rows.Select(_table.Deserialize).ToList();
+        }, cancellationToken);
 
     public async Task<Run?> FindActiveAsync(string projectId, string threadId, CancellationToken cancellationToken)
     {

@@ -123,21 +123,59 @@ public sealed class SqliteProjectStore(SqliteDatabase database, TimeProvider tim
         }, cancellationToken);
     }
 
+    private const string KeyColumns = "k.id, k.project_id, k.name, k.key_hash, k.created_at, k.hint, k.last_used_at, k.revoked_at";
+
     public Task CreateKeyAsync(ApiKey key, CancellationToken cancellationToken) =>
-        database.WriteAsync((c, t) => c.ExecuteAsync("INSERT INTO api_keys (id, project_id, name, key_hash, created_at) VALUES ($id, $p, $n, $h, $c)", t, cancellationToken,
-            ("$id", key.Id), ("$p", key.ProjectId), ("$n", key.Name), ("$h", key.KeyHash), ("$c", key.CreatedAt.ToUnixTimeSeconds())), cancellationToken);
+        database.WriteAsync(async (c, t) =>
+        {
+            await c.ExecuteAsync("INSERT INTO api_keys (id, project_id, name, key_hash, created_at, hint) VALUES ($id, $p, $n, $h, $c, $hint)", t, cancellationToken,
+                ("$id", key.Id), ("$p", key.ProjectId), ("$n", key.Name), ("$h", key.KeyHash), ("$c", key.CreatedAt.ToUnixTimeSeconds()), ("$hint", key.Hint));
+            return await c.ExecuteAsync("UPDATE key_set SET version = version + 1, keys_configured = 1 WHERE id = 1", t, cancellationToken);
+        }, cancellationToken);
 
     public async Task<ApiKey?> FindKeyByHashAsync(string keyHash, CancellationToken cancellationToken)
     {
         await using var connection = await database.OpenAsync(cancellationToken);
-        var keys = await connection.QueryAsync("SELECT id, project_id, name, key_hash, created_at FROM api_keys WHERE key_hash = $h",
-            r => new ApiKey(r.GetString(0), r.GetString(1), r.GetString(2), r.GetString(3), DateTimeOffset.FromUnixTimeSeconds(r.GetInt64(4))), cancellationToken, ("$h", keyHash));
+        var keys = await connection.QueryAsync($"SELECT {KeyColumns} FROM api_keys k WHERE k.key_hash = $h AND k.revoked_at IS NULL",
+            ReadKey, cancellationToken, ("$h", keyHash));
         return keys.Count == 0 ? null : keys[0];
     }
 
-    public async Task<bool> AnyKeysAsync(CancellationToken cancellationToken)
+    public async Task<IReadOnlyList<ApiKeyListing>> ListKeysAsync(CancellationToken cancellationToken)
     {
         await using var connection = await database.OpenAsync(cancellationToken);
-        return await connection.ScalarAsync("SELECT 1 FROM api_keys LIMIT 1", null, cancellationToken) is not null;
+        return await connection.QueryAsync($"SELECT {KeyColumns}, p.name FROM api_keys k JOIN projects p ON p.id = k.project_id ORDER BY k.created_at, k.id",
+            r => new ApiKeyListing(ReadKey(r), r.GetString(8)), cancellationToken);
     }
+
+    public Task<bool> RevokeKeyAsync(string keyId, DateTimeOffset revokedAt, CancellationToken cancellationToken) =>
+        database.WriteAsync(async (c, t) =>
+        {
+            if (await c.ExecuteAsync("UPDATE api_keys SET revoked_at = $r WHERE id = $id AND revoked_at IS NULL", t, cancellationToken,
+                    ("$r", revokedAt.ToUnixTimeSeconds()), ("$id", keyId)) != 1)
+            {
+                return false;
+            }
+            await c.ExecuteAsync("UPDATE key_set SET version = version + 1 WHERE id = 1", t, cancellationToken);
+            return true;
+        }, cancellationToken);
+
+    public async Task<KeySetState> GetKeySetStateAsync(CancellationToken cancellationToken)
+    {
+        await using var connection = await database.OpenAsync(cancellationToken);
+        var rows = await connection.QueryAsync("SELECT version, keys_configured FROM key_set WHERE id = 1",
+            r => new KeySetState(r.GetInt64(0), r.GetInt64(1) != 0), cancellationToken);
+        return rows.Count == 0 ? new KeySetState(0, false) : rows[0];
+    }
+
+    public Task RecordKeyUseAsync(string keyId, DateTimeOffset usedAt, CancellationToken cancellationToken) =>
+        database.WriteAsync((c, t) => c.ExecuteAsync(
+            "UPDATE api_keys SET last_used_at = $u WHERE id = $id AND (last_used_at IS NULL OR last_used_at < $u)", t, cancellationToken,
+            ("$u", usedAt.ToUnixTimeSeconds()), ("$id", keyId)), cancellationToken);
+
+    private static ApiKey ReadKey(System.Data.Common.DbDataReader r) =>
+        new(r.GetString(0), r.GetString(1), r.GetString(2), r.GetString(3), DateTimeOffset.FromUnixTimeSeconds(r.GetInt64(4)),
+            r.IsDBNull(5) ? null : r.GetString(5),
+            r.IsDBNull(6) ? null : DateTimeOffset.FromUnixTimeSeconds(r.GetInt64(6)),
+            r.IsDBNull(7) ? null : DateTimeOffset.FromUnixTimeSeconds(r.GetInt64(7)));
 }

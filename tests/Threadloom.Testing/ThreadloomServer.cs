@@ -33,7 +33,13 @@ public sealed class ThreadloomServer : IAsyncDisposable
     public static async Task<ThreadloomServer> StartAsync(IDictionary<string, string?>? settings = null, Action<IServiceCollection>? configureServices = null, string? dataDirectory = null)
     {
         dataDirectory ??= Path.Combine(Path.GetTempPath(), "threadloom-tests", Guid.NewGuid().ToString("N"));
-        var args = new List<string> { "--urls", "http://127.0.0.1:0", "--Server:DataDirectory", dataDirectory, "--Logging:LogLevel:Default", "Warning" };
+        // No drain by default: disposing a test server cancels its runs at once, as before issue #9 §5; a test of
+        // the drain sets Runs:ShutdownGracePeriod itself (the last value given wins).
+        var args = new List<string>
+        {
+            "--urls", "http://127.0.0.1:0", "--Server:DataDirectory", dataDirectory, "--Logging:LogLevel:Default", "Warning",
+            "--Runs:ShutdownGracePeriod", "00:00:00",
+        };
         foreach (var (key, value) in settings ?? new Dictionary<string, string?>())
         {
             args.Add($"--{key}");

@@ -85,4 +85,16 @@ public sealed record StoredFile(
 
 public sealed record Project(string Id, string Name, DateTimeOffset CreatedAt);
 
-public sealed record ApiKey(string Id, string ProjectId, string Name, string KeyHash, DateTimeOffset CreatedAt);
+/// <summary>
+/// An API key as stored: only its SHA-256 hash, never the secret. <paramref name="Hint"/> is the redacted form shown
+/// in listings (<c>sk-tl-…abcd</c>); <paramref name="LastUsedAt"/> is recorded at most once a minute per node.
+/// </summary>
+public sealed record ApiKey(
+    string Id,
+    string ProjectId,
+    string Name,
+    string KeyHash,
+    DateTimeOffset CreatedAt,
+    string? Hint = null,
+    DateTimeOffset? LastUsedAt = null,
+    DateTimeOffset? RevokedAt = null);

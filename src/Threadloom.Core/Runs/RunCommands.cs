@@ -110,11 +110,17 @@ public sealed class RunCommands(
     /// are not idempotent. A run that was being cancelled simply ends cancelled.
     /// </summary>
     public Task<Run?> FailLapsedAsync(Run run, CancellationToken cancellationToken) =>
+        FailInterruptedAsync(run, "The run was interrupted because the server executing it stopped responding.", cancellationToken);
+
+    /// <summary>
+    /// Ends a run whose executor is gone (its node died or restarted): failed with <c>server_error</c> and
+    /// <paramref name="message"/>, never re-run, because tool calls are not idempotent. A run that was being cancelled
+    /// simply ends cancelled.
+    /// </summary>
+    public Task<Run?> FailInterruptedAsync(Run run, string message, CancellationToken cancellationToken) =>
         run.Status == RunStatus.Cancelling
             ? CloseAsync(run, RunStatus.Cancelled, null, "run_cancelled", RunStepStatus.Cancelled, cancellationToken)
-            : CloseAsync(run, RunStatus.Failed,
-                new RunError("server_error", "The run was interrupted because the server executing it stopped responding."),
-                "run_failed", RunStepStatus.Failed, cancellationToken);
+            : CloseAsync(run, RunStatus.Failed, new RunError("server_error", message), "run_failed", RunStepStatus.Failed, cancellationToken);
 
     /// <summary>
     /// Moves <paramref name="run"/> to a final status, closing its in-progress steps and messages to match, and

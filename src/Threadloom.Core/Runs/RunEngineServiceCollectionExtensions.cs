@@ -8,12 +8,15 @@ public static class RunEngineServiceCollectionExtensions
     /// <summary>
     /// Registers the run engine: <see cref="RunsOptions"/> (section <c>Runs</c>, validated at startup), the signal,
     /// event hub and cancellation registry, <see cref="RunCommands"/>, <see cref="RunExecutor"/> and the
-    /// <see cref="RunWorker"/> hosted service. Built-in tools are added as <see cref="IBuiltInTool"/> singletons.
+    /// <see cref="RunWorker"/> hosted service, and a <see cref="Workers.LeaseHolder"/> unless the host registered one. Built-in tools are added as <see cref="IBuiltInTool"/> singletons.
     /// Needs the stores, <c>AddInference</c>, <c>TimeProvider</c> and <c>IIdGenerator</c>.
     /// </summary>
     public static IServiceCollection AddRunEngine(this IServiceCollection services)
     {
         services.AddOptions<RunsOptions>().BindConfiguration(RunsOptions.SectionName).ValidateDataAnnotations().ValidateOnStart();
+        // The host registers the node's real identity first (a stable node id per data folder); this fallback can
+        // recognise no earlier life, so its crashed runs wait for their leases to lapse.
+        services.TryAddSingleton(_ => Workers.LeaseHolder.Ephemeral());
         services.TryAddSingleton<RunSignal>();
         services.TryAddSingleton<RunEventHub>();
         services.TryAddSingleton<RunCancellations>();

@@ -126,6 +126,18 @@ public sealed class RunCancellations
         return new Registration(this, runId);
     }
 
+    /// <summary>How many runs this node is executing.</summary>
+    public int Count
+    {
+        get
+        {
+            lock (_gate)
+            {
+                return _sources.Count;
+            }
+        }
+    }
+
     public bool IsLocal(string runId)
     {
         lock (_gate)

@@ -44,6 +44,10 @@ public sealed partial class RunExecutor(
 {
     public static readonly ActivitySource ActivitySource = new("Threadloom.Runs");
 
+    /// <summary>The <c>last_error.message</c> of a run that was still executing when its node shut down.</summary>
+    public const string ShutdownMessage =
+        "The server shut down before the run finished: runs still in progress at the end of the shutdown grace period (Runs:ShutdownGracePeriod) are failed. Create the run again.";
+
     private readonly Dictionary<string, IBuiltInTool> _builtIns = builtInTools.ToDictionary(t => t.Name, StringComparer.Ordinal);
 
     private IEnumerable<IRunMessageAnnotator> Annotators => _builtIns.Values.OfType<IRunMessageAnnotator>();
@@ -489,7 +493,7 @@ public sealed partial class RunExecutor(
         if (current.Status == RunStatus.InProgress)
         {
             await commands.CloseAsync(current with { Usage = state.Run.Usage }, RunStatus.Failed,
-                new RunError("server_error", "The server stopped while the run was in progress."), "run_failed", RunStepStatus.Failed, CancellationToken.None);
+                new RunError("server_error", ShutdownMessage), "run_failed", RunStepStatus.Failed, CancellationToken.None);
         }
     }
 

@@ -17,6 +17,12 @@ namespace Threadloom.Core.Runs;
 /// state, and a lost signal only delays a run until the next sweep. An expired lease fails the run (server_error)
 /// instead of retrying it: tool calls aren't idempotent. A cancel reaches a run through <see cref="RunCancellations"/>
 /// on this node, and through the heartbeat (which reads the status) from any other node.
+/// <para>Restarts and shutdowns (issue #9 §5): leases name the <see cref="LeaseHolder"/>, a node id that survives
+/// restarts plus this start's instance id. The first sweep ends the runs of earlier lives of this node at once,
+/// instead of waiting up to <see cref="RunsOptions.Lease"/>. On shutdown, <see cref="StoppingAsync"/> runs before any
+/// hosted service stops (so the sandbox and the HTTP listener still serve the runs): it stops claiming, waits up to
+/// <see cref="RunsOptions.ShutdownGracePeriod"/> for in-flight runs, then cancels the rest, which the executor fails
+/// with <see cref="RunExecutor.ShutdownMessage"/>. Queued runs stay queued for the next node or life.</para>
 /// </remarks>
 public sealed partial class RunWorker(
     IRunStore runs,
@@ -24,20 +30,34 @@ public sealed partial class RunWorker(
     RunCommands commands,
     RunSignal signal,
     RunCancellations cancellations,
+    LeaseHolder holder,
     IOptions<RunsOptions> options,
     TimeProvider time,
-    ILogger<RunWorker> logger) : BackgroundService
+    ILogger<RunWorker> logger) : BackgroundService, IHostedLifecycleService
 {
-    private readonly string _nodeId = $"{Environment.MachineName}-{Guid.NewGuid():N}";
+    /// <summary>The <c>last_error.message</c> of a run interrupted by a crash of this node, found after its restart.</summary>
+    public const string RestartMessage = "The run was interrupted because the server executing it restarted.";
+
+    private readonly string _nodeId = holder.Value;
     private readonly RunsOptions _options = options.Value;
+
+    /// <summary>Cancelled when the node stops claiming (drain starts).</summary>
+    private readonly CancellationTokenSource _draining = new();
+
+    /// <summary>Cancelled when in-flight runs must stop: the grace period ended.</summary>
+    private readonly CancellationTokenSource _aborting = new();
+
+    private bool _recovered;
 
     protected override async Task ExecuteAsync(CancellationToken stoppingToken)
     {
+        using var loopCts = CancellationTokenSource.CreateLinkedTokenSource(stoppingToken, _draining.Token);
+        var loopToken = loopCts.Token;
         using var slots = new SemaphoreSlim(_options.MaxConcurrentRuns, _options.MaxConcurrentRuns);
         var running = new List<Task>();
         var lastSweep = Stopwatch.StartNew();
         var first = true;
-        while (!stoppingToken.IsCancellationRequested)
+        while (!loopToken.IsCancellationRequested)
         {
             try
             {
@@ -45,35 +65,85 @@ public sealed partial class RunWorker(
                 {
                     first = false;
                     lastSweep.Restart();
-                    await SweepAsync(stoppingToken);
+                    await SweepAsync(loopToken);
                 }
+                // The claim itself is not cancelled: a claim committed by a cancelled call would hold a run unstarted.
                 await WorkSlots.FillAsync(slots, running,
-                    () => runs.ClaimNextAsync(_nodeId, time.GetUtcNow(), _options.Lease, stoppingToken),
+                    () => runs.ClaimNextAsync(_nodeId, time.GetUtcNow(), _options.Lease, CancellationToken.None),
                     run =>
                     {
                         LogClaimed(run.Id, _nodeId);
-                        return RunOneAsync(run, slots, stoppingToken);
+                        return RunOneAsync(run, slots, _aborting.Token);
                     },
-                    stoppingToken);
-                await signal.WaitAsync(_options.SweepInterval, stoppingToken);
+                    // Only this loop takes slots, so a free slot is taken at once: not cancelling keeps a claimed run from being dropped.
+                    CancellationToken.None);
+                await signal.WaitAsync(_options.SweepInterval, loopToken);
             }
-            catch (OperationCanceledException) when (stoppingToken.IsCancellationRequested)
+            catch (OperationCanceledException) when (loopToken.IsCancellationRequested)
             {
                 break;
             }
             catch (Exception e)
             {
                 LogLoopFailed(e);
-                await Task.Delay(_options.SweepInterval, stoppingToken).ContinueWith(_ => { }, TaskScheduler.Default);
+                await Task.Delay(_options.SweepInterval, loopToken).ContinueWith(_ => { }, TaskScheduler.Default);
             }
+        }
+        // Stopped without a drain (the host did not call StoppingAsync): stop the runs now.
+        if (!_draining.IsCancellationRequested)
+        {
+            await _aborting.CancelAsync();
         }
         await Task.WhenAll(running);
     }
 
-    private async Task RunOneAsync(Run run, SemaphoreSlim slots, CancellationToken stoppingToken)
+    /// <summary>Drain: stop claiming, give in-flight runs the grace period, then cancel them and wait until they are failed.</summary>
+    public async Task StoppingAsync(CancellationToken cancellationToken)
+    {
+        await _draining.CancelAsync();
+        if (ExecuteTask is not { } loop)
+        {
+            return;
+        }
+        var inFlight = cancellations.Count;
+        if (inFlight > 0)
+        {
+            LogDraining(inFlight, _options.ShutdownGracePeriod);
+        }
+        try
+        {
+            await loop.WaitAsync(_options.ShutdownGracePeriod, cancellationToken);
+            return;
+        }
+        catch (TimeoutException)
+        {
+            LogGraceEnded(cancellations.Count);
+        }
+        catch (OperationCanceledException)
+        {
+            // The host's shutdown timeout ran out first.
+        }
+        await _aborting.CancelAsync();
+        await loop.WaitAsync(cancellationToken).ContinueWith(_ => { }, TaskScheduler.Default);
+    }
+
+    public Task StartingAsync(CancellationToken cancellationToken) => Task.CompletedTask;
+
+    public Task StartedAsync(CancellationToken cancellationToken) => Task.CompletedTask;
+
+    public Task StoppedAsync(CancellationToken cancellationToken) => Task.CompletedTask;
+
+    public override void Dispose()
+    {
+        _draining.Dispose();
+        _aborting.Dispose();
+        base.Dispose();
+    }
+
+    private async Task RunOneAsync(Run run, SemaphoreSlim slots, CancellationToken abortToken)
     {
         await Task.Yield();
-        using var runCts = CancellationTokenSource.CreateLinkedTokenSource(stoppingToken);
+        using var runCts = CancellationTokenSource.CreateLinkedTokenSource(abortToken);
         using var heartbeatCts = new CancellationTokenSource();
         try
         {
@@ -130,6 +200,18 @@ public sealed partial class RunWorker(
 
     private async Task SweepAsync(CancellationToken cancellationToken)
     {
+        if (!_recovered)
+        {
+            // Once per start: the runs of this node's earlier lives have no executor left. Retried until it succeeds.
+            foreach (var run in await runs.RecoverPreviousLivesAsync(holder, cancellationToken))
+            {
+                if (await commands.FailInterruptedAsync(run, RestartMessage, cancellationToken) is not null)
+                {
+                    LogRecovered(run.Id);
+                }
+            }
+            _recovered = true;
+        }
         var now = time.GetUtcNow();
         foreach (var run in await runs.FindExpiredAsync(now, cancellationToken))
         {
@@ -159,6 +241,15 @@ public sealed partial class RunWorker(
 
     [LoggerMessage(Level = LogLevel.Warning, Message = "Run {RunId} failed: the lease of its node lapsed")]
     private partial void LogLapsed(string runId);
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "Run {RunId} failed: it was in progress when this node's previous life ended")]
+    private partial void LogRecovered(string runId);
+
+    [LoggerMessage(Level = LogLevel.Information, Message = "Shutting down: no new runs are claimed; waiting up to {GracePeriod} for {Count} in-flight runs")]
+    private partial void LogDraining(int count, TimeSpan gracePeriod);
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "Shutdown grace period ended; failing {Count} runs still in progress")]
+    private partial void LogGraceEnded(int count);
 
     [LoggerMessage(Level = LogLevel.Error, Message = "The run worker loop failed; retrying")]
     private partial void LogLoopFailed(Exception exception);

@@ -19,4 +19,11 @@ public sealed class RunsOptions
     /// <summary>How often the worker looks for queued, expired and lapsed runs without being signalled.</summary>
     [Range(typeof(TimeSpan), "00:00:00.010", "00:10:00")]
     public TimeSpan SweepInterval { get; init; } = TimeSpan.FromSeconds(1);
+
+    /// <summary>
+    /// On SIGTERM the node stops claiming runs and lets in-flight ones finish for this long; those still running then
+    /// fail with <c>server_error</c> (issue #9 §5). The host's shutdown timeout is raised to cover it.
+    /// </summary>
+    [Range(typeof(TimeSpan), "00:00:00", "01:00:00")]
+    public TimeSpan ShutdownGracePeriod { get; init; } = TimeSpan.FromSeconds(30);
 }

@@ -37,6 +37,15 @@ public interface IRunStore
     /// <summary>In-progress or cancelling runs whose lease ended before <paramref name="now"/> (their node died).</summary>
     Task<IReadOnlyList<Run>> FindLapsedAsync(DateTimeOffset now, CancellationToken cancellationToken);
 
+    /// <summary>
+    /// Recovers the leases of earlier lives of <paramref name="holder"/>'s node: rows whose <c>locked_by</c> starts with
+    /// <see cref="Workers.LeaseHolder.NodePrefix"/> but is not <see cref="Workers.LeaseHolder.Value"/>, whatever their
+    /// <c>locked_until</c>. The caller has made sure those lives are dead (see <see cref="Workers.LeaseHolder"/>).
+    /// Queued runs among them (claimed, never started) are released in place, so any node can claim them at once; the
+    /// in-progress and cancelling ones are returned, still leased, for the caller to end (issue #9 §5).
+    /// </summary>
+    Task<IReadOnlyList<Run>> RecoverPreviousLivesAsync(Workers.LeaseHolder holder, CancellationToken cancellationToken);
+
     /// <summary>The thread's non-terminal run, if any.</summary>
     Task<Run?> FindActiveAsync(string projectId, string threadId, CancellationToken cancellationToken);
 

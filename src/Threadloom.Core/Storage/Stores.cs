@@ -44,13 +44,51 @@ public interface IFileStore
     Task<IReadOnlyList<string>> FindMissingAsync(string projectId, IReadOnlyCollection<string> ids, CancellationToken cancellationToken);
 }
 
+/// <summary>
+/// Projects and their API keys (the key store). Every change to the set of keys moves the key-set version, so that
+/// each node can drop its cached grants within a second by reading one small row (issue #9 §4).
+/// </summary>
 public interface IProjectStore
 {
     Task<Project> GetOrCreateAsync(string name, CancellationToken cancellationToken);
+
+    /// <summary>
+    /// Stores <paramref name="key"/> and, in the same transaction, increments the key-set version and records for good
+    /// that keys are configured (<see cref="KeySetState.KeysConfigured"/>).
+    /// </summary>
     Task CreateKeyAsync(ApiKey key, CancellationToken cancellationToken);
+
+    /// <summary>The active key with this hash; a revoked key is never found.</summary>
     Task<ApiKey?> FindKeyByHashAsync(string keyHash, CancellationToken cancellationToken);
-    Task<bool> AnyKeysAsync(CancellationToken cancellationToken);
+
+    /// <summary>Every key, revoked ones included, oldest first, with the name of its project.</summary>
+    Task<IReadOnlyList<ApiKeyListing>> ListKeysAsync(CancellationToken cancellationToken);
+
+    /// <summary>
+    /// Revokes the key: from the commit on, <see cref="FindKeyByHashAsync"/> no longer finds it, and the key-set version
+    /// moves in the same transaction. <see cref="KeySetState.KeysConfigured"/> stays true even when no active key is left.
+    /// Returns false when no active key has this id.
+    /// </summary>
+    Task<bool> RevokeKeyAsync(string keyId, DateTimeOffset revokedAt, CancellationToken cancellationToken);
+
+    /// <summary>
+    /// The current key-set version and whether a key was ever created. One small read: nodes call it at most once per
+    /// <c>Auth:KeySetRefreshInterval</c>, from any number of processes sharing the database.
+    /// </summary>
+    Task<KeySetState> GetKeySetStateAsync(CancellationToken cancellationToken);
+
+    /// <summary>Sets the key's <see cref="ApiKey.LastUsedAt"/> (a later time only); does not move the key-set version.</summary>
+    Task RecordKeyUseAsync(string keyId, DateTimeOffset usedAt, CancellationToken cancellationToken);
 }
+
+/// <summary>
+/// <paramref name="Version"/> changes (increases) with every key created or revoked. <paramref name="KeysConfigured"/>
+/// is true once any key was ever created, and never goes back: revoking the last key does not re-enable dev mode.
+/// </summary>
+public sealed record KeySetState(long Version, bool KeysConfigured);
+
+/// <summary>A key with the name of its project, for <c>threadloom keys list</c>.</summary>
+public sealed record ApiKeyListing(ApiKey Key, string ProjectName);
 
 /// <summary>Applies the numbered schema migrations of one dialect.</summary>
 public interface IMigrator

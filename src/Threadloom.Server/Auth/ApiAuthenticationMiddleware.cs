@@ -9,25 +9,32 @@ public sealed class AuthOptions
 {
     public const string SectionName = "Auth";
 
-    /// <summary>Dev mode: with no key in the database and a loopback-only listener, any key maps to the default project.</summary>
+    /// <summary>Dev mode: while no key was ever created and every bound address is loopback, any key maps to the default project.</summary>
     public bool AllowDevMode { get; init; } = true;
+
+    /// <summary>How stale a node's view of the key set may be: a key created or revoked anywhere applies within this time.</summary>
+    [System.ComponentModel.DataAnnotations.Range(typeof(TimeSpan), "00:00:00.010", "00:01:00")]
+    public TimeSpan KeySetRefreshInterval { get; init; } = TimeSpan.FromSeconds(1);
 }
 
 /// <summary>
 /// Resolves the caller of every <c>/v1</c> and <c>/openai</c> request: the project its key belongs to (from
 /// <c>Authorization: Bearer</c> or Azure's <c>api-key</c> header) and the dialect (v1 or v2).
 /// </summary>
-/// <remarks>Design notes: key lookups are cached by hash for a short time so that a hot GET costs no extra query.
-/// The dev-mode decision is re-read every few seconds, so the first key created with the CLI ends dev mode on a
-/// running server.</remarks>
-internal sealed class ApiAuthenticationMiddleware(
+/// <remarks>Design notes: grants are cached in <see cref="KeySetCache"/> under the key-set version, which is read at
+/// most once per <see cref="AuthOptions.KeySetRefreshInterval"/>, so a hot GET costs no extra query and a revoked key
+/// stops working on every node within that interval. A key's last use is written at most once a minute per node, off
+/// the request path.</remarks>
+internal sealed partial class ApiAuthenticationMiddleware(
     RequestDelegate next,
     IProjectStore projects,
+    KeySetCache cache,
     DevMode devMode,
-    TimeProvider time)
+    TimeProvider time,
+    ILogger<ApiAuthenticationMiddleware> logger)
 {
-    private static readonly TimeSpan CacheFor = TimeSpan.FromSeconds(5);
-    private readonly ConcurrentDictionary<string, (string? ProjectId, DateTimeOffset Until, int Generation)> _cache = new();
+    private static readonly TimeSpan RecordUseEvery = TimeSpan.FromMinutes(1);
+    private readonly ConcurrentDictionary<string, DateTimeOffset> _usesRecorded = new(StringComparer.Ordinal);
 
     public async Task InvokeAsync(HttpContext context)
     {
@@ -43,93 +50,101 @@ internal sealed class ApiAuthenticationMiddleware(
             ? AzureApiVersions.DialectOf(context.Request.Query["api-version"].ToString())
             : context.Request.Headers["OpenAI-Beta"].ToString().Contains("assistants=v1", StringComparison.Ordinal) ? ApiDialect.V1 : ApiDialect.V2;
 
-        var key = ReadKey(context.Request);
+        var key = ApiKeys.ReadKey(context.Request);
         if (string.IsNullOrEmpty(key))
         {
             throw ApiErrors.Unauthorized("You didn't provide an API key. You need to provide your API key in an Authorization header using Bearer auth (i.e. Authorization: Bearer YOUR_KEY), or in an 'api-key' header.");
         }
-        var projectId = await ResolveProjectAsync(key, context.RequestAborted)
-            ?? throw ApiErrors.Unauthorized($"Incorrect API key provided: {Redact(key)}.", "invalid_api_key");
-        context.Items[ApiCaller.ItemKey] = new ApiCaller(projectId, dialect);
+        var grant = await ResolveAsync(key, context.RequestAborted)
+            ?? throw ApiErrors.Unauthorized($"Incorrect API key provided: {ApiKeys.Redact(key)}.", "invalid_api_key");
+        context.Items[ApiCaller.ItemKey] = new ApiCaller(grant.ProjectId, dialect);
         await next(context);
     }
 
-    private async Task<string?> ResolveProjectAsync(string key, CancellationToken cancellationToken)
+    private async Task<KeySetCache.Grant?> ResolveAsync(string key, CancellationToken cancellationToken)
     {
         var hash = ApiKeys.Hash(key);
-        var now = time.GetUtcNow();
-        // An entry from before the last key was created in this process is stale: dev mode may have ended.
-        if (_cache.TryGetValue(hash, out var cached) && cached.Until > now && cached.Generation == devMode.Generation)
+        var state = await cache.GetStateAsync(cancellationToken);
+        var grant = cache.Find(hash, state);
+        if (grant is null)
         {
-            return cached.ProjectId;
+            if (await projects.FindKeyByHashAsync(hash, cancellationToken) is { } stored)
+            {
+                grant = new KeySetCache.Grant(stored.ProjectId, stored.Id, state.Version);
+            }
+            else if (devMode.IsActive(state))
+            {
+                grant = new KeySetCache.Grant(devMode.ProjectId, null, state.Version);
+            }
+            else
+            {
+                return null;
+            }
+            cache.Add(hash, grant);
         }
-        var generation = devMode.Generation;
-        var projectId = (await projects.FindKeyByHashAsync(hash, cancellationToken))?.ProjectId;
-        if (projectId is null && await devMode.IsActiveAsync(cancellationToken))
+        if (grant.KeyId is { } keyId)
         {
-            projectId = devMode.ProjectId;
+            RecordUse(keyId);
         }
-        _cache[hash] = (projectId, now + CacheFor, generation);
-        return projectId;
+        return grant;
     }
 
-    private static string? ReadKey(HttpRequest request)
+    private void RecordUse(string keyId)
     {
-        var authorization = request.Headers.Authorization.ToString();
-        if (authorization.StartsWith("Bearer ", StringComparison.OrdinalIgnoreCase))
+        var now = time.GetUtcNow();
+        if (_usesRecorded.TryGetValue(keyId, out var last) && now - last < RecordUseEvery)
         {
-            return authorization["Bearer ".Length..].Trim();
+            return;
         }
-        var apiKey = request.Headers["api-key"].ToString();
-        return string.IsNullOrEmpty(apiKey) ? null : apiKey.Trim();
+        _usesRecorded[keyId] = now;
+        _ = Task.Run(async () =>
+        {
+            try
+            {
+                await projects.RecordKeyUseAsync(keyId, now, CancellationToken.None);
+            }
+            catch (Exception e)
+            {
+                LogRecordUseFailed(e, keyId);
+            }
+        });
     }
 
-    private static string Redact(string key) => key.Length <= 8 ? "****" : $"{key[..3]}****{key[^4..]}";
+    [LoggerMessage(Level = LogLevel.Debug, Message = "Recording the last use of key {KeyId} failed")]
+    private partial void LogRecordUseFailed(Exception exception, string keyId);
 }
 
-/// <summary>Whether dev mode is on: allowed by configuration, no key exists, and the server listens on loopback only.</summary>
-public sealed partial class DevMode(IProjectStore projects, IOptions<AuthOptions> options, TimeProvider time, ILogger<DevMode> logger)
+/// <summary>
+/// Whether dev mode is on: allowed by configuration, no key was ever created, and every address the server really
+/// bound is loopback. Until the bound addresses are known (just after startup) dev mode is off.
+/// </summary>
+public sealed partial class DevMode(IProjectStore projects, IOptions<AuthOptions> options, ILogger<DevMode> logger)
 {
-    private static readonly TimeSpan RecheckEvery = TimeSpan.FromSeconds(5);
-    private (bool Active, DateTimeOffset Until) _state;
+    private volatile bool _loopbackOnly;
 
     public string ProjectId { get; private set; } = "";
 
-    public bool LoopbackOnly { get; set; } = true;
+    /// <summary>True once <c>Hosting.ListenerGuard</c> saw only loopback addresses bound.</summary>
+    public bool LoopbackOnly => _loopbackOnly;
 
-    public async Task InitializeAsync(CancellationToken cancellationToken)
-    {
+    /// <summary>Whether dev mode would apply to a server that listens beyond loopback; such a start is refused.</summary>
+    public bool WouldApply(KeySetState state) => options.Value.AllowDevMode && !state.KeysConfigured;
+
+    public bool IsActive(KeySetState state) => _loopbackOnly && WouldApply(state);
+
+    public async Task InitializeAsync(CancellationToken cancellationToken) =>
         ProjectId = (await projects.GetOrCreateAsync(ApiKeys.DefaultProjectName, cancellationToken)).Id;
-        if (await IsActiveAsync(cancellationToken))
+
+    /// <summary>Records what the server bound, once started; logs the dev-mode warning when it applies.</summary>
+    public void ListenersBound(bool loopbackOnly, KeySetState state)
+    {
+        _loopbackOnly = loopbackOnly;
+        if (IsActive(state))
         {
             LogDevMode();
         }
     }
 
-    private int _generation;
-
-    /// <summary>Bumped whenever a key is created in this process; callers that cache grants compare it.</summary>
-    public int Generation => Volatile.Read(ref _generation);
-
-    /// <summary>Re-reads the key table on the next request: a key created in this process ends dev mode at once.</summary>
-    public void Invalidate()
-    {
-        _state = default;
-        Interlocked.Increment(ref _generation);
-    }
-
-    public async Task<bool> IsActiveAsync(CancellationToken cancellationToken)
-    {
-        var now = time.GetUtcNow();
-        if (_state.Until > now)
-        {
-            return _state.Active;
-        }
-        var active = options.Value.AllowDevMode && LoopbackOnly && !await projects.AnyKeysAsync(cancellationToken);
-        _state = (active, now + RecheckEvery);
-        return active;
-    }
-
-    [LoggerMessage(Level = LogLevel.Warning, Message = "Dev mode: no API key exists, so any key is accepted and maps to the default project. Create a key with 'threadloom keys create --project NAME'.")]
+    [LoggerMessage(Level = LogLevel.Warning, Message = "Dev mode: no API key was ever created and the server listens on loopback only, so any key is accepted and maps to the default project. Create a key with 'threadloom keys create --project NAME'.")]
     private partial void LogDevMode();
 }

@@ -1,4 +1,4 @@
-using System.Net;
+using Microsoft.Extensions.Options;
 using OpenTelemetry.Metrics;
 using Threadloom.Core.Domain;
 using Threadloom.Core.Inference;
@@ -24,6 +24,9 @@ namespace Threadloom.Server.Hosting;
 /// <summary>The composition root: builds the web application that <c>Program</c> runs and the tests host.</summary>
 public static class ThreadloomApp
 {
+    /// <summary>Shutdown time beyond the run grace period: failing the runs left, then stopping the other services.</summary>
+    private static readonly TimeSpan ShutdownMargin = TimeSpan.FromSeconds(15);
+
     public static WebApplicationBuilder CreateBuilder(string[] args)
     {
         var builder = WebApplication.CreateBuilder(args);
@@ -56,10 +59,28 @@ public static class ThreadloomApp
 
         services.AddStorage(configuration, DataDirectory(configuration));
 
-        services.AddOptions<AuthOptions>().BindConfiguration(AuthOptions.SectionName);
+        services.AddOptions<AuthOptions>().BindConfiguration(AuthOptions.SectionName).ValidateDataAnnotations().ValidateOnStart();
+        services.AddOptions<MetricsOptions>().BindConfiguration(MetricsOptions.SectionName).ValidateDataAnnotations().ValidateOnStart();
+        services.AddOptions<ServerOptions>().BindConfiguration(ServerOptions.SectionName);
         services.AddOptions<FilesOptions>().BindConfiguration(FilesOptions.SectionName).ValidateDataAnnotations().ValidateOnStart();
+        services.AddSingleton<KeySetCache>();
         services.AddSingleton<DevMode>();
         services.AddSingleton<ApiKeys>();
+        services.AddHostedService<ListenerGuard>();
+        services.AddHostedService<MetricsListener>();
+        // Restarts and shutdowns (issue #9 §5): leases name a node id that survives restarts, and the host waits for
+        // the run worker's drain (the grace period, plus time to fail what is left).
+        var dataDirectory = DataDirectory(configuration);
+        services.AddSingleton(sp => NodeIdentity.Acquire(dataDirectory, sp.GetRequiredService<IOptions<ServerOptions>>().Value.NodeId));
+        services.AddSingleton(sp => sp.GetRequiredService<NodeIdentity>().Holder);
+        services.AddOptions<HostOptions>().Configure<IOptions<RunsOptions>>((host, runs) =>
+        {
+            var needed = runs.Value.ShutdownGracePeriod + ShutdownMargin;
+            if (host.ShutdownTimeout < needed)
+            {
+                host.ShutdownTimeout = needed;
+            }
+        });
         services.AddSingleton<ToolResourcesBinder>();
         services.AddSingleton<MessageFactory>();
         services.AddSingleton<ThreadGuard>();
@@ -78,23 +99,18 @@ public static class ThreadloomApp
         services.AddSingleton<ThreadFileSearch>();
     }
 
-    /// <summary>Migrates the database, decides dev mode, and maps every route.</summary>
+    /// <summary>Migrates the database, prepares dev mode (decided once the listeners are bound), and maps every route.</summary>
     public static async Task<WebApplication> BuildAsync(WebApplicationBuilder builder, CancellationToken cancellationToken = default)
     {
         var app = builder.Build();
         await app.Services.GetRequiredService<IMigrator>().MigrateAsync(cancellationToken);
         await app.Services.GetRequiredService<BlobCollector>().ClearPartialWritesAsync(cancellationToken);
 
-        var devMode = app.Services.GetRequiredService<DevMode>();
-        devMode.LoopbackOnly = ListensOnLoopbackOnly(app);
-        if (!devMode.LoopbackOnly && !await app.Services.GetRequiredService<IProjectStore>().AnyKeysAsync(cancellationToken))
-        {
-            throw new InvalidOperationException(
-                "Refusing to listen on a non-loopback address with no API key configured. Create one with 'threadloom keys create --project NAME', or listen on 127.0.0.1.");
-        }
-        await devMode.InitializeAsync(cancellationToken);
+        // Dev mode stays off until ListenerGuard has seen the addresses Kestrel really bound (after start).
+        await app.Services.GetRequiredService<DevMode>().InitializeAsync(cancellationToken);
 
         app.UseExceptionHandler();
+        await MetricsEndpoint.MapAsync(app, cancellationToken);
         app.Use(async (context, next) =>
         {
             context.Response.Headers["x-request-id"] = context.TraceIdentifier;
@@ -106,8 +122,10 @@ public static class ThreadloomApp
         app.UseMiddleware<ApiAuthenticationMiddleware>();
 
         app.MapGet("/healthz", () => Results.Text("ok"));
-        app.MapGet("/readyz", () => Results.Text("ready"));
-        app.MapPrometheusScrapingEndpoint("/metrics");
+        // Not ready once shutdown began: a load balancer stops sending work while the node drains its runs.
+        app.MapGet("/readyz", (IHostApplicationLifetime lifetime) => lifetime.ApplicationStopping.IsCancellationRequested
+            ? Results.Text("draining", statusCode: StatusCodes.Status503ServiceUnavailable)
+            : Results.Text("ready"));
 
         // The same handlers serve both route sets; the Azure copies get their own endpoint names.
         var api = app.MapGroup("/v1").AddEndpointFilter<V1ShapeFilter>();
@@ -135,22 +153,5 @@ public static class ThreadloomApp
             .MapFileEndpoints()
             .MapVectorStoreEndpoints()
             .MapModelEndpoints();
-    }
-
-    private static bool ListensOnLoopbackOnly(WebApplication app)
-    {
-        var urls = app.Urls.Count > 0 ? app.Urls : (app.Configuration["urls"] ?? ServerOptions.DefaultUrl).Split(';');
-        return urls.All(url =>
-        {
-            var host = BindingHost(url);
-            return host is "localhost" || (IPAddress.TryParse(host.Trim('[', ']'), out var ip) && IPAddress.IsLoopback(ip));
-        });
-    }
-
-    private static string BindingHost(string url)
-    {
-        var rest = url[(url.IndexOf("://", StringComparison.Ordinal) + 3)..];
-        var end = rest.StartsWith('[') ? rest.IndexOf(']', StringComparison.Ordinal) + 1 : rest.IndexOfAny([':', '/']);
-        return end <= 0 ? rest : rest[..end];
     }
 }

@@ -1,6 +1,7 @@
 using Microsoft.Extensions.DependencyInjection;
 using Threadloom.Core.Domain;
 using Threadloom.Core.Storage;
+using Workers = Threadloom.Core.Workers;
 
 namespace Threadloom.Storage.Tests.Contract;
 
@@ -157,11 +158,99 @@ public abstract class StoreContract<TProvider> : ContractTests<TProvider> where 
     {
         var project = await Stores.Projects.GetOrCreateAsync("team", CancellationToken.None);
         Assert.Equal(project.Id, (await Stores.Projects.GetOrCreateAsync("team", CancellationToken.None)).Id);
-        Assert.False(await Stores.Projects.AnyKeysAsync(CancellationToken.None));
+        Assert.False((await Stores.Projects.GetKeySetStateAsync(CancellationToken.None)).KeysConfigured);
         await Stores.Projects.CreateKeyAsync(new ApiKey("key_1", project.Id, "k", "hash1", SameSecond), CancellationToken.None);
-        Assert.True(await Stores.Projects.AnyKeysAsync(CancellationToken.None));
+        Assert.True((await Stores.Projects.GetKeySetStateAsync(CancellationToken.None)).KeysConfigured);
         Assert.Equal(project.Id, (await Stores.Projects.FindKeyByHashAsync("hash1", CancellationToken.None))!.ProjectId);
         Assert.Null(await Stores.Projects.FindKeyByHashAsync("hash2", CancellationToken.None));
+    }
+
+    [Fact]
+    public async Task Issue9_KeyRevoke_HidesOnlyThatKey_MovesTheVersion_AndKeysStayConfigured()
+    {
+        var a = await Stores.Projects.GetOrCreateAsync("team-a", CancellationToken.None);
+        var b = await Stores.Projects.GetOrCreateAsync("team-b", CancellationToken.None);
+        var empty = await Stores.Projects.GetKeySetStateAsync(CancellationToken.None);
+        await Stores.Projects.CreateKeyAsync(new ApiKey("key_a", a.Id, "ka", "hash-a", SameSecond, "sk-tl-…aaaa"), CancellationToken.None);
+        var afterA = await Stores.Projects.GetKeySetStateAsync(CancellationToken.None);
+        await Stores.Projects.CreateKeyAsync(new ApiKey("key_b", b.Id, "kb", "hash-b", SameSecond.AddSeconds(1)), CancellationToken.None);
+        var afterB = await Stores.Projects.GetKeySetStateAsync(CancellationToken.None);
+        Assert.True(afterA.Version > empty.Version && afterB.Version > afterA.Version);
+
+        Assert.True(await Stores.Projects.RevokeKeyAsync("key_a", SameSecond.AddSeconds(5), CancellationToken.None));
+        var afterRevoke = await Stores.Projects.GetKeySetStateAsync(CancellationToken.None);
+        Assert.True(afterRevoke.Version > afterB.Version);
+        Assert.Null(await Stores.Projects.FindKeyByHashAsync("hash-a", CancellationToken.None));
+        Assert.Equal(b.Id, (await Stores.Projects.FindKeyByHashAsync("hash-b", CancellationToken.None))!.ProjectId);
+        Assert.False(await Stores.Projects.RevokeKeyAsync("key_a", SameSecond.AddSeconds(6), CancellationToken.None));
+        Assert.False(await Stores.Projects.RevokeKeyAsync("key_none", SameSecond.AddSeconds(6), CancellationToken.None));
+        Assert.Equal(afterRevoke, await Stores.Projects.GetKeySetStateAsync(CancellationToken.None));
+
+        // The last active key revoked: keys stay configured (dev mode never comes back by itself).
+        Assert.True(await Stores.Projects.RevokeKeyAsync("key_b", SameSecond.AddSeconds(7), CancellationToken.None));
+        Assert.True((await Stores.Projects.GetKeySetStateAsync(CancellationToken.None)).KeysConfigured);
+
+        var listed = await Stores.Projects.ListKeysAsync(CancellationToken.None);
+        Assert.Equal(["key_a", "key_b"], listed.Select(l => l.Key.Id));
+        Assert.Equal(["team-a", "team-b"], listed.Select(l => l.ProjectName));
+        Assert.Equal(SameSecond.AddSeconds(5), listed[0].Key.RevokedAt);
+        Assert.Equal("sk-tl-…aaaa", listed[0].Key.Hint);
+        Assert.Null(listed[1].Key.Hint);
+    }
+
+    [Fact]
+    public async Task Issue9_KeyUse_KeepsTheLatestTime_AndDoesNotMoveTheVersion()
+    {
+        var a = await Stores.Projects.GetOrCreateAsync("team-use", CancellationToken.None);
+        await Stores.Projects.CreateKeyAsync(new ApiKey("key_u", a.Id, "ku", "hash-u", SameSecond), CancellationToken.None);
+        var before = await Stores.Projects.GetKeySetStateAsync(CancellationToken.None);
+        await Stores.Projects.RecordKeyUseAsync("key_u", SameSecond.AddMinutes(2), CancellationToken.None);
+        await Stores.Projects.RecordKeyUseAsync("key_u", SameSecond.AddMinutes(1), CancellationToken.None);
+        Assert.Equal(SameSecond.AddMinutes(2), (await Stores.Projects.FindKeyByHashAsync("hash-u", CancellationToken.None))!.LastUsedAt);
+        Assert.Equal(before, await Stores.Projects.GetKeySetStateAsync(CancellationToken.None));
+    }
+
+    private static Run NewRun(string id, string project, string thread) =>
+        new(id, project, SameSecond, thread, "asst_1", RunStatus.Queued, "gpt-4o", "", [], new Dictionary<string, string>(),
+            1.0, 1.0, null, null, TruncationStrategy.Auto, ToolChoice.Auto, true, ResponseFormat.Auto);
+
+    /// <summary>Creates a run and leases it to <paramref name="holder"/>; started runs move to in_progress.</summary>
+    private async Task<Run> LeasedRunAsync(string id, Workers.LeaseHolder holder, bool started, DateTimeOffset now)
+    {
+        var run = NewRun(id, "p-lease", "thread_" + id);
+        Assert.Null(await Stores.Runs.TryCreateAsync(run, [], CancellationToken.None));
+        var claimed = await Stores.Runs.ClaimNextAsync(holder.Value, now, TimeSpan.FromHours(1), CancellationToken.None);
+        Assert.Equal(id, claimed?.Id);
+        if (!started)
+        {
+            return claimed!;
+        }
+        var inProgress = claimed! with { Status = RunStatus.InProgress, StartedAt = now };
+        Assert.True(await Stores.Runs.UpdateAsync(inProgress, RunStatus.Queued, null, CancellationToken.None));
+        return inProgress;
+    }
+
+    [Fact]
+    public async Task Issue9_RecoverPreviousLives_ReturnsOnlyThisNodesEarlierLives_AndReleasesTheirQueuedRuns()
+    {
+        var now = DateTimeOffset.UtcNow;
+        var current = new Workers.LeaseHolder("node1", "life2");
+        await LeasedRunAsync("run_old_started", new Workers.LeaseHolder("node1", "life1"), started: true, now);
+        await LeasedRunAsync("run_old_claimed", new Workers.LeaseHolder("node1", "life1"), started: false, now);
+        await LeasedRunAsync("run_other_node", new Workers.LeaseHolder("node2", "life1"), started: true, now);
+        await LeasedRunAsync("run_prefix_node", new Workers.LeaseHolder("node10", "life1"), started: true, now);
+        await LeasedRunAsync("run_this_life", current, started: true, now);
+
+        var recovered = await Stores.Runs.RecoverPreviousLivesAsync(current, CancellationToken.None);
+        Assert.Equal(["run_old_started"], recovered.Select(r => r.Id));
+        Assert.Equal(RunStatus.InProgress, recovered[0].Status);
+        // The claimed-but-never-started run is free at once, long before its hour-long lease would lapse.
+        Assert.Equal("run_old_claimed", (await Stores.Runs.ClaimNextAsync("node3/life1", now, TimeSpan.FromHours(1), CancellationToken.None))?.Id);
+        // The other leases are untouched: this life still holds its run, and node2's lease still names node2.
+        Assert.Equal(RunStatus.InProgress, await Stores.Runs.RenewLeaseAsync("run_this_life", current.Value, now.AddHours(1), CancellationToken.None));
+        Assert.Equal(RunStatus.InProgress, await Stores.Runs.RenewLeaseAsync("run_other_node", "node2/life1", now.AddHours(1), CancellationToken.None));
+        Assert.Equal(RunStatus.InProgress, await Stores.Runs.RenewLeaseAsync("run_prefix_node", "node10/life1", now.AddHours(1), CancellationToken.None));
+        Assert.Empty(await Stores.Runs.RecoverPreviousLivesAsync(new Workers.LeaseHolder("node4", "life1"), CancellationToken.None));
     }
 }
 

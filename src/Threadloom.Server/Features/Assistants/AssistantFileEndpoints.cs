@@ -2,7 +2,6 @@ using Microsoft.AspNetCore.Http.HttpResults;
 using Threadloom.Core.Domain;
 using Threadloom.Core.Ingestion;
 using Threadloom.Core.Storage;
-using Threadloom.Core.Tools.FileSearch;
 using Threadloom.Server.Features.VectorStores;
 using Threadloom.Server.Http;
 
