@@ -84,6 +84,19 @@ public sealed class ModelRouteOptions
 
     /// <summary>Tokenizer encoding; defaults to <see cref="InferenceOptions.DefaultTokenizer"/>.</summary>
     public string? Tokenizer { get; init; }
+
+    /// <summary>
+    /// The upstream model is a reasoning model (o-series, gpt-5, DeepSeek-R1 behind vLLM…): a run's
+    /// <c>reasoning_effort</c> is sent to it, and <c>temperature</c>/<c>top_p</c> are not (reasoning models reject them).
+    /// Other routes never receive <c>reasoning_effort</c>: OpenAI's non-reasoning models reject the field.
+    /// </summary>
+    public bool Reasoning { get; init; }
+
+    /// <summary>
+    /// The upstream model accepts image input. When false, a run whose prompt holds a user image fails with
+    /// <c>invalid_prompt</c>, and code interpreter images are not shown to the model.
+    /// </summary>
+    public bool Vision { get; init; } = true;
 }
 
 public static class ModelProviderTypes

@@ -9,13 +9,17 @@ namespace Threadloom.Core.Inference;
 /// <param name="UpstreamModel">Model name (openai) or deployment name (azure) sent upstream.</param>
 /// <param name="ContextWindow">Context window in tokens.</param>
 /// <param name="TokenizerEncoding">Tokenizer encoding, e.g. <c>o200k_base</c>.</param>
+/// <param name="Reasoning">The route marks a reasoning model: <c>reasoning_effort</c> is sent, sampling settings are not.</param>
+/// <param name="Vision">The route's model accepts image input.</param>
 public sealed record ResolvedModel(
     string RequestedModel,
     string ProviderName,
     string ProviderType,
     string UpstreamModel,
     int ContextWindow,
-    string TokenizerEncoding);
+    string TokenizerEncoding,
+    bool Reasoning = false,
+    bool Vision = true);
 
 /// <summary>Either a <see cref="ResolvedModel"/> or an error message safe to show users.</summary>
 public sealed record ModelResolution(ResolvedModel? Model, string? Error)
@@ -88,7 +92,9 @@ internal sealed class ModelRouter : IModelRouter
             provider.Type.ToLowerInvariant(),
             string.IsNullOrWhiteSpace(upstream) ? model : upstream,
             route.ContextWindow ?? _options.DefaultContextWindow,
-            route.Tokenizer ?? _options.DefaultTokenizer), null);
+            route.Tokenizer ?? _options.DefaultTokenizer,
+            route.Reasoning,
+            route.Vision), null);
     }
 
     private ModelRouteOptions? FindRoute(string model)

@@ -331,7 +331,7 @@ public static class RunEndpoints
             request.ParallelToolCalls ?? true,
             Validate.ResponseFormat(request.ResponseFormat) ?? assistant.ResponseFormat ?? ResponseFormat.Auto,
             ExpiresAt: now + RunTransitions.ExpiresAfter,
-            ReasoningEffort: request.ReasoningEffort ?? assistant.ReasoningEffort);
+            ReasoningEffort: Validate.ReasoningEffort(request.ReasoningEffort) ?? assistant.ReasoningEffort);
     }
 
     private static void MinTokens(int? value, string param)
