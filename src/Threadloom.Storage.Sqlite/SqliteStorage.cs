@@ -15,7 +15,10 @@ public static class SqliteStorage
         services.AddSingleton<SqliteMessageStore>();
         services.AddSingleton<IMessageStore>(sp => sp.GetRequiredService<SqliteMessageStore>());
         services.AddSingleton<IThreadStore, SqliteThreadStore>();
-        services.AddSingleton<IFileStore, SqliteFileStore>();
+        services.AddSingleton<SqliteFileStore>();
+        services.AddSingleton<IFileStore>(sp => sp.GetRequiredService<SqliteFileStore>());
+        services.AddSingleton<IUploadStore, SqliteUploadStore>();
+        services.TryAddSingleton<IUploadPartStore>(new LocalUploadPartStore(System.IO.Path.Combine(dataDirectory, "uploads")));
         services.AddSingleton<IProjectStore, SqliteProjectStore>();
         services.AddSingleton<SqliteRunStepStore>();
         services.AddSingleton<IRunStepStore>(sp => sp.GetRequiredService<SqliteRunStepStore>());

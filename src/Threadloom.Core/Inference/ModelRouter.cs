@@ -38,6 +38,12 @@ public interface IModelRouter
 
     /// <summary>The configured route names without wildcards, for <c>GET /v1/models</c>.</summary>
     IReadOnlyList<string> ListedModels { get; }
+
+    /// <summary>
+    /// The provider a catch-all route (<c>*</c>, or no route with one provider) sends unlisted names to unchanged, or
+    /// null when there is none (a catch-all that maps every name to one upstream model does not pass names through).
+    /// </summary>
+    string? PassThroughProvider { get; }
 }
 
 internal sealed class ModelRouter : IModelRouter
@@ -58,6 +64,28 @@ internal sealed class ModelRouter : IModelRouter
     public bool HasProviders => _options.Providers.Count > 0;
 
     public IReadOnlyList<string> ListedModels { get; }
+
+    public string? PassThroughProvider
+    {
+        get
+        {
+            if (_options.Providers.Count == 0)
+            {
+                return null;
+            }
+            var catchAll = _options.Models.FirstOrDefault(m => m.Name == "*");
+            if (catchAll is null)
+            {
+                return _options.Models.Count == 0 && _options.Providers.Count == 1 ? _options.Providers.Keys.Single() : null;
+            }
+            if (!string.IsNullOrWhiteSpace(catchAll.Model) || !string.IsNullOrWhiteSpace(catchAll.Deployment))
+            {
+                return null;
+            }
+            var provider = catchAll.Provider ?? (_options.Providers.Count == 1 ? _options.Providers.Keys.Single() : null);
+            return provider is not null && _options.Providers.ContainsKey(provider) ? provider : null;
+        }
+    }
 
     public ModelResolution Resolve(string model)
     {

@@ -45,6 +45,9 @@ public interface IFileStore
 
     /// <summary>True while any file row still points at the blob.</summary>
     Task<bool> IsBlobReferencedAsync(string blobKey, CancellationToken cancellationToken);
+
+    /// <summary>Files of every project whose <c>expires_at</c> is at or before <paramref name="now"/>, soonest first.</summary>
+    Task<IReadOnlyList<StoredFile>> ListExpiredAsync(DateTimeOffset now, int limit, CancellationToken cancellationToken);
 }
 
 public interface IProjectStore

@@ -15,6 +15,7 @@ using Threadloom.Server.Features.Messages;
 using Threadloom.Server.Features.Models;
 using Threadloom.Server.Features.Runs;
 using Threadloom.Server.Features.Threads;
+using Threadloom.Server.Features.Uploads;
 using Threadloom.Server.Features.VectorStores;
 using Threadloom.Server.Http;
 using Threadloom.Storage.Sqlite;
@@ -27,6 +28,12 @@ public static class ThreadloomApp
     public static WebApplicationBuilder CreateBuilder(string[] args)
     {
         var builder = WebApplication.CreateBuilder(args);
+        // Defaults below every other configuration source: console lines show their scopes, so each line written for a
+        // request names its x-request-id (RequestIdMiddleware).
+        builder.Configuration.Sources.Insert(0, new Microsoft.Extensions.Configuration.Memory.MemoryConfigurationSource
+        {
+            InitialData = new Dictionary<string, string?> { ["Logging:Console:FormatterOptions:IncludeScopes"] = "true" },
+        });
         if (string.IsNullOrEmpty(builder.Configuration["urls"]) && string.IsNullOrEmpty(builder.Configuration["ASPNETCORE_URLS"]))
         {
             builder.WebHost.UseUrls(ServerOptions.DefaultUrl);
@@ -53,6 +60,13 @@ public static class ThreadloomApp
             .AddMeter("Threadloom.Inference", "Threadloom.Runs", "Threadloom.Sandbox")
             .AddPrometheusExporter());
         services.AddSingleton<IIdGenerator, RandomIdGenerator>();
+        // The document of Threadloom's own surface, generated from the endpoints (DESIGN §7): /openapi/v1.json.
+        services.AddOpenApi(ServerOpenApi.DocumentName, o => o.AddDocumentTransformer((document, _, _) =>
+        {
+            document.Info.Title = "Threadloom";
+            document.Info.Description = "The OpenAI Assistants API (v2, and v1 on Azure's early api-versions) as Threadloom serves it, on /v1 and /openai.";
+            return Task.CompletedTask;
+        }));
 
         services.AddSqliteStorage(DataDirectory(configuration));
 
@@ -62,6 +76,8 @@ public static class ThreadloomApp
         services.AddSingleton<ApiKeys>();
         services.AddSingleton<ToolResourcesBinder>();
         services.AddSingleton<MessageFactory>();
+        services.AddSingleton<FileDeletion>();
+        services.AddHostedService<ExpirySweeper>();
         services.AddSingleton<ThreadGuard>();
 
         services.AddInference(configuration);
@@ -94,10 +110,11 @@ public static class ThreadloomApp
         }
         await devMode.InitializeAsync(cancellationToken);
 
+        // Outside the exception handler, so that 500s carry the request id headers too.
+        app.UseMiddleware<RequestIdMiddleware>();
         app.UseExceptionHandler();
         app.Use(async (context, next) =>
         {
-            context.Response.Headers["x-request-id"] = context.TraceIdentifier;
             AzureDeploymentAlias.Rewrite(context.Request);
             await next(context);
         });
@@ -108,6 +125,7 @@ public static class ThreadloomApp
         app.MapGet("/healthz", () => Results.Text("ok"));
         app.MapGet("/readyz", () => Results.Text("ready"));
         app.MapPrometheusScrapingEndpoint("/metrics");
+        app.MapOpenApi(ServerOpenApi.Route);
 
         // The same handlers serve both route sets; the Azure copies get their own endpoint names.
         var api = app.MapGroup("/v1").AddEndpointFilter<V1ShapeFilter>();
@@ -131,6 +149,7 @@ public static class ThreadloomApp
             .MapMessageEndpoints()
             .MapRunEndpoints()
             .MapFileEndpoints()
+            .MapUploadEndpoints()
             .MapVectorStoreEndpoints()
             .MapModelEndpoints();
     }
