@@ -6,9 +6,9 @@ namespace Threadloom.Core.Inference;
 /// Counts a call's streamed output against <c>max_completion_tokens</c> and cuts the fragment that crosses it.
 /// </summary>
 /// <remarks>
-/// Design notes: fragments are counted one by one, which can only over-count against the whole text (a token never
-/// spans fewer characters when the text around it is known), so the cap is never exceeded. Text and tool-call
-/// arguments share the budget, as they share the upstream's completion tokens.
+/// Design notes: fragments are counted one by one. A fragment boundary can split what the whole text would encode as
+/// one token, so this errs high: the output kept is at most the cap, never more. Text and tool-call arguments share
+/// the budget, as they share the upstream's completion tokens.
 /// </remarks>
 internal sealed class OutputTokenBudget(TokenCounter counter, int limit)
 {

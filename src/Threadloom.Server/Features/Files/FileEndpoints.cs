@@ -1,5 +1,4 @@
 using System.ComponentModel.DataAnnotations;
-using Microsoft.AspNetCore.Http.Features;
 using Microsoft.AspNetCore.Http.HttpResults;
 using Microsoft.AspNetCore.StaticFiles;
 using Microsoft.AspNetCore.WebUtilities;
@@ -61,17 +60,7 @@ public static class FileEndpoints
         HttpContext http, ApiCaller caller, IFileStore store, IBlobStore blobs, IIdGenerator ids, TimeProvider time, IOptions<FilesOptions> options, CancellationToken cancellationToken)
     {
         var limit = options.Value.MaxUploadBytes;
-        if (http.Features.Get<IHttpMaxRequestBodySizeFeature>() is { IsReadOnly: false } bodySize)
-        {
-            bodySize.MaxRequestBodySize = limit + 1024 * 1024;
-        }
-        var boundary = MediaTypeHeaderValue.TryParse(http.Request.ContentType, out var contentType) && contentType.MediaType.Equals("multipart/form-data", StringComparison.OrdinalIgnoreCase)
-            ? HeaderUtilities.RemoveQuotes(contentType.Boundary).Value
-            : null;
-        if (string.IsNullOrEmpty(boundary))
-        {
-            throw ApiErrors.InvalidRequest("The request must be multipart/form-data with a 'file' and a 'purpose'.", "file");
-        }
+        var boundary = FormField.Boundary(http, limit, "The request must be multipart/form-data with a 'file' and a 'purpose'.", "file");
 
         string? purpose = null, filename = null, anchor = null, seconds = null;
         BlobInfo? blob = null;

@@ -1,4 +1,6 @@
+using Microsoft.AspNetCore.Http.Features;
 using Microsoft.AspNetCore.WebUtilities;
+using Microsoft.Net.Http.Headers;
 using Threadloom.Core.Domain;
 using Threadloom.Server.Http;
 
@@ -45,10 +47,26 @@ internal static class FileExpiry
     public static bool IsExpired(StoredFile file, DateTimeOffset now) => file.ExpiresAt is { } at && at <= now;
 }
 
-/// <summary>Reads one small text field of a multipart body, bounded.</summary>
+/// <summary>The multipart plumbing of <c>POST /files</c> and <c>POST /uploads/{id}/parts</c>.</summary>
 internal static class FormField
 {
     private const int MaxChars = 1024;
+
+    /// <summary>
+    /// Lets this request's body reach <paramref name="maxBytes"/> (plus room for the form around it) and returns the
+    /// multipart boundary, or a 400 with <paramref name="message"/> when the body is not <c>multipart/form-data</c>.
+    /// </summary>
+    public static string Boundary(HttpContext http, long maxBytes, string message, string param)
+    {
+        if (http.Features.Get<IHttpMaxRequestBodySizeFeature>() is { IsReadOnly: false } bodySize)
+        {
+            bodySize.MaxRequestBodySize = maxBytes + 1024 * 1024;
+        }
+        var boundary = MediaTypeHeaderValue.TryParse(http.Request.ContentType, out var contentType) && contentType.MediaType.Equals("multipart/form-data", StringComparison.OrdinalIgnoreCase)
+            ? HeaderUtilities.RemoveQuotes(contentType.Boundary).Value
+            : null;
+        return string.IsNullOrEmpty(boundary) ? throw ApiErrors.InvalidRequest(message, param) : boundary;
+    }
 
     public static async Task<string> ReadAsync(MultipartSection section, string name, CancellationToken cancellationToken)
     {

@@ -1,5 +1,4 @@
 using System.Security.Cryptography;
-using Microsoft.AspNetCore.Http.Features;
 using Microsoft.AspNetCore.Http.HttpResults;
 using Microsoft.AspNetCore.WebUtilities;
 using Microsoft.Extensions.Options;
@@ -74,17 +73,7 @@ public static class UploadEndpoints
     {
         var upload = await FindPendingAsync(uploads, caller, uploadId, time, cancellationToken);
         var partLimit = options.Value.MaxUploadPartBytes;
-        if (http.Features.Get<IHttpMaxRequestBodySizeFeature>() is { IsReadOnly: false } bodySize)
-        {
-            bodySize.MaxRequestBodySize = partLimit + 1024 * 1024;
-        }
-        var boundary = MediaTypeHeaderValue.TryParse(http.Request.ContentType, out var contentType) && contentType.MediaType.Equals("multipart/form-data", StringComparison.OrdinalIgnoreCase)
-            ? HeaderUtilities.RemoveQuotes(contentType.Boundary).Value
-            : null;
-        if (string.IsNullOrEmpty(boundary))
-        {
-            throw ApiErrors.InvalidRequest("The request must be multipart/form-data with a 'data' field.", "data");
-        }
+        var boundary = FormField.Boundary(http, partLimit, "The request must be multipart/form-data with a 'data' field.", "data");
         var partId = ids.NewId(Ids.UploadPart);
         long? length = null;
         var recorded = false;
