@@ -1,6 +1,7 @@
 using System.Diagnostics;
 using System.Globalization;
 using System.Text;
+using Threadloom.Sandbox.Files;
 
 namespace Threadloom.Sandbox;
 
@@ -13,7 +14,7 @@ namespace Threadloom.Sandbox;
 /// root. A distinct uid per session also keeps one session's fork bomb from using up another's process budget.</remarks>
 internal static class BubblewrapCommand
 {
-    public static ProcessStartInfo Create(CodeInterpreterOptions options, SandboxLayout layout, string workDir, int hostUid,
+    public static ProcessStartInfo Create(CodeInterpreterOptions options, SandboxLayout layout, SessionFolder folder,
         IReadOnlyList<string> pythonArguments, IReadOnlyDictionary<string, string>? extraEnvironment = null)
     {
         var info = new ProcessStartInfo(options.PrlimitPath)
@@ -31,22 +32,23 @@ internal static class BubblewrapCommand
         // /proc/1/environ is readable from inside: never hand it the server's variables (API keys, connection strings).
         info.Environment.Clear();
         info.Environment["PATH"] = "/usr/bin:/bin";
-        foreach (var argument in Arguments(options, layout, workDir, hostUid, pythonArguments, extraEnvironment))
+        foreach (var argument in Arguments(options, layout, folder, pythonArguments, extraEnvironment))
         {
             info.ArgumentList.Add(argument);
         }
         return info;
     }
 
-    public static IReadOnlyList<string> Arguments(CodeInterpreterOptions options, SandboxLayout layout, string workDir, int hostUid,
+    public static IReadOnlyList<string> Arguments(CodeInterpreterOptions options, SandboxLayout layout, SessionFolder folder,
         IReadOnlyList<string> pythonArguments, IReadOnlyDictionary<string, string>? extraEnvironment = null)
     {
-        var uid = hostUid.ToString(CultureInfo.InvariantCulture);
+        var uid = folder.Uid.ToString(CultureInfo.InvariantCulture);
         var cpuSoft = options.CpuSecondsPerKernel;
         var args = new List<string>
         {
             // prlimit (as root) sets the limits, which survive setpriv's and bwrap's exec.
-            $"--as={options.MemoryBytes}",
+            // The tmpfs sizes are carved out of the session's memory (CodeInterpreterOptions.MemoryBytes).
+            $"--as={options.AddressSpaceBytes}",
             $"--cpu={cpuSoft}:{cpuSoft + 5}",
             $"--fsize={options.MaxFileSizeBytes}",
             $"--nproc={options.MaxProcesses}",
@@ -62,7 +64,11 @@ internal static class BubblewrapCommand
             "--symlink", "usr/lib", "/lib",
             "--symlink", "usr/lib64", "/lib64",
             "--proc", "/proc",
+            // --dev builds a tmpfs with only null, zero, full, random, urandom, tty and a private devpts; --size does
+            // not apply to it (bwrap 0.8: "--size must be followed by --tmpfs"), so it is made read-only below and
+            // /dev/shm gets its own sized tmpfs.
             "--dev", "/dev",
+            "--size", options.ShmSizeBytes.ToString(CultureInfo.InvariantCulture), "--tmpfs", "/dev/shm",
             "--size", options.TmpSizeBytes.ToString(CultureInfo.InvariantCulture), "--tmpfs", "/tmp",
             "--dir", "/etc",
         };
@@ -77,9 +83,11 @@ internal static class BubblewrapCommand
         }
         args.AddRange([
             "--ro-bind", layout.KernelScript, "/opt/threadloom/kernel.py",
-            "--bind", workDir, "/mnt/data",
-            // The root bwrap builds (and /etc in it) would otherwise be writable by the sandbox user.
+            "--bind", folder.DataPath, "/mnt/data",
+            "--bind", folder.FiguresPath, "/opt/threadloom/figures",
+            // The root bwrap builds (and /etc in it) would otherwise be writable by the sandbox user, and so would /dev.
             "--remount-ro", "/",
+            "--remount-ro", "/dev",
             "--chdir", "/mnt/data",
             "--clearenv",
         ]);

@@ -4,8 +4,9 @@ using System.Security.Cryptography;
 using System.Text;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
-using Microsoft.Win32.SafeHandles;
 using Threadloom.Core.Tools.CodeInterpreter;
+using Threadloom.Sandbox.Files;
+using Threadloom.Sandbox.Kernel;
 
 namespace Threadloom.Sandbox;
 
@@ -23,6 +24,7 @@ public sealed partial class BubblewrapSandbox : ICodeSandbox, IAsyncDisposable
     private readonly TimeProvider _time;
     private readonly SandboxLayout _layout;
     private readonly ProcessLauncher _launcher = new();
+    private readonly OutputCollector _collector;
     private readonly Lock _sync = new();
     private readonly Dictionary<string, Session> _sessions = new(StringComparer.Ordinal);
     private readonly ConcurrentQueue<SandboxKernel> _pool = new();
@@ -39,6 +41,7 @@ public sealed partial class BubblewrapSandbox : ICodeSandbox, IAsyncDisposable
         _logger = logger;
         _time = time;
         _layout = new SandboxLayout(_options.WorkRoot);
+        _collector = new OutputCollector(_options);
     }
 
     /// <summary>Kernels started and waiting in the warm pool.</summary>
@@ -73,12 +76,20 @@ public sealed partial class BubblewrapSandbox : ICodeSandbox, IAsyncDisposable
             }
         }
         int uid;
-        string workDir;
+        SessionFolder folder;
         try
         {
             EnsurePrepared();
             uid = AllocateUid();
-            workDir = _layout.CreateWorkDir(uid);
+            try
+            {
+                folder = SessionFolder.Create(_layout, uid);
+            }
+            catch
+            {
+                FreeUid(uid);
+                throw;
+            }
         }
         catch (Exception e) when (e is IOException or UnauthorizedAccessException or InvalidOperationException or SandboxUnavailableException)
         {
@@ -86,7 +97,7 @@ public sealed partial class BubblewrapSandbox : ICodeSandbox, IAsyncDisposable
         }
         try
         {
-            var info = BubblewrapCommand.Create(_options, _layout, workDir, uid, ["-c", "pass"]);
+            var info = BubblewrapCommand.Create(_options, _layout, folder, ["-c", "pass"]);
             using var process = await _launcher.StartAsync(info);
             process.StandardInput.Close();
             var stderr = process.StandardError.ReadToEndAsync(cancellationToken);
@@ -113,7 +124,7 @@ public sealed partial class BubblewrapSandbox : ICodeSandbox, IAsyncDisposable
         }
         finally
         {
-            SandboxLayout.DeleteWorkDir(workDir);
+            DeleteFolder(folder);
             FreeUid(uid);
         }
     }
@@ -189,23 +200,23 @@ public sealed partial class BubblewrapSandbox : ICodeSandbox, IAsyncDisposable
             while (_pool.Count < _options.WarmPoolSize && !_disposed)
             {
                 var uid = AllocateUid();
-                string? workDir = null;
+                SessionFolder? folder = null;
                 try
                 {
-                    workDir = _layout.CreateWorkDir(uid);
-                    var kernel = await SandboxKernel.StartAsync(_launcher, _options, _layout, workDir, uid, cancellationToken);
+                    folder = SessionFolder.Create(_layout, uid);
+                    var kernel = await SandboxKernel.StartAsync(_launcher, _options, _layout, folder, cancellationToken);
                     if (_disposed)
                     {
-                        await DisposeKernelAsync(kernel);
+                        await DiscardPooledAsync(kernel);
                         return;
                     }
                     _pool.Enqueue(kernel);
                 }
                 catch
                 {
-                    if (workDir is not null)
+                    if (folder is not null)
                     {
-                        SandboxLayout.DeleteWorkDir(workDir);
+                        DeleteFolder(folder);
                     }
                     FreeUid(uid);
                     throw;
@@ -250,12 +261,19 @@ public sealed partial class BubblewrapSandbox : ICodeSandbox, IAsyncDisposable
                 await DisposeKernelAsync(dead);
                 session.Kernel = null;
             }
+            else if (session.Kernel is { HasUnexpectedOutput: true } chatty)
+            {
+                // Something in the sandbox wrote a reply nobody asked for: the session can no longer be trusted to be in step.
+                LogProtocolViolation(session.Key, chatty.ProtocolViolation ?? "output between executions");
+                notice.AppendLine("[The previous kernel wrote to the protocol channel between executions and was restarted; variables were lost.]");
+                await ReplaceKernelAsync(session);
+            }
             if (session.Kernel is null)
             {
                 try
                 {
-                    await WaitForUidToDrainAsync(session.Uid, cancellationToken);
-                    session.Kernel = await SandboxKernel.StartAsync(_launcher, _options, _layout, session.WorkDir, session.Uid, cancellationToken);
+                    await WaitForUidToDrainAsync(session.Folder.Uid, cancellationToken);
+                    session.Kernel = await SandboxKernel.StartAsync(_launcher, _options, _layout, session.Folder, cancellationToken);
                     LogKernelStarted(session.Key);
                 }
                 catch (SandboxUnavailableException e)
@@ -266,13 +284,16 @@ public sealed partial class BubblewrapSandbox : ICodeSandbox, IAsyncDisposable
             }
             try
             {
-                await PlaceFilesAsync(session, request.Files, cancellationToken);
+                foreach (var file in request.Files)
+                {
+                    await session.Folder.PlaceAsync(file, cancellationToken);
+                }
             }
-            catch (ArgumentException e)
+            catch (Exception e) when (e is ArgumentException or IOException)
             {
                 return Failure(notice + e.Message, null, started);
             }
-            return await RunAsync(session, session.Kernel, request.Code, notice, started, cancellationToken);
+            return await RunAsync(session, session.Kernel, request, notice, started, cancellationToken);
         }
         finally
         {
@@ -281,35 +302,38 @@ public sealed partial class BubblewrapSandbox : ICodeSandbox, IAsyncDisposable
         }
     }
 
-    private async Task<CodeExecutionResult> RunAsync(Session session, SandboxKernel kernel, string code, StringBuilder notice, long started,
-        CancellationToken cancellationToken)
+    private async Task<CodeExecutionResult> RunAsync(Session session, SandboxKernel kernel, CodeExecutionRequest request, StringBuilder notice,
+        long started, CancellationToken cancellationToken)
     {
-        var request = new KernelRequest(code, _options.MaxLogBytes, _options.CpuSecondsPerExecution, _options.MaxProcesses,
-            _options.MaxOutputFileBytes, _options.MaxOutputTotalBytes);
         using var timeout = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
         timeout.CancelAfter(_options.ExecutionTimeout);
         KernelReply? reply;
+        string? limit = null;
+        var failed = true;
+        var logs = notice;
         try
         {
-            reply = await kernel.ExecuteAsync(request, timeout.Token);
+            reply = await kernel.ExecuteAsync(request.Code, _options, timeout.Token);
         }
         catch (OperationCanceledException) when (!cancellationToken.IsCancellationRequested)
         {
             await ReplaceKernelAsync(session);
-            notice.Append("Execution timed out after ").Append(_options.ExecutionTimeout.TotalSeconds)
+            logs.Append("Execution timed out after ").Append(_options.ExecutionTimeout.TotalSeconds)
                 .Append(" seconds. The kernel was stopped and will be restarted; variables were lost.");
-            return Failure(notice.ToString(), SandboxLimits.Timeout, started);
+            return await FinishAsync(session, request, logs, true, SandboxLimits.Timeout, started, cancellationToken);
         }
         catch (OperationCanceledException)
         {
             await ReplaceKernelAsync(session);
             throw;
         }
-        catch (System.Text.Json.JsonException)
+        catch (KernelProtocolException e)
         {
+            LogProtocolViolation(session.Key, e.Message);
             await ReplaceKernelAsync(session);
-            notice.Append("The kernel sent an unreadable reply and was restarted; variables were lost.");
-            return Failure(notice.ToString(), null, started);
+            logs.Append("[The sandbox's reply was rejected (").Append(e.Message)
+                .Append("). The kernel was restarted; variables were lost.]");
+            return await FinishAsync(session, request, logs, true, SandboxLimits.Protocol, started, cancellationToken);
         }
 
         if (reply is null)
@@ -318,35 +342,76 @@ public sealed partial class BubblewrapSandbox : ICodeSandbox, IAsyncDisposable
             var exitCode = kernel.ExitCode;
             LogKernelDied(session.Key, exitCode ?? -1, kernel.Diagnostics);
             await ReplaceKernelAsync(session);
-            notice.Append("The kernel died (exit code ").Append(exitCode?.ToString(System.Globalization.CultureInfo.InvariantCulture) ?? "unknown")
+            logs.Append("The kernel died (exit code ").Append(exitCode?.ToString(System.Globalization.CultureInfo.InvariantCulture) ?? "unknown")
                 .Append(") and was restarted; variables were lost.");
-            return Failure(notice.ToString(), null, started);
+            return await FinishAsync(session, request, logs, true, null, started, cancellationToken);
         }
 
-        var logs = notice.Append(reply.Logs);
-        var limit = reply.Limit;
-        if (reply.Dropped > 0)
+        // Processes the code started end with the execution (host-enforced, the kernel is not asked).
+        var stopped = kernel.KillStrays();
+        var (text, cut) = KernelLogs.Bound(reply.Logs, _options.MaxLogBytes);
+        logs.Append(text);
+        failed = reply.Failed;
+        limit = reply.Limit is { } claimed && SandboxLimits.All.Contains(claimed) ? claimed : null;
+        var dropped = Math.Max(0, reply.Dropped) + cut;
+        if (dropped > 0)
         {
-            if (logs.Length > 0 && logs[^1] != '\n')
-            {
-                logs.AppendLine();
-            }
-            logs.Append("[output truncated: ").Append(reply.Dropped).Append(" more bytes were not shown]");
+            AppendLine(logs, $"[output truncated: {dropped} more bytes were not shown]");
             limit ??= SandboxLimits.Output;
+        }
+        if (stopped > 0)
+        {
+            AppendLine(logs, $"[{stopped} background process(es) the code left running were stopped: processes end with their execution.]");
         }
         if (reply.Fatal)
         {
             await kernel.WaitForExitAsync();
             await ReplaceKernelAsync(session);
-            if (logs.Length > 0 && logs[^1] != '\n')
-            {
-                logs.AppendLine();
-            }
-            logs.Append("[The sandbox was restarted after this limit; variables were lost.]");
+            AppendLine(logs, "[The sandbox was restarted after this limit; variables were lost.]");
         }
-        var images = (reply.Images ?? []).Select((png, i) => new SandboxOutputFile($"figure_{i + 1}.png", png)).ToList();
-        var files = (reply.Files ?? []).Select(f => new SandboxOutputFile(f.Path, f.Content)).ToList();
-        return new CodeExecutionResult(logs.ToString(), reply.Failed, images, files, Stopwatch.GetElapsedTime(started), limit);
+        else if (kernel.HasUnexpectedOutput)
+        {
+            LogProtocolViolation(session.Key, kernel.ProtocolViolation ?? "extra output after the reply");
+            await ReplaceKernelAsync(session);
+            AppendLine(logs, "[The kernel wrote more than one reply; it was restarted; variables were lost.]");
+            limit ??= SandboxLimits.Protocol;
+        }
+        return await FinishAsync(session, request, logs, failed, limit, started, cancellationToken);
+    }
+
+    /// <summary>Collects the outputs the host finds in the session folder, appends the limit notices and builds the result.</summary>
+    private async Task<CodeExecutionResult> FinishAsync(Session session, CodeExecutionRequest request, StringBuilder logs, bool failed,
+        string? limit, long started, CancellationToken cancellationToken)
+    {
+        OutputCollector.Collected collected;
+        try
+        {
+            collected = await _collector.CollectAsync(session.Folder, request.Outputs, cancellationToken);
+        }
+        catch (IOException e)
+        {
+            // The folder is the sandbox's to mangle; a failure here fails only this execution's outputs.
+            LogOutputsFailed(session.Key, e.Message);
+            collected = new OutputCollector.Collected([], [], ["[The files this execution wrote could not be collected.]"]);
+        }
+        foreach (var line in collected.Notices)
+        {
+            AppendLine(logs, line);
+        }
+        if (collected.LimitHit)
+        {
+            limit ??= SandboxLimits.OutputFiles;
+        }
+        return new CodeExecutionResult(logs.ToString(), failed, collected.Images, collected.Files, Stopwatch.GetElapsedTime(started), limit);
+    }
+
+    private static void AppendLine(StringBuilder logs, string line)
+    {
+        if (logs.Length > 0 && logs[^1] != '\n')
+        {
+            logs.Append('\n');
+        }
+        logs.Append(line);
     }
 
     private async Task ReplaceKernelAsync(Session session)
@@ -356,68 +421,6 @@ public sealed partial class BubblewrapSandbox : ICodeSandbox, IAsyncDisposable
             session.Kernel = null;
             await DisposeKernelAsync(kernel);
         }
-    }
-
-    private async Task PlaceFilesAsync(Session session, IReadOnlyList<SandboxInputFile> files, CancellationToken cancellationToken)
-    {
-        foreach (var file in files)
-        {
-            var name = file.FileName;
-            if (string.IsNullOrWhiteSpace(name) || name is "." or ".." || name.Contains('/', StringComparison.Ordinal)
-                || name.Contains('\0', StringComparison.Ordinal) || name.StartsWith(".tl-in-", StringComparison.Ordinal))
-            {
-                throw new ArgumentException($"The input file name '{name}' is not a plain file name.", nameof(files));
-            }
-            var target = Path.Combine(session.WorkDir, name);
-            var temp = Path.Combine(session.WorkDir, ".tl-in-" + Guid.NewGuid().ToString("N"));
-            byte[] hash;
-            long length;
-            // Written under a random name and renamed over the target: rename replaces a symbolic link planted by the
-            // sandboxed code instead of following it, so the host never writes outside the working folder.
-            await using (var source = await file.OpenAsync(cancellationToken))
-            await using (var destination = new FileStream(temp, new FileStreamOptions
-            {
-                Mode = FileMode.CreateNew, Access = FileAccess.Write, Options = FileOptions.Asynchronous,
-                UnixCreateMode = UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.GroupRead | UnixFileMode.OtherRead,
-            }))
-            {
-                using var sha = IncrementalHash.CreateHash(HashAlgorithmName.SHA256);
-                var buffer = new byte[81920];
-                int read;
-                while ((read = await source.ReadAsync(buffer, cancellationToken)) > 0)
-                {
-                    sha.AppendData(buffer, 0, read);
-                    await destination.WriteAsync(buffer.AsMemory(0, read), cancellationToken);
-                }
-                length = destination.Length;
-                hash = sha.GetHashAndReset();
-                Native.ChownHandle(destination.SafeFileHandle, session.Uid);
-            }
-            if (await HasSameContentAsync(target, length, hash, cancellationToken))
-            {
-                File.Delete(temp);
-                continue;
-            }
-            File.Move(temp, target, overwrite: true);
-        }
-    }
-
-    private static async Task<bool> HasSameContentAsync(string path, long length, byte[] hash, CancellationToken cancellationToken)
-    {
-        var info = new FileInfo(path);
-        if (!info.Exists || info.LinkTarget is not null || info.Length != length)
-        {
-            return false;
-        }
-        if (length == 0)
-        {
-            // Never open an empty "file": it may be a FIFO planted by the sandboxed code.
-            return true;
-        }
-        using SafeFileHandle handle = File.OpenHandle(path, FileMode.Open, FileAccess.Read, FileShare.ReadWrite, FileOptions.Asynchronous);
-        await using var stream = new FileStream(handle, FileAccess.Read);
-        var existing = await SHA256.HashDataAsync(stream, cancellationToken);
-        return existing.AsSpan().SequenceEqual(hash);
     }
 
     private Session GetOrCreateSession(string key)
@@ -452,14 +455,14 @@ public sealed partial class BubblewrapSandbox : ICodeSandbox, IAsyncDisposable
             }
             if (pooled is not null)
             {
-                session = new Session(key, pooled.WorkDir, pooled.HostUid, _time.GetUtcNow()) { Kernel = pooled };
+                session = new Session(key, pooled.Folder, _time.GetUtcNow()) { Kernel = pooled };
             }
             else
             {
                 var uid = AllocateUidLocked();
                 try
                 {
-                    session = new Session(key, _layout.CreateWorkDir(uid), uid, _time.GetUtcNow());
+                    session = new Session(key, SessionFolder.Create(_layout, uid), _time.GetUtcNow());
                 }
                 catch
                 {
@@ -508,12 +511,31 @@ public sealed partial class BubblewrapSandbox : ICodeSandbox, IAsyncDisposable
         {
             session.Ended = true;
             await ReplaceKernelAsync(session);
-            SandboxLayout.DeleteWorkDir(session.WorkDir);
-            FreeUid(session.Uid);
+            DeleteFolder(session.Folder);
+            FreeUid(session.Folder.Uid);
         }
         finally
         {
             session.Gate.Release();
+        }
+    }
+
+    /// <summary>
+    /// Deletes a session folder whose kernel is dead. Never throws: whatever the sandbox planted in it, a failure is
+    /// logged and the folder is left for the next start's clean-up, so it cannot break a thread deletion or a shutdown.
+    /// </summary>
+    private void DeleteFolder(SessionFolder folder)
+    {
+        try
+        {
+            if (!folder.Delete())
+            {
+                LogFolderLeft(folder.Root);
+            }
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException or ArgumentException)
+        {
+            LogFolderLeft(folder.Root + ": " + e.Message);
         }
     }
 
@@ -525,7 +547,7 @@ public sealed partial class BubblewrapSandbox : ICodeSandbox, IAsyncDisposable
     private async Task DiscardPooledAsync(SandboxKernel kernel)
     {
         await kernel.DisposeAsync();
-        SandboxLayout.DeleteWorkDir(kernel.WorkDir);
+        DeleteFolder(kernel.Folder);
         FreeUid(kernel.HostUid);
     }
 
@@ -537,7 +559,10 @@ public sealed partial class BubblewrapSandbox : ICodeSandbox, IAsyncDisposable
             {
                 return;
             }
-            _layout.Prepare();
+            foreach (var left in _layout.Prepare())
+            {
+                LogFolderLeft(left);
+            }
             _prepared = true;
         }
     }
@@ -616,8 +641,7 @@ public sealed partial class BubblewrapSandbox : ICodeSandbox, IAsyncDisposable
         }
         while (_pool.TryDequeue(out var kernel))
         {
-            await DisposeKernelAsync(kernel);
-            SandboxLayout.DeleteWorkDir(kernel.WorkDir);
+            await DiscardPooledAsync(kernel);
         }
         _launcher.Dispose();
         _disposing.Dispose();
@@ -642,14 +666,22 @@ public sealed partial class BubblewrapSandbox : ICodeSandbox, IAsyncDisposable
     [LoggerMessage(Level = LogLevel.Information, Message = "Sandbox session {SessionKey} was idle and has been ended")]
     private partial void LogSessionReaped(string sessionKey);
 
+    [LoggerMessage(Level = LogLevel.Warning, Message = "Sandbox session folder could not be fully deleted and was left for the next start: {Folder}")]
+    private partial void LogFolderLeft(string folder);
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "Sandbox outputs of session {SessionKey} could not be collected: {Reason}")]
+    private partial void LogOutputsFailed(string sessionKey, string reason);
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "Sandbox kernel for session {SessionKey} broke the protocol and was replaced: {Reason}")]
+    private partial void LogProtocolViolation(string sessionKey, string reason);
+
     [LoggerMessage(Level = LogLevel.Warning, Message = "Sandbox warm pool refill failed: {Reason}")]
     private partial void LogPoolRefillFailed(string reason);
 
-    private sealed class Session(string key, string workDir, int uid, DateTimeOffset created)
+    private sealed class Session(string key, SessionFolder folder, DateTimeOffset created)
     {
         public string Key { get; } = key;
-        public string WorkDir { get; } = workDir;
-        public int Uid { get; } = uid;
+        public SessionFolder Folder { get; } = folder;
         public SemaphoreSlim Gate { get; } = new(1, 1);
         public SandboxKernel? Kernel { get; set; }
         public DateTimeOffset LastUsed { get; set; } = created;

@@ -1,15 +1,17 @@
+using Threadloom.Sandbox.Files;
+
 namespace Threadloom.Sandbox;
 
 /// <summary>
 /// The host folders of the sandbox: <c>runtime/</c> (kernel script and a minimal <c>/etc</c>, read-only inside) and
-/// <c>sessions/</c> (one working folder per kernel, owned by its host uid, bound at <c>/mnt/data</c>).
+/// <c>sessions/</c> (one folder per kernel, see <see cref="SessionFolder"/>).
 /// </summary>
 internal sealed class SandboxLayout
 {
-    private const UnixFileMode Traverse = UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute
+    internal const UnixFileMode Traverse = UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute
         | UnixFileMode.GroupExecute | UnixFileMode.OtherExecute;
     private const UnixFileMode ReadableDir = Traverse | UnixFileMode.GroupRead | UnixFileMode.OtherRead;
-    private const UnixFileMode ReadableFile = UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.GroupRead | UnixFileMode.OtherRead;
+    internal const UnixFileMode ReadableFile = UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.GroupRead | UnixFileMode.OtherRead;
 
     public SandboxLayout(string workRoot)
     {
@@ -24,17 +26,14 @@ internal sealed class SandboxLayout
     public string KernelScript => Path.Combine(Runtime, "kernel.py");
     public string EtcDir => Path.Combine(Runtime, "etc");
 
-    /// <summary>Writes the runtime files and removes working folders left by an earlier process.</summary>
-    public void Prepare()
+    /// <summary>Writes the runtime files and removes session folders left by an earlier process; returns those it could not remove.</summary>
+    public IReadOnlyList<string> Prepare()
     {
         CreateDir(Root, Traverse);
         CreateDir(Runtime, ReadableDir);
         CreateDir(EtcDir, ReadableDir);
-        if (Directory.Exists(Sessions))
-        {
-            Directory.Delete(Sessions, recursive: true);
-        }
         CreateDir(Sessions, Traverse);
+        var left = RemoveStaleSessions();
 
         using (var kernel = typeof(SandboxLayout).Assembly.GetManifestResourceStream("Threadloom.Sandbox.kernel.py")
             ?? throw new InvalidOperationException("The kernel script resource is missing."))
@@ -45,27 +44,26 @@ internal sealed class SandboxLayout
         WriteText("group", "root:x:0:\nnogroup:x:65534:\n");
         WriteText("hosts", "127.0.0.1 localhost\n::1 localhost\n");
         WriteText("matplotlibrc", "backend: Agg\n");
+        return left;
     }
 
-    /// <summary>Creates an empty working folder owned by <paramref name="uid"/>, reachable by nobody else.</summary>
-    public string CreateWorkDir(int uid)
+    /// <summary>
+    /// Deletes the session folders an earlier process left, whatever was planted in them (names that are not UTF-8,
+    /// deep trees, read-only folders, FIFOs, links). One folder that cannot be removed is reported and skipped: it never
+    /// stops the sandbox from starting. Returns the names (escaped) of the folders left in place.
+    /// </summary>
+    public IReadOnlyList<string> RemoveStaleSessions()
     {
-        var dir = Path.Combine(Sessions, Guid.NewGuid().ToString("N"));
-        Directory.CreateDirectory(dir, UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute);
-        Native.ChownPath(dir, uid);
-        return dir;
-    }
-
-    public static void DeleteWorkDir(string dir)
-    {
-        try
+        var left = new List<string>();
+        using var sessions = Native.OpenDirectoryPath(Sessions);
+        foreach (var (name, _) in Native.ReadDirectory(sessions, int.MaxValue))
         {
-            // Directory.Delete removes symbolic links without following them.
-            Directory.Delete(dir, recursive: true);
+            if (!SafeDirectory.DeleteTree(sessions, name))
+            {
+                left.Add(FileNames.Escape(name));
+            }
         }
-        catch (DirectoryNotFoundException)
-        {
-        }
+        return left;
     }
 
     private void WriteText(string name, string text)

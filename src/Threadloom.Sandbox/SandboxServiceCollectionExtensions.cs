@@ -14,6 +14,10 @@ public static class SandboxServiceCollectionExtensions
             .Bind(configuration.GetSection(CodeInterpreterOptions.SectionName))
             .ValidateDataAnnotations()
             .ValidateOnStart();
+        services.AddOptions<CodeInterpreterToolOptions>()
+            .Bind(configuration.GetSection(CodeInterpreterToolOptions.SectionName))
+            .ValidateDataAnnotations()
+            .ValidateOnStart();
         services.TryAddSingleton(TimeProvider.System);
         services.AddSingleton<BubblewrapSandbox>();
         services.AddSingleton<ICodeSandbox>(sp => sp.GetRequiredService<BubblewrapSandbox>());

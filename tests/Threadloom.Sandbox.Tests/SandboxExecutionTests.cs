@@ -60,8 +60,8 @@ public sealed class SandboxExecutionTests : IAsyncLifetime
         Assert.False(result.Failed, result.Logs);
         Assert.Equal("agg", result.Logs.Trim().ToLowerInvariant());
         var image = Assert.Single(result.Images);
-        Assert.True(image.Content.Length > 1000);
-        Assert.Equal(new byte[] { 0x89, (byte)'P', (byte)'N', (byte)'G' }, image.Content[..4]);
+        Assert.True(_sandbox.ContentOf(image).Length > 1000);
+        Assert.Equal(new byte[] { 0x89, (byte)'P', (byte)'N', (byte)'G' }, _sandbox.ContentOf(image)[..4]);
         Assert.Empty(result.Files);
 
         var next = await _sandbox.RunAsync("thread_plot", "print('no figure left')");
@@ -77,7 +77,7 @@ public sealed class SandboxExecutionTests : IAsyncLifetime
         Assert.False(result.Failed, result.Logs);
         var file = Assert.Single(result.Files);
         Assert.Equal("out.csv", file.FileName);
-        Assert.Equal("a,b\r\n1,é\r\n", System.Text.Encoding.UTF8.GetString(file.Content));
+        Assert.Equal("a,b\r\n1,é\r\n", System.Text.Encoding.UTF8.GetString(_sandbox.ContentOf(file)));
 
         var unchanged = await _sandbox.RunAsync("thread_csv", "print(open('/mnt/data/out.csv').read().count(','))");
         Assert.Empty(unchanged.Files);

@@ -44,7 +44,13 @@ public sealed class TestSandbox : IAsyncDisposable
         RunAsync(session, code, files, CancellationToken.None);
 
     public Task<CodeExecutionResult> RunAsync(string session, string code, IReadOnlyList<SandboxInputFile> files, CancellationToken cancellationToken) =>
-        Sandbox.ExecuteAsync(new CodeExecutionRequest(session, code, files, new ExecutionAudit("proj_test", session, "run_test")), cancellationToken);
+        Sandbox.ExecuteAsync(new CodeExecutionRequest(session, code, files, new ExecutionAudit("proj_test", session, "run_test"), Outputs), cancellationToken);
+
+    /// <summary>Where outputs are stored (in memory; the tests' outputs are small).</summary>
+    public MemorySink Outputs { get; } = new();
+
+    /// <summary>The stored content of an output.</summary>
+    public byte[] ContentOf(SandboxOutputFile file) => Outputs.Stored[file.FileId!];
 
     public static SandboxInputFile TextFile(string name, string content) =>
         new(name, _ => Task.FromResult<Stream>(new MemoryStream(Encoding.UTF8.GetBytes(content))));
@@ -56,5 +62,22 @@ public sealed class TestSandbox : IAsyncDisposable
         {
             Directory.Delete(Options.WorkRoot, recursive: true);
         }
+    }
+}
+
+/// <summary>An output sink that keeps what it is given in memory, as the tool's blob store would on disk.</summary>
+public sealed class MemorySink : ISandboxOutputSink
+{
+    private int _next;
+
+    public System.Collections.Concurrent.ConcurrentDictionary<string, byte[]> Stored { get; } = new();
+
+    public async Task<string> StoreAsync(SandboxOutputKind kind, string fileName, Stream content, long maxBytes, CancellationToken cancellationToken)
+    {
+        using var copy = new MemoryStream();
+        await content.CopyToAsync(copy, cancellationToken);
+        var id = "file-" + Interlocked.Increment(ref _next).ToString(System.Globalization.CultureInfo.InvariantCulture);
+        Stored[id] = copy.ToArray();
+        return id;
     }
 }

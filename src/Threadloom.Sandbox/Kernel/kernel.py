@@ -1,10 +1,12 @@
 # Threadloom code-interpreter kernel. Runs inside bubblewrap as an unprivileged user.
 # Protocol: one JSON object per line. Requests arrive on a private copy of fd 0, replies leave on a
 # private copy of fd 1; fds 0/1/2 seen by user code are /dev/null and a capture pipe, so nothing the
-# user prints (from Python, C extensions or subprocesses) can corrupt the protocol.
-import ast, base64, json, os, resource, signal, sys, threading, traceback
+# user prints (from Python, C extensions or subprocesses) reaches the protocol by accident.
+# User code runs in this process, so it *can* write to the protocol on purpose: the host trusts nothing
+# in a reply (it bounds the logs, checks the echoed id, and finds output files and figures itself).
+import ast, json, os, resource, signal, sys, threading, traceback
 
-DATA = "/mnt/data"
+FIGURES = "/opt/threadloom/figures"
 PROTO_IN = os.fdopen(os.dup(0), "rb", buffering=0)
 PROTO_OUT = os.fdopen(os.dup(1), "wb", buffering=0)
 
@@ -120,20 +122,6 @@ KERNEL_PID = os.getpid()
 user_globals = {"__name__": "__main__", "__builtins__": __builtins__}
 
 
-def snapshot():
-    found = {}
-    for root, dirs, files in os.walk(DATA):
-        for name in files:
-            path = os.path.join(root, name)
-            try:
-                st = os.lstat(path)
-            except OSError:
-                continue
-            if (st.st_mode & 0o170000) == 0o100000:
-                found[os.path.relpath(path, DATA)] = (st.st_mtime_ns, st.st_size)
-    return found
-
-
 def run_code(code):
     tree = ast.parse(code, "<code>", "exec")
     last = None
@@ -148,21 +136,28 @@ def run_code(code):
 
 
 def save_figures():
-    images = []
+    # Figures go to a folder of their own that the host scans, copies and empties after each execution.
     plt = sys.modules.get("matplotlib.pyplot")
     if plt is None:
-        return images
-    import io
-    for num in plt.get_fignums():
+        return
+    for i, num in enumerate(plt.get_fignums()):
         try:
             fig = plt.figure(num)
-            out = io.BytesIO()
-            fig.savefig(out, format="png")
-            images.append(base64.b64encode(out.getvalue()).decode("ascii"))
+            fig.savefig(os.path.join(FIGURES, "figure_%d.png" % (i + 1)), format="png")
         except Exception:
             traceback.print_exc()
     plt.close("all")
-    return images
+
+
+def reap_children():
+    # Children the host killed after the last execution are zombies of this process until reaped.
+    while True:
+        try:
+            pid, _ = os.waitpid(-1, os.WNOHANG)
+        except ChildProcessError:
+            return
+        if pid == 0:
+            return
 
 
 def count_processes():
@@ -191,30 +186,9 @@ def set_cpu_budget(seconds):
         pass
 
 
-def collect_files(before, max_file, max_total):
-    after = snapshot()
-    files, notes, total = [], [], 0
-    for rel, meta in sorted(after.items()):
-        if before.get(rel) == meta:
-            continue
-        size = meta[1]
-        if size > max_file or total + size > max_total:
-            notes.append("[file %s (%d bytes) is too large to return]" % (rel, size))
-            continue
-        try:
-            with open(os.path.join(DATA, rel), "rb", opener=lambda p, f: os.open(p, f | os.O_NOFOLLOW)) as fh:
-                content = fh.read(max_file + 1)
-        except OSError as e:
-            notes.append("[file %s could not be read: %s]" % (rel, e.strerror))
-            continue
-        total += len(content)
-        files.append({"path": rel, "content": base64.b64encode(content).decode("ascii")})
-    return files, notes
-
-
 def handle(req):
+    reap_children()
     capture.begin(int(req.get("max_output", 65536)))
-    before = snapshot()
     failed, limit, fatal = False, None, False
     set_cpu_budget(int(req.get("cpu_seconds", 0)))
     try:
@@ -254,15 +228,12 @@ def handle(req):
         # Leftover children may keep the process table full; the host replaces the whole sandbox.
         failed, limit, fatal = True, "processes", True
     try:
-        images = save_figures()
+        save_figures()
     except BaseException:
-        images = []
-    files, notes = collect_files(before, int(req.get("max_file", 50 << 20)), int(req.get("max_total", 100 << 20)))
-    for note in notes:
-        print(note, file=sys.stderr)
+        pass
     logs, dropped = capture.finish()
-    return {"logs": logs.decode("utf-8", errors="replace"), "dropped": dropped, "failed": failed,
-            "limit": limit, "images": images, "files": files, "fatal": fatal}
+    return {"id": req.get("id"), "logs": logs.decode("utf-8", errors="replace"), "dropped": dropped,
+            "failed": failed, "limit": limit, "fatal": fatal}
 
 
 def main():
@@ -285,10 +256,7 @@ def main():
         if not line:
             return
         req = json.loads(line)
-        if req.get("op") == "ping":
-            reply = {"pong": True}
-        else:
-            reply = handle(req)
+        reply = handle(req)
         PROTO_OUT.write(json.dumps(reply).encode("utf-8") + b"\n")
         if reply.get("fatal"):
             os._exit(3)

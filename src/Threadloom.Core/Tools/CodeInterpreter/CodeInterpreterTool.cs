@@ -2,6 +2,7 @@ using System.Globalization;
 using System.Text;
 using System.Text.Json;
 using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Options;
 using Threadloom.Core.Domain;
 using Threadloom.Core.Inference;
 using Threadloom.Core.Runs;
@@ -27,6 +28,7 @@ public sealed partial class CodeInterpreterTool(
     IBlobStore blobs,
     IIdGenerator ids,
     TimeProvider time,
+    IOptions<CodeInterpreterToolOptions> options,
     ILogger<CodeInterpreterTool> logger) : IBuiltInTool
 {
     public const string ToolName = "code_interpreter";
@@ -67,7 +69,8 @@ public sealed partial class CodeInterpreterTool(
 
         var inputs = await GatherInputsAsync(run, cancellationToken);
         var result = await sandbox.ExecuteAsync(
-            new CodeExecutionRequest(run.ThreadId, code, inputs, new ExecutionAudit(run.ProjectId, run.ThreadId, run.Id)), cancellationToken);
+            new CodeExecutionRequest(run.ThreadId, code, inputs, new ExecutionAudit(run.ProjectId, run.ThreadId, run.Id), new OutputStore(this, run.ProjectId)),
+            cancellationToken);
         if (result.Failed && result.LimitHit is null && result.Logs.StartsWith("The code interpreter sandbox could not start", StringComparison.Ordinal))
         {
             _healthy = false;
@@ -79,48 +82,81 @@ public sealed partial class CodeInterpreterTool(
         {
             outputs.Add(new CodeInterpreterLogsOutput(result.Logs));
         }
-        foreach (var image in result.Images)
+        foreach (var image in result.Images.Where(i => i.FileId is not null))
         {
-            var file = await StoreAsync(run.ProjectId, image, cancellationToken);
-            outputs.Add(new CodeInterpreterImageOutput(new CodeInterpreterImage(file.Id)));
+            outputs.Add(new CodeInterpreterImageOutput(new CodeInterpreterImage(image.FileId!)));
         }
         var links = new Dictionary<string, string>(StringComparer.Ordinal);
-        foreach (var produced in result.Files)
+        foreach (var produced in result.Files.Where(f => f.FileId is not null))
         {
-            var file = await StoreAsync(run.ProjectId, produced, cancellationToken);
-            links[SandboxLinkPrefix + produced.FileName] = file.Id;
+            links[SandboxLinkPrefix + produced.FileName] = produced.FileId!;
         }
         LogExecuted(run.Id, run.ThreadId, (long)result.Duration.TotalMilliseconds, result.Failed, result.Images.Count, result.Files.Count);
         return new BuiltInToolResult(new CodeInterpreterStepToolCall(call.CallId, new CodeInterpreterCall(code, outputs)),
-            ModelOutput(result, links.Keys), links);
+            ModelOutput(result, links.Keys, options.Value.MaxModelOutputChars), links);
     }
 
-    /// <summary>The text the model gets back: the logs, then what went wrong, then the files written and figures shown.</summary>
-    private static string ModelOutput(CodeExecutionResult result, IEnumerable<string> links)
+    /// <summary>
+    /// The text the model gets back: the logs, then what went wrong, then the files written and figures shown; never
+    /// more than <paramref name="maxChars"/> characters. The status lines are kept to half of that (file lines are
+    /// dropped with a count first); logs over the rest keep their head and tail around a notice.
+    /// </summary>
+    public static string ModelOutput(CodeExecutionResult result, IEnumerable<string> links, int maxChars)
     {
-        var text = new StringBuilder(result.Logs.Length > 0 ? result.Logs : "(no output)");
+        var status = new StringBuilder();
+        if (result.LimitHit is { } limit)
+        {
+            status.Append("[The execution hit the sandbox's ").Append(limit).Append(" limit.]\n");
+        }
+        else if (result.Failed)
+        {
+            status.Append("[The execution failed.]\n");
+        }
+        var linkList = links.ToList();
+        for (var i = 0; i < linkList.Count; i++)
+        {
+            var line = $"[File written: {linkList[i]} (link it as this path to let the user download it)]\n";
+            if (status.Length + line.Length > maxChars / 2)
+            {
+                status.Append(CultureInfo.InvariantCulture, $"[{linkList.Count - i} more file(s) were written; their links are not listed here.]\n");
+                break;
+            }
+            status.Append(line);
+        }
+        if (result.Images.Count > 0)
+        {
+            status.Append('[').Append(result.Images.Count.ToString(CultureInfo.InvariantCulture))
+                .Append(" figure(s) were saved and will be shown to the user with your answer.]\n");
+        }
+        var logs = result.Logs.Length > 0 ? result.Logs : "(no output)";
+        var room = Math.Max(200, maxChars - status.Length - 1);
+        if (logs.Length > room)
+        {
+            var notice = $"\n[... {logs.Length - room} characters of output were not sent to you (CodeInterpreter:MaxModelOutputChars) ...]\n";
+            var keep = Math.Max(0, room - notice.Length);
+            var head = SafeCut(logs, keep * 2 / 3);
+            var tail = SafeCut(logs, logs.Length - (keep - head), forward: true);
+            logs = string.Concat(logs.AsSpan(0, head), notice, logs.AsSpan(tail));
+        }
+        var text = new StringBuilder(logs);
         if (text[^1] != '\n')
         {
             text.Append('\n');
         }
-        if (result.LimitHit is { } limit)
+        text.Append(status);
+        var output = text.ToString().TrimEnd('\n');
+        return output.Length <= maxChars ? output : output[..SafeCut(output, maxChars)];
+    }
+
+    /// <summary>An index at or near <paramref name="index"/> that does not split a surrogate pair.</summary>
+    private static int SafeCut(string text, int index, bool forward = false)
+    {
+        index = Math.Clamp(index, 0, text.Length);
+        if (index > 0 && index < text.Length && char.IsLowSurrogate(text[index]) && char.IsHighSurrogate(text[index - 1]))
         {
-            text.Append("[The execution hit the sandbox's ").Append(limit).Append(" limit.]\n");
+            index += forward ? 1 : -1;
         }
-        else if (result.Failed)
-        {
-            text.Append("[The execution failed.]\n");
-        }
-        foreach (var link in links)
-        {
-            text.Append("[File written: ").Append(link).Append(" (link it as this path to let the user download it)]\n");
-        }
-        if (result.Images.Count > 0)
-        {
-            text.Append('[').Append(result.Images.Count.ToString(CultureInfo.InvariantCulture))
-                .Append(" figure(s) were saved and will be shown to the user with your answer.]\n");
-        }
-        return text.ToString().TrimEnd('\n');
+        return index;
     }
 
     private async Task EnsureAvailableAsync(CancellationToken cancellationToken)
@@ -203,13 +239,19 @@ public sealed partial class CodeInterpreterTool(
         return name is "" or "." or ".." ? fallback : name;
     }
 
-    private async Task<StoredFile> StoreAsync(string projectId, SandboxOutputFile output, CancellationToken cancellationToken)
+    /// <summary>Streams what the sandbox found into blobs and <c>assistants_output</c> file rows of the run's project.</summary>
+    private sealed class OutputStore(CodeInterpreterTool tool, string projectId) : ISandboxOutputSink
     {
-        using var content = new MemoryStream(output.Content, writable: false);
-        var blob = await blobs.WriteAsync(content, long.MaxValue, cancellationToken);
-        var file = new StoredFile(ids.NewId(Ids.File), projectId, time.GetUtcNow(), SafeName(output.FileName, "output"), OutputPurpose, blob.Length, blob.Key);
+        public Task<string> StoreAsync(SandboxOutputKind kind, string fileName, Stream content, long maxBytes, CancellationToken cancellationToken) =>
+            tool.StoreOutputAsync(projectId, fileName, content, maxBytes, cancellationToken);
+    }
+
+    private async Task<string> StoreOutputAsync(string projectId, string fileName, Stream content, long maxBytes, CancellationToken cancellationToken)
+    {
+        var blob = await blobs.WriteAsync(content, maxBytes, cancellationToken);
+        var file = new StoredFile(ids.NewId(Ids.File), projectId, time.GetUtcNow(), SafeName(fileName, "output"), OutputPurpose, blob.Length, blob.Key);
         await files.CreateAsync(file, cancellationToken);
-        return file;
+        return file.Id;
     }
 
     private static string? ParseCode(string arguments)

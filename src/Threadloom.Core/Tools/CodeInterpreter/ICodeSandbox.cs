@@ -29,7 +29,29 @@ public sealed record SandboxHealth(bool IsHealthy, string? Reason);
 /// <param name="Code">Python source.</param>
 /// <param name="Files">Files placed at <c>/mnt/data/&lt;FileName&gt;</c> before the code runs (skipped when already there with the same content).</param>
 /// <param name="Audit">Who asked, for the audit log.</param>
-public sealed record CodeExecutionRequest(string SessionKey, string Code, IReadOnlyList<SandboxInputFile> Files, ExecutionAudit Audit);
+/// <param name="Outputs">Where produced files and figures are streamed to; null: they are counted and reported, not stored.</param>
+public sealed record CodeExecutionRequest(string SessionKey, string Code, IReadOnlyList<SandboxInputFile> Files, ExecutionAudit Audit,
+    ISandboxOutputSink? Outputs = null);
+
+/// <summary>
+/// Stores what an execution produced. The sandbox decides which files are outputs (from its own scan of the session
+/// folder, not from anything the sandboxed code says), applies the limits, and streams each one here.
+/// </summary>
+public interface ISandboxOutputSink
+{
+    /// <summary>
+    /// Stores one produced file and returns its file id. <paramref name="content"/> yields at most
+    /// <paramref name="maxBytes"/> bytes and throws <see cref="IOException"/> if the file grew past that while it was read.
+    /// </summary>
+    Task<string> StoreAsync(SandboxOutputKind kind, string fileName, Stream content, long maxBytes, CancellationToken cancellationToken);
+}
+
+/// <summary>What a produced file is: a figure shown to the user, or a file written under <c>/mnt/data</c>.</summary>
+public enum SandboxOutputKind
+{
+    Image,
+    File,
+}
 
 /// <summary>A file to place in the session's <c>/mnt/data</c>; <paramref name="FileName"/> must be a single path segment.</summary>
 public sealed record SandboxInputFile(string FileName, Func<CancellationToken, Task<Stream>> OpenAsync);
@@ -38,10 +60,11 @@ public sealed record SandboxInputFile(string FileName, Func<CancellationToken, T
 public sealed record ExecutionAudit(string ProjectId, string ThreadId, string? RunId);
 
 /// <summary>The outcome of one execution.</summary>
-/// <param name="Logs">stdout, stderr and any traceback, in order; truncated with a notice past the configured size.</param>
+/// <param name="Logs">stdout, stderr and any traceback, in order; truncated with a notice past the configured size; then
+/// one line per output limit that was hit.</param>
 /// <param name="Failed">True when the code raised, a limit was hit or the kernel died.</param>
-/// <param name="Images">Matplotlib figures open at the end of the execution, as PNG.</param>
-/// <param name="Files">Files under <c>/mnt/data</c> created or changed by this execution.</param>
+/// <param name="Images">Matplotlib figures open at the end of the execution, stored through the request's sink.</param>
+/// <param name="Files">Files under <c>/mnt/data</c> created or changed by this execution, stored through the sink.</param>
 /// <param name="Duration">Wall-clock time of the execution, including file placement.</param>
 /// <param name="LimitHit">One of <see cref="SandboxLimits"/>, or null.</param>
 public sealed record CodeExecutionResult(
@@ -52,8 +75,11 @@ public sealed record CodeExecutionResult(
     TimeSpan Duration,
     string? LimitHit);
 
-/// <summary>A file produced by an execution; <paramref name="FileName"/> is relative to <c>/mnt/data</c>.</summary>
-public sealed record SandboxOutputFile(string FileName, byte[] Content);
+/// <summary>
+/// A file produced by an execution: <paramref name="FileName"/> is relative to <c>/mnt/data</c> (printable UTF-8, one
+/// line; other names are refused), <paramref name="FileId"/> is what the sink returned (null without a sink).
+/// </summary>
+public sealed record SandboxOutputFile(string FileName, string? FileId, long Length);
 
 /// <summary>Values of <see cref="CodeExecutionResult.LimitHit"/>.</summary>
 public static class SandboxLimits
@@ -64,4 +90,12 @@ public static class SandboxLimits
     public const string Output = "output";
     public const string FileSize = "file_size";
     public const string Processes = "processes";
+    public const string OutputFiles = "output_files";
+    public const string Protocol = "protocol";
+
+    /// <summary>Every value, for checking a limit name that came from the sandbox.</summary>
+    public static IReadOnlySet<string> All { get; } = new HashSet<string>(StringComparer.Ordinal)
+    {
+        Timeout, Memory, Cpu, Output, FileSize, Processes, OutputFiles, Protocol,
+    };
 }
