@@ -19,7 +19,12 @@ public static class PostgresStorage
         services.AddSingleton<IAssistantStore, PostgresAssistantStore>();
         services.AddSingleton<IMessageStore, PostgresMessageStore>();
         services.AddSingleton<IThreadStore, PostgresThreadStore>();
-        services.AddSingleton<IFileStore, PostgresFileStore>();
+        services.AddSingleton<PostgresFileStore>();
+        services.AddSingleton<IFileStore>(sp => sp.GetRequiredService<PostgresFileStore>());
+        services.AddSingleton<IUploadStore, PostgresUploadStore>();
+        // COMPAT (cluster): staged parts live in a folder beside the blob folder, so in a cluster every node must
+        // mount it (as with folder blobs); a part sent to a node that does not see the folder cannot be completed.
+        services.TryAddSingleton<IUploadPartStore>(new LocalUploadPartStore(Path.Combine(Path.GetDirectoryName(Path.GetFullPath(blobDirectory)) ?? blobDirectory, "uploads")));
         services.AddSingleton<IProjectStore, PostgresProjectStore>();
         services.AddSingleton<IRunStepStore, PostgresRunStepStore>();
         services.AddSingleton<IRunStore, PostgresRunStore>();

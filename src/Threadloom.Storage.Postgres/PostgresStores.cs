@@ -79,8 +79,20 @@ public sealed class PostgresFileStore(PostgresDatabase database) : IFileStore
     private readonly PgDocumentTable<StoredFile> _table = new(database, "files", DomainJson.Default.StoredFile);
 
     public Task CreateAsync(StoredFile file, CancellationToken cancellationToken) =>
-        database.WriteAsync((c, t) => c.ExecuteAsync("INSERT INTO files (id, project_id, purpose, blob_key, data) VALUES ($1, $2, $3, $4, $5)", t, cancellationToken,
-            file.Id, file.ProjectId, file.Purpose, file.BlobKey, _table.Serialize(file)), cancellationToken);
+        database.WriteAsync((c, t) => InsertAsync(c, t, file, cancellationToken), cancellationToken);
+
+    /// <summary>The insert, for callers that write a file inside their own transaction (upload completion).</summary>
+    internal Task<int> InsertAsync(NpgsqlConnection connection, NpgsqlTransaction transaction, StoredFile file, CancellationToken cancellationToken) =>
+        connection.ExecuteAsync("INSERT INTO files (id, project_id, purpose, blob_key, expires_at, data) VALUES ($1, $2, $3, $4, $5, $6)", transaction, cancellationToken,
+            file.Id, file.ProjectId, file.Purpose, file.BlobKey,
+            new NpgsqlParameter<long?> { TypedValue = file.ExpiresAt?.ToUnixTimeSeconds(), NpgsqlDbType = NpgsqlTypes.NpgsqlDbType.Bigint }, _table.Serialize(file));
+
+    public async Task<IReadOnlyList<StoredFile>> ListExpiredAsync(DateTimeOffset now, int limit, CancellationToken cancellationToken)
+    {
+        await using var connection = await database.OpenAsync(cancellationToken);
+        return await connection.QueryAsync("SELECT data FROM files WHERE expires_at IS NOT NULL AND expires_at <= $1 ORDER BY expires_at LIMIT $2", null,
+            r => _table.Deserialize(r.GetString(0)), cancellationToken, now.ToUnixTimeSeconds(), limit);
+    }
 
     public Task<StoredFile?> FindAsync(string projectId, string id, CancellationToken cancellationToken) => _table.FindAsync(projectId, id, null, cancellationToken);
 

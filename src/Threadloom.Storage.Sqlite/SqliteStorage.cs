@@ -20,7 +20,10 @@ public static class SqliteStorage
         services.AddSingleton<IAssistantStore, SqliteAssistantStore>();
         services.AddSingleton<IMessageStore, SqliteMessageStore>();
         services.AddSingleton<IThreadStore, SqliteThreadStore>();
-        services.AddSingleton<IFileStore, SqliteFileStore>();
+        services.AddSingleton<SqliteFileStore>();
+        services.AddSingleton<IFileStore>(sp => sp.GetRequiredService<SqliteFileStore>());
+        services.AddSingleton<IUploadStore, SqliteUploadStore>();
+        services.TryAddSingleton<IUploadPartStore>(new LocalUploadPartStore(System.IO.Path.Combine(dataDirectory, "uploads")));
         services.AddSingleton<IProjectStore, SqliteProjectStore>();
         services.AddSingleton<IRunStepStore, SqliteRunStepStore>();
         services.AddSingleton<IRunStore, SqliteRunStore>();

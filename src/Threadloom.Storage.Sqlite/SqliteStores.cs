@@ -1,3 +1,4 @@
+using Microsoft.Data.Sqlite;
 using Threadloom.Core.Domain;
 using Threadloom.Core.Storage;
 
@@ -79,8 +80,19 @@ public sealed class SqliteFileStore(SqliteDatabase database) : IFileStore
     private readonly DocumentTable<StoredFile> _table = new(database, "files", DomainJson.Default.StoredFile);
 
     public Task CreateAsync(StoredFile file, CancellationToken cancellationToken) =>
-        database.WriteAsync((c, t) => c.ExecuteAsync("INSERT INTO files (id, project_id, purpose, blob_key, data) VALUES ($id, $p, $pu, $b, $d)", t, cancellationToken,
-            ("$id", file.Id), ("$p", file.ProjectId), ("$pu", file.Purpose), ("$b", file.BlobKey), ("$d", _table.Serialize(file))), cancellationToken);
+        database.WriteAsync((c, t) => InsertAsync(c, t, file, cancellationToken), cancellationToken);
+
+    /// <summary>The insert, for callers that write a file inside their own transaction (upload completion).</summary>
+    internal Task<int> InsertAsync(SqliteConnection connection, SqliteTransaction transaction, StoredFile file, CancellationToken cancellationToken) =>
+        connection.ExecuteAsync("INSERT INTO files (id, project_id, purpose, blob_key, expires_at, data) VALUES ($id, $p, $pu, $b, $e, $d)", transaction, cancellationToken,
+            ("$id", file.Id), ("$p", file.ProjectId), ("$pu", file.Purpose), ("$b", file.BlobKey), ("$e", file.ExpiresAt?.ToUnixTimeSeconds()), ("$d", _table.Serialize(file)));
+
+    public async Task<IReadOnlyList<StoredFile>> ListExpiredAsync(DateTimeOffset now, int limit, CancellationToken cancellationToken)
+    {
+        await using var connection = await database.OpenAsync(cancellationToken);
+        return await connection.QueryAsync($"SELECT data FROM files WHERE expires_at IS NOT NULL AND expires_at <= $now ORDER BY expires_at LIMIT {limit}",
+            r => _table.Deserialize(r.GetString(0)), cancellationToken, ("$now", now.ToUnixTimeSeconds()));
+    }
 
     public Task<StoredFile?> FindAsync(string projectId, string id, CancellationToken cancellationToken) => _table.FindAsync(projectId, id, null, cancellationToken);
 

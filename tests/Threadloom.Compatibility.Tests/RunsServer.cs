@@ -66,6 +66,8 @@ public sealed class RunsServer : IAsyncDisposable
 /// <item>a <c>tool</c> message (tool results): answer <c>Done: </c> and the outputs of the trailing tool messages, joined by <c>, </c>;</item>
 /// <item>a user message starting <c>CALL name {json} [| name {json}]…</c>: emit those function calls, in parallel;</item>
 /// <item>a user message starting <c>SLOW</c>: echo it one character per chunk, 20 ms apart;</item>
+/// <item>a user message starting <c>UPSTREAM</c>: answer <c>Upstream: </c> and a JSON object of what the request carried
+/// (<c>model</c>, <c>reasoning_effort</c>, <c>temperature</c>, <c>max_completion_tokens</c>, the number of <c>images</c>);</item>
 /// <item>any other user message: answer <c>Echo: </c> and its text.</item>
 /// </list>
 /// </summary>
@@ -91,6 +93,18 @@ public static class MessageRules
         {
             var calls = command[5..].Split(" | ").Select(ParseCall).ToArray();
             return Reply.ToolCalls(calls);
+        }
+        if (command.StartsWith("UPSTREAM", StringComparison.Ordinal))
+        {
+            // What arrived upstream, for suites that cannot read the scripted server's records.
+            return Reply.Text("Upstream: " + JsonSerializer.Serialize(new Dictionary<string, object?>
+            {
+                ["model"] = request.Model,
+                ["reasoning_effort"] = request.ReasoningEffort,
+                ["temperature"] = request.Body.TryGetProperty("temperature", out var t) ? t.GetDouble() : null,
+                ["max_completion_tokens"] = request.MaxCompletionTokens,
+                ["images"] = request.ImageParts.Count,
+            }));
         }
         if (command.StartsWith("SLOW", StringComparison.Ordinal))
         {
@@ -136,7 +150,12 @@ public sealed class RulesServerFixture : IAsyncLifetime
         _model = await ScriptedModelServer.StartAsync();
         _model.RecordRequests = false;
         _model.RespondWith(MessageRules.Respond);
-        Server = await ThreadloomServer.StartAsync(RunsServer.ModelSettings(_model));
+        var settings = RunsServer.ModelSettings(_model);
+        // o3* names a reasoning model (reasoning_effort is sent); every other name passes through unchanged.
+        settings["Inference:Models:0:Name"] = "o3*";
+        settings["Inference:Models:0:Reasoning"] = "true";
+        settings["Inference:Models:1:Name"] = "*";
+        Server = await ThreadloomServer.StartAsync(settings);
     }
 
     public async Task DisposeAsync()

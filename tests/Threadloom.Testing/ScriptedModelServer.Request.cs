@@ -54,6 +54,27 @@ public sealed class ScriptedRequest
 
     public string? ApiVersion => Query.GetValueOrDefault("api-version");
 
+    /// <summary><c>reasoning_effort</c> as it arrived, or null when it was not sent.</summary>
+    public string? ReasoningEffort => StringProperty("reasoning_effort");
+
+    /// <summary>The output cap as it arrived: <c>max_completion_tokens</c>, else <c>max_tokens</c>.</summary>
+    public int? MaxCompletionTokens =>
+        Body.ValueKind == JsonValueKind.Object
+        && (Body.TryGetProperty("max_completion_tokens", out var m) || Body.TryGetProperty("max_tokens", out m)) && m.ValueKind == JsonValueKind.Number
+            ? m.GetInt32()
+            : null;
+
+    /// <summary><c>tool_choice</c> as it arrived (a string or an object), or null when it was not sent.</summary>
+    public JsonElement? ToolChoice =>
+        Body.ValueKind == JsonValueKind.Object && Body.TryGetProperty("tool_choice", out var t) ? t.Clone() : null;
+
+    /// <summary>The <c>image_url</c> parts of every message, in order (each <c>{url, detail?}</c>).</summary>
+    public IReadOnlyList<JsonElement> ImageParts =>
+        [.. Messages.Where(m => m.TryGetProperty("content", out var c) && c.ValueKind == JsonValueKind.Array)
+            .SelectMany(m => m.GetProperty("content").EnumerateArray())
+            .Where(p => p.TryGetProperty("type", out var t) && t.GetString() == "image_url")
+            .Select(p => p.GetProperty("image_url").Clone())];
+
     /// <summary>The <c>messages</c> array, or an empty list.</summary>
     public IReadOnlyList<JsonElement> Messages =>
         Body.ValueKind == JsonValueKind.Object && Body.TryGetProperty("messages", out var m) && m.ValueKind == JsonValueKind.Array

@@ -25,7 +25,7 @@ namespace Threadloom.Testing;
 /// deterministic (hashed bag of words, L2-normalised) unless <see cref="EmbeddingFunction"/> is set; scripted embedding
 /// errors (<see cref="EnqueueEmbeddingErrors"/>, then <see cref="FailEmbeddingsWith"/>) are served before any vector.
 /// Routes: <c>/v1/chat/completions</c>, <c>/chat/completions</c>, <c>/openai/deployments/{deployment}/chat/completions</c>,
-/// and the same three shapes for <c>embeddings</c>.
+/// and the same three shapes for <c>embeddings</c>. <c>GET /v1/models</c> and <c>/models</c> list <see cref="UpstreamModels"/>.
 /// </remarks>
 public sealed class ScriptedModelServer : IAsyncDisposable
 {
@@ -64,6 +64,15 @@ public sealed class ScriptedModelServer : IAsyncDisposable
 
     /// <summary>Overrides the deterministic embedding of one input text.</summary>
     public Func<string, float[]>? EmbeddingFunction { get; set; }
+
+    /// <summary>The ids <c>GET /models</c> lists (OpenAI's list shape).</summary>
+    public IReadOnlyList<string> UpstreamModels { get; set; } = ["scripted-model"];
+
+    /// <summary>When non-zero, <c>GET /models</c> answers with this HTTP status and an OpenAI error body.</summary>
+    public int ModelsFailureStatus { get; set; }
+
+    /// <summary><c>GET /models</c> requests only.</summary>
+    public IReadOnlyList<ScriptedRequest> ModelListRequests => [.. Requests.Where(r => r.Path.EndsWith("/models", StringComparison.Ordinal))];
 
     /// <summary>Every request received, in order of arrival (when <see cref="RecordRequests"/> is on).</summary>
     public IReadOnlyList<ScriptedRequest> Requests
@@ -184,6 +193,8 @@ public sealed class ScriptedModelServer : IAsyncDisposable
         routes.MapPost("/v1/embeddings", HandleEmbeddingsAsync);
         routes.MapPost("/embeddings", HandleEmbeddingsAsync);
         routes.MapPost("/openai/deployments/{deployment}/embeddings", HandleEmbeddingsAsync);
+        routes.MapGet("/v1/models", HandleModelsAsync);
+        routes.MapGet("/models", HandleModelsAsync);
         routes.MapFallback(HandleUnknownRouteAsync);
     }
 
@@ -572,6 +583,34 @@ public sealed class ScriptedModelServer : IAsyncDisposable
         }
         await response.Body.WriteAsync(DoneEvent, cancellationToken);
         await response.Body.FlushAsync(cancellationToken);
+    }
+
+    private async Task HandleModelsAsync(HttpContext context)
+    {
+        await RecordAsync(context);
+        if (ModelsFailureStatus != 0)
+        {
+            await WriteErrorAsync(context, Reply.Error(ModelsFailureStatus));
+            return;
+        }
+        var models = UpstreamModels;
+        await WriteJsonAsync(context, w =>
+        {
+            w.WriteStartObject();
+            w.WriteString("object", "list");
+            w.WriteStartArray("data");
+            foreach (var id in models)
+            {
+                w.WriteStartObject();
+                w.WriteString("id", id);
+                w.WriteString("object", "model");
+                w.WriteNumber("created", 1_700_000_000);
+                w.WriteString("owned_by", "scripted");
+                w.WriteEndObject();
+            }
+            w.WriteEndArray();
+            w.WriteEndObject();
+        });
     }
 
     private async Task HandleEmbeddingsAsync(HttpContext context)

@@ -15,6 +15,7 @@ public static class Ids
     public const string VectorStore = "vs_";
     public const string FileBatch = "vsfb_";
     public const string Upload = "upload_";
+    public const string UploadPart = "part_";
     public const string Project = "proj_";
 }
 

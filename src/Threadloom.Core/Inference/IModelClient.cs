@@ -9,7 +9,9 @@ public interface IModelClient
 {
     /// <summary>
     /// Calls the model and yields <see cref="TextDelta"/> and <see cref="ToolCallDelta"/> events as they arrive, then
-    /// exactly one <see cref="ModelFinished"/>. Upstream 408/429/5xx and network failures before the stream starts
+    /// exactly one <see cref="ModelFinished"/>. When <see cref="ModelRequest.MaxOutputTokens"/> is set, the output
+    /// yielded (text and tool-call arguments, counted with the route's tokenizer) never exceeds it, even from an
+    /// upstream that ignores the cap: the call is stopped there and finishes with <c>length</c>. Upstream 408/429/5xx and network failures before the stream starts
     /// are retried; once retries are exhausted, or when the stream breaks midway, a <see cref="ModelCallException"/>
     /// is thrown. Cancelling <paramref name="cancellationToken"/> throws <see cref="OperationCanceledException"/>.
     /// </summary>
@@ -25,6 +27,10 @@ public interface IModelClient
 /// <param name="ForcedFunction">When set, forces a call of this function (overrides <paramref name="ToolChoice"/>).</param>
 /// <param name="ResponseFormat">auto/null sends nothing; text, json_object and json_schema are passed through.</param>
 /// <param name="ParallelToolCalls">Sent only when tools are offered.</param>
+/// <param name="MaxOutputTokens">Sent upstream as the cap, and enforced on the stream whatever the upstream does with it.</param>
+/// <param name="ReasoningEffort">Sent only when the route marks a reasoning model (<see cref="ResolvedModel.Reasoning"/>).</param>
+/// <param name="PromptTokens">The engine's count of the prompt, reported as usage when a call is cut at
+/// <paramref name="MaxOutputTokens"/> before the upstream reported its own.</param>
 public sealed record ModelRequest(
     string Model,
     IReadOnlyList<ChatMessage> Messages,
@@ -35,7 +41,9 @@ public sealed record ModelRequest(
     double? TopP = null,
     int? MaxOutputTokens = null,
     ResponseFormat? ResponseFormat = null,
-    bool? ParallelToolCalls = null);
+    bool? ParallelToolCalls = null,
+    string? ReasoningEffort = null,
+    int PromptTokens = 0);
 
 /// <summary>A function tool as the upstream model sees it; the schema is sent exactly as given.</summary>
 public sealed record ModelTool(string Name, string? Description, JsonElement? ParametersSchema, bool? Strict);

@@ -37,6 +37,16 @@ public sealed class InferenceOptions
     /// <summary>Network timeout of one upstream call (covers a whole streamed response).</summary>
     public TimeSpan RequestTimeout { get; init; } = TimeSpan.FromMinutes(5);
 
+    /// <summary>How long <c>GET /v1/models</c> keeps the model list of a catch-all route's provider.</summary>
+    public TimeSpan ModelListCacheTtl { get; init; } = TimeSpan.FromMinutes(5);
+
+    /// <summary>How long <c>GET /v1/models</c> waits for that list; past it the configured routes are listed alone.</summary>
+    public TimeSpan ModelListTimeout { get; init; } = TimeSpan.FromSeconds(5);
+
+    /// <summary>At most this many upstream models are listed (an upstream's list is outside input).</summary>
+    [Range(0, 100_000)]
+    public int MaxListedUpstreamModels { get; init; } = 1000;
+
     /// <summary>Context window of a route that does not give one.</summary>
     [Range(256, 100_000_000)]
     public int DefaultContextWindow { get; init; } = 128_000;
@@ -84,6 +94,19 @@ public sealed class ModelRouteOptions
 
     /// <summary>Tokenizer encoding; defaults to <see cref="InferenceOptions.DefaultTokenizer"/>.</summary>
     public string? Tokenizer { get; init; }
+
+    /// <summary>
+    /// The upstream model is a reasoning model (o-series, gpt-5, DeepSeek-R1 behind vLLM…): a run's
+    /// <c>reasoning_effort</c> is sent to it, and <c>temperature</c>/<c>top_p</c> are not (reasoning models reject them).
+    /// Other routes never receive <c>reasoning_effort</c>: OpenAI's non-reasoning models reject the field.
+    /// </summary>
+    public bool Reasoning { get; init; }
+
+    /// <summary>
+    /// The upstream model accepts image input. When false, a run whose prompt holds a user image fails with
+    /// <c>invalid_prompt</c>, and code interpreter images are not shown to the model.
+    /// </summary>
+    public bool Vision { get; init; } = true;
 }
 
 public static class ModelProviderTypes

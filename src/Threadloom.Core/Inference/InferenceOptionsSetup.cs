@@ -85,6 +85,10 @@ internal sealed class InferenceOptionsValidator : IValidateOptions<InferenceOpti
         {
             failures.Add($"{InferenceOptions.SectionName}:DefaultTokenizer must be one of {string.Join(", ", TokenCounter.SupportedEncodings)}.");
         }
+        if (options.ModelListCacheTtl < TimeSpan.Zero || options.ModelListTimeout <= TimeSpan.Zero)
+        {
+            failures.Add($"{InferenceOptions.SectionName}: ModelListCacheTtl must not be negative; ModelListTimeout must be positive.");
+        }
         if (options.RetryBaseDelay < TimeSpan.Zero || options.MaxRetryDelay < TimeSpan.Zero || options.RequestTimeout <= TimeSpan.Zero)
         {
             failures.Add($"{InferenceOptions.SectionName}: RetryBaseDelay and MaxRetryDelay must not be negative; RequestTimeout must be positive.");

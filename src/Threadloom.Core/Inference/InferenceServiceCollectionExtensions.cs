@@ -27,6 +27,7 @@ public static class InferenceServiceCollectionExtensions
         services.TryAddSingleton<UpstreamClientOptions>();
         services.TryAddSingleton<ChatClientFactory>();
         services.TryAddSingleton<IModelClient, ModelClient>();
+        services.TryAddSingleton<IModelCatalog, ModelCatalog>();
         return services;
     }
 }

@@ -7,6 +7,7 @@ using Microsoft.Extensions.AI;
 using Microsoft.Extensions.Logging;
 using OpenAI.Chat;
 using Threadloom.Core.Domain;
+using Threadloom.Core.Runs.Truncation;
 
 namespace Threadloom.Core.Inference;
 
@@ -37,7 +38,10 @@ internal sealed partial class ModelClient(IModelRouter router, ChatClientFactory
             throw new ModelCallException(ModelErrorCodes.ServerError, resolution.Error ?? "No model provider is configured.");
         }
         var chatClient = clients.Get(model);
-        var options = ToChatOptions(request);
+        var options = ToChatOptions(request, model);
+        var budget = request.MaxOutputTokens is { } cap
+            ? new OutputTokenBudget(TokenCounter.ForEncoding(TokenCounter.IsSupportedEncoding(model.TokenizerEncoding) ? model.TokenizerEncoding : "o200k_base"), cap)
+            : null;
 
         var toolCalls = new SortedDictionary<int, ToolCallBuilder>();
         string? finishReason = null;
@@ -69,12 +73,25 @@ internal sealed partial class ModelClient(IModelRouter router, ChatClientFactory
                 {
                     if (content is Microsoft.Extensions.AI.TextContent { Text: { Length: > 0 } text })
                     {
-                        yield return new TextDelta(text);
+                        var allowed = budget?.Take(text) ?? text;
+                        if (allowed.Length > 0)
+                        {
+                            yield return new TextDelta(allowed);
+                        }
+                        if (budget?.Exhausted == true)
+                        {
+                            break;
+                        }
                     }
+                }
+                if (budget?.Exhausted == true)
+                {
+                    break;
                 }
                 foreach (var call in raw.ToolCallUpdates)
                 {
                     var fragment = call.FunctionArgumentsUpdate is { } args && !args.ToMemory().IsEmpty ? args.ToString() : "";
+                    fragment = budget?.Take(fragment) ?? fragment;
                     if (!toolCalls.TryGetValue(call.Index, out var builder))
                     {
                         toolCalls[call.Index] = builder = new ToolCallBuilder();
@@ -86,6 +103,14 @@ internal sealed partial class ModelClient(IModelRouter router, ChatClientFactory
                     {
                         yield return new ToolCallDelta(call.Index, call.ToolCallId, call.FunctionName, fragment);
                     }
+                    if (budget?.Exhausted == true)
+                    {
+                        break;
+                    }
+                }
+                if (budget?.Exhausted == true)
+                {
+                    break;
                 }
                 if (raw.FinishReason is { } reason)
                 {
@@ -111,6 +136,14 @@ internal sealed partial class ModelClient(IModelRouter router, ChatClientFactory
             }
         }
 
+        if (budget?.Exhausted == true)
+        {
+            // COMPAT: some self-hosted servers ignore max_tokens/max_completion_tokens; the cap still holds here. Leaving
+            // the loop disposes the stream, which aborts the upstream response.
+            LogOutputCapped(logger, model.ProviderName, model.UpstreamModel, budget.Limit);
+            finishReason = "length";
+            usage ??= new ModelUsage(request.PromptTokens, budget.Used);
+        }
         if (finishReason is null)
         {
             // COMPAT: OpenAI, vLLM, llama.cpp and Ollama all end a stream with a finish_reason; a stream without one
@@ -123,7 +156,7 @@ internal sealed partial class ModelClient(IModelRouter router, ChatClientFactory
         yield return new ModelFinished(calls, finishReason, usage);
     }
 
-    internal static ChatOptions ToChatOptions(ModelRequest request)
+    internal static ChatOptions ToChatOptions(ModelRequest request, ResolvedModel model)
     {
         return new ChatOptions
         {
@@ -131,10 +164,18 @@ internal sealed partial class ModelClient(IModelRouter router, ChatClientFactory
             {
                 var raw = new ChatCompletionOptions
                 {
-                    Temperature = (float?)request.Temperature,
-                    TopP = (float?)request.TopP,
+                    // COMPAT: reasoning models reject sampling settings; OpenAI's non-reasoning models reject reasoning_effort.
+                    Temperature = model.Reasoning ? null : (float?)request.Temperature,
+                    TopP = model.Reasoning ? null : (float?)request.TopP,
                     MaxOutputTokenCount = request.MaxOutputTokens,
                 };
+                if (model.Reasoning && request.ReasoningEffort is { } effort)
+                {
+                    // The SDK marks reasoning_effort experimental; the wire field itself is stable in OpenAI's spec.
+#pragma warning disable OPENAI001
+                    raw.ReasoningEffortLevel = new ChatReasoningEffortLevel(effort);
+#pragma warning restore OPENAI001
+                }
                 foreach (var tool in request.Tools)
                 {
                     raw.Tools.Add(ChatTool.CreateFunctionTool(
@@ -254,6 +295,9 @@ internal sealed partial class ModelClient(IModelRouter router, ChatClientFactory
 
     [GeneratedRegex(@"(sk-[A-Za-z0-9_\-\*]{6,}|https?://\S+)")]
     private static partial Regex SecretLike();
+
+    [LoggerMessage(Level = LogLevel.Information, Message = "Model call to {Provider}/{Model} stopped at the output cap of {Limit} tokens")]
+    private static partial void LogOutputCapped(ILogger logger, string provider, string model, int limit);
 
     [LoggerMessage(Level = LogLevel.Warning, Message = "Model call to {Provider}/{Model} failed: {Code} (HTTP {Status}, {ExceptionType})")]
     private static partial void LogCallFailed(ILogger logger, string provider, string model, string code, int status, string exceptionType);

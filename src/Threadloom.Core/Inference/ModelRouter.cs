@@ -9,13 +9,17 @@ namespace Threadloom.Core.Inference;
 /// <param name="UpstreamModel">Model name (openai) or deployment name (azure) sent upstream.</param>
 /// <param name="ContextWindow">Context window in tokens.</param>
 /// <param name="TokenizerEncoding">Tokenizer encoding, e.g. <c>o200k_base</c>.</param>
+/// <param name="Reasoning">The route marks a reasoning model: <c>reasoning_effort</c> is sent, sampling settings are not.</param>
+/// <param name="Vision">The route's model accepts image input.</param>
 public sealed record ResolvedModel(
     string RequestedModel,
     string ProviderName,
     string ProviderType,
     string UpstreamModel,
     int ContextWindow,
-    string TokenizerEncoding);
+    string TokenizerEncoding,
+    bool Reasoning = false,
+    bool Vision = true);
 
 /// <summary>Either a <see cref="ResolvedModel"/> or an error message safe to show users.</summary>
 public sealed record ModelResolution(ResolvedModel? Model, string? Error)
@@ -34,6 +38,12 @@ public interface IModelRouter
 
     /// <summary>The configured route names without wildcards, for <c>GET /v1/models</c>.</summary>
     IReadOnlyList<string> ListedModels { get; }
+
+    /// <summary>
+    /// The provider a catch-all route (<c>*</c>, or no route with one provider) sends unlisted names to unchanged, or
+    /// null when there is none (a catch-all that maps every name to one upstream model does not pass names through).
+    /// </summary>
+    string? PassThroughProvider { get; }
 }
 
 internal sealed class ModelRouter : IModelRouter
@@ -54,6 +64,28 @@ internal sealed class ModelRouter : IModelRouter
     public bool HasProviders => _options.Providers.Count > 0;
 
     public IReadOnlyList<string> ListedModels { get; }
+
+    public string? PassThroughProvider
+    {
+        get
+        {
+            if (_options.Providers.Count == 0)
+            {
+                return null;
+            }
+            var catchAll = _options.Models.FirstOrDefault(m => m.Name == "*");
+            if (catchAll is null)
+            {
+                return _options.Models.Count == 0 && _options.Providers.Count == 1 ? _options.Providers.Keys.Single() : null;
+            }
+            if (!string.IsNullOrWhiteSpace(catchAll.Model) || !string.IsNullOrWhiteSpace(catchAll.Deployment))
+            {
+                return null;
+            }
+            var provider = catchAll.Provider ?? (_options.Providers.Count == 1 ? _options.Providers.Keys.Single() : null);
+            return provider is not null && _options.Providers.ContainsKey(provider) ? provider : null;
+        }
+    }
 
     public ModelResolution Resolve(string model)
     {
@@ -88,7 +120,9 @@ internal sealed class ModelRouter : IModelRouter
             provider.Type.ToLowerInvariant(),
             string.IsNullOrWhiteSpace(upstream) ? model : upstream,
             route.ContextWindow ?? _options.DefaultContextWindow,
-            route.Tokenizer ?? _options.DefaultTokenizer), null);
+            route.Tokenizer ?? _options.DefaultTokenizer,
+            route.Reasoning,
+            route.Vision), null);
     }
 
     private ModelRouteOptions? FindRoute(string model)

@@ -24,8 +24,10 @@ namespace Threadloom.Core.Runs;
 /// sees at least that state.</item>
 /// <item>Text is persisted when the message completes, not per delta: deltas go to the event hub; a poller sees the
 /// message <c>in_progress</c> until then.</item>
-/// <item><c>tool_choice</c> <c>required</c> or a named tool applies to the first model call of a run only; after the
-/// tool results come back the model may answer, otherwise a forced built-in tool would loop forever.</item>
+/// <item><c>tool_choice</c> <c>required</c> or a named tool governs every model call of the run until it is
+/// satisfied: <c>required</c> until the run called any tool, a named tool until the run called that tool (OpenAI:
+/// "the model must call one or more tools before responding"). After that the model may answer (<c>auto</c>),
+/// otherwise a forced built-in tool would loop forever.</item>
 /// </list>
 /// </remarks>
 public sealed partial class RunExecutor(
@@ -105,7 +107,17 @@ public sealed partial class RunExecutor(
         var counter = TokenCounter.ForEncoding(TokenCounter.IsSupportedEncoding(resolved.TokenizerEncoding) ? resolved.TokenizerEncoding : "o200k_base");
         var tools = ModelTools(run);
         var system = string.IsNullOrEmpty(run.Instructions) ? null : new AI.ChatMessage(AI.ChatRole.System, run.Instructions);
-        var history = await prompts.BuildAsync(run, cancellationToken);
+        List<AI.ChatMessage> history;
+        try
+        {
+            history = await prompts.BuildAsync(run, new PromptOptions(resolved.Vision), cancellationToken);
+        }
+        catch (PromptRejectedException e)
+        {
+            LogPromptRejected(run.Id, e.Message);
+            await FailAsync(state, new RunError(ModelErrorCodes.InvalidPrompt, e.Message));
+            return false;
+        }
         var plan = TruncationPlanner.Plan(new TruncationRequest(
             history,
             (system is null ? 0 : counter.CountMessage(system)) + counter.CountTools(tools),
@@ -130,10 +142,12 @@ public sealed partial class RunExecutor(
             }
         }
 
-        var firstTurn = state.Turns++ == 0 && !(await steps.ListAllAsync(run.Id, cancellationToken)).Any(s => s.StepDetails is ToolCallsStepDetails);
-        var (toolChoice, forced) = ToolChoiceFor(run, firstTurn, tools.Count > 0);
-        var request = new ModelRequest(run.Model, system is null ? plan.Messages : [system, .. plan.Messages], tools, toolChoice, forced,
-            run.Temperature, run.TopP, maxOutput, run.ResponseFormat, tools.Count > 0 ? run.ParallelToolCalls : null);
+        var satisfied = ToolChoiceSatisfied(run.ToolChoice, await steps.ListAllAsync(run.Id, cancellationToken));
+        var (toolChoice, forced) = ToolChoiceFor(run, satisfied, tools.Count > 0);
+        IReadOnlyList<AI.ChatMessage> prompt = system is null ? plan.Messages : [system, .. plan.Messages];
+        var request = new ModelRequest(run.Model, prompt, tools, toolChoice, forced,
+            run.Temperature, run.TopP, maxOutput, run.ResponseFormat, tools.Count > 0 ? run.ParallelToolCalls : null,
+            run.ReasoningEffort, counter.CountMessages(prompt) + counter.CountTools(tools));
 
         ModelFinished? finished = null;
         await foreach (var update in model.StreamAsync(request, cancellationToken))
@@ -527,7 +541,7 @@ public sealed partial class RunExecutor(
         _ => false,
     };
 
-    private static (string? ToolChoice, string? Forced) ToolChoiceFor(Run run, bool firstTurn, bool hasTools)
+    private static (string? ToolChoice, string? Forced) ToolChoiceFor(Run run, bool satisfied, bool hasTools)
     {
         if (!hasTools)
         {
@@ -538,11 +552,29 @@ public sealed partial class RunExecutor(
         {
             return ("none", null);
         }
-        if (!firstTurn)
+        if (satisfied)
         {
             return ("auto", null);
         }
         return choice.Mode is { } mode ? (mode, null) : ("required", choice.FunctionName ?? choice.ToolType);
+    }
+
+    /// <summary>
+    /// Whether the run's earlier model calls already did what <paramref name="choice"/> asks: <c>required</c> is met by
+    /// any tool call, a named tool by a call of that tool. <c>auto</c> and <c>none</c> never force anything.
+    /// </summary>
+    internal static bool ToolChoiceSatisfied(ToolChoice choice, IReadOnlyList<RunStep> runSteps)
+    {
+        var calls = runSteps.Select(s => s.StepDetails).OfType<ToolCallsStepDetails>().SelectMany(d => d.ToolCalls);
+        return choice switch
+        {
+            { Mode: "required" } => calls.Any(),
+            { Mode: not null } => true,
+            { ToolType: "function", FunctionName: { } name } => calls.Any(c => c is FunctionStepToolCall f && f.Function.Name == name),
+            { ToolType: "code_interpreter" } => calls.Any(c => c is CodeInterpreterStepToolCall),
+            { ToolType: "file_search" } => calls.Any(c => c is FileSearchStepToolCall),
+            _ => true,
+        };
     }
 
     private RunStep NewStep(Run run, DateTimeOffset now, StepDetails details) =>
@@ -553,6 +585,9 @@ public sealed partial class RunExecutor(
 
     [LoggerMessage(Level = LogLevel.Warning, Message = "Run {RunId} failed: model call error {Code}")]
     private partial void LogModelFailed(string runId, string code);
+
+    [LoggerMessage(Level = LogLevel.Information, Message = "Run {RunId} failed: its prompt was rejected before the model call: {Reason}")]
+    private partial void LogPromptRejected(string runId, string reason);
 
     [LoggerMessage(Level = LogLevel.Error, Message = "Run {RunId} failed: a built-in tool is unavailable: {Reason}")]
     private partial void LogToolUnavailable(string runId, string reason);
@@ -566,7 +601,6 @@ public sealed partial class RunExecutor(
     private sealed class ExecutionState(Run run)
     {
         public Run Run { get; set; } = run;
-        public int Turns { get; set; }
         public ThreadMessage? Message { get; set; }
         public RunStep? MessageStep { get; set; }
         public StringBuilder Text { get; } = new();

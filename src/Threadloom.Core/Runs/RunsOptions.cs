@@ -26,4 +26,14 @@ public sealed class RunsOptions
     /// </summary>
     [Range(typeof(TimeSpan), "00:00:00", "01:00:00")]
     public TimeSpan ShutdownGracePeriod { get; init; } = TimeSpan.FromSeconds(30);
+
+    /// <summary>The largest image file read into a prompt (<c>image_file</c> content and code interpreter images).
+    /// OpenAI's limit for an image input is 20 MB.</summary>
+    [Range(1024, 512L * 1024 * 1024)]
+    public long MaxImageBytes { get; init; } = 20L * 1024 * 1024;
+
+    /// <summary>The image bytes one model call may carry in total (OpenAI: 50 MB a request). Past it a user's images
+    /// fail the run; code interpreter images are left out.</summary>
+    [Range(1024, 2L * 1024 * 1024 * 1024)]
+    public long MaxPromptImageBytes { get; init; } = 50L * 1024 * 1024;
 }

@@ -14,6 +14,7 @@ namespace Threadloom.Core.Storage;
 [JsonSerializable(typeof(AssistantThread))]
 [JsonSerializable(typeof(ThreadMessage))]
 [JsonSerializable(typeof(StoredFile))]
+[JsonSerializable(typeof(Upload))]
 [JsonSerializable(typeof(Run))]
 [JsonSerializable(typeof(RunStep))]
 [JsonSerializable(typeof(VectorStore))]

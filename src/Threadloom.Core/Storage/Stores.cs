@@ -42,6 +42,9 @@ public interface IFileStore
 
     /// <summary>Returns the ids among <paramref name="ids"/> that the project does not have.</summary>
     Task<IReadOnlyList<string>> FindMissingAsync(string projectId, IReadOnlyCollection<string> ids, CancellationToken cancellationToken);
+
+    /// <summary>Files of every project whose <c>expires_at</c> is at or before <paramref name="now"/>, soonest first.</summary>
+    Task<IReadOnlyList<StoredFile>> ListExpiredAsync(DateTimeOffset now, int limit, CancellationToken cancellationToken);
 }
 
 /// <summary>

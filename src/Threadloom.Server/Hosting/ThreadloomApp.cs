@@ -16,6 +16,7 @@ using Threadloom.Server.Features.Messages;
 using Threadloom.Server.Features.Models;
 using Threadloom.Server.Features.Runs;
 using Threadloom.Server.Features.Threads;
+using Threadloom.Server.Features.Uploads;
 using Threadloom.Server.Features.VectorStores;
 using Threadloom.Server.Http;
 
@@ -30,6 +31,12 @@ public static class ThreadloomApp
     public static WebApplicationBuilder CreateBuilder(string[] args)
     {
         var builder = WebApplication.CreateBuilder(args);
+        // Defaults below every other configuration source: console lines show their scopes, so each line written for a
+        // request names its x-request-id (RequestIdMiddleware).
+        builder.Configuration.Sources.Insert(0, new Microsoft.Extensions.Configuration.Memory.MemoryConfigurationSource
+        {
+            InitialData = new Dictionary<string, string?> { ["Logging:Console:FormatterOptions:IncludeScopes"] = "true" },
+        });
         if (string.IsNullOrEmpty(builder.Configuration["urls"]) && string.IsNullOrEmpty(builder.Configuration["ASPNETCORE_URLS"]))
         {
             builder.WebHost.UseUrls(ServerOptions.DefaultUrl);
@@ -56,6 +63,13 @@ public static class ThreadloomApp
             .AddMeter("Threadloom.Inference", "Threadloom.Runs", "Threadloom.Sandbox")
             .AddPrometheusExporter());
         services.AddSingleton<IIdGenerator, RandomIdGenerator>();
+        // The document of Threadloom's own surface, generated from the endpoints (DESIGN §7): /openapi/v1.json.
+        services.AddOpenApi(ServerOpenApi.DocumentName, o => o.AddDocumentTransformer((document, _, _) =>
+        {
+            document.Info.Title = "Threadloom";
+            document.Info.Description = "The OpenAI Assistants API (v2, and v1 on Azure's early api-versions) as Threadloom serves it, on /v1 and /openai.";
+            return Task.CompletedTask;
+        }));
 
         services.AddStorage(configuration, DataDirectory(configuration));
 
@@ -83,6 +97,8 @@ public static class ThreadloomApp
         });
         services.AddSingleton<ToolResourcesBinder>();
         services.AddSingleton<MessageFactory>();
+        services.AddSingleton<FileDeletion>();
+        services.AddHostedService<ExpirySweeper>();
         services.AddSingleton<ThreadGuard>();
 
         services.AddInference(configuration);
@@ -109,11 +125,12 @@ public static class ThreadloomApp
         // Dev mode stays off until ListenerGuard has seen the addresses Kestrel really bound (after start).
         await app.Services.GetRequiredService<DevMode>().InitializeAsync(cancellationToken);
 
+        // Outside the exception handler, so that 500s carry the request id headers too.
+        app.UseMiddleware<RequestIdMiddleware>();
         app.UseExceptionHandler();
         await MetricsEndpoint.MapAsync(app, cancellationToken);
         app.Use(async (context, next) =>
         {
-            context.Response.Headers["x-request-id"] = context.TraceIdentifier;
             AzureDeploymentAlias.Rewrite(context.Request);
             await next(context);
         });
@@ -126,6 +143,7 @@ public static class ThreadloomApp
         app.MapGet("/readyz", (IHostApplicationLifetime lifetime) => lifetime.ApplicationStopping.IsCancellationRequested
             ? Results.Text("draining", statusCode: StatusCodes.Status503ServiceUnavailable)
             : Results.Text("ready"));
+        app.MapOpenApi(ServerOpenApi.Route);
 
         // The same handlers serve both route sets; the Azure copies get their own endpoint names.
         var api = app.MapGroup("/v1").AddEndpointFilter<V1ShapeFilter>();
@@ -151,6 +169,7 @@ public static class ThreadloomApp
             .MapMessageFileEndpoints()
             .MapRunEndpoints()
             .MapFileEndpoints()
+            .MapUploadEndpoints()
             .MapVectorStoreEndpoints()
             .MapModelEndpoints();
     }

@@ -46,6 +46,15 @@ public static class Validate
         return metadata;
     }
 
+    /// <summary>The <c>ReasoningEffort</c> enum of OpenAI's spec.</summary>
+    public static readonly IReadOnlyList<string> ReasoningEfforts = ["none", "minimal", "low", "medium", "high", "xhigh", "max"];
+
+    public static string? ReasoningEffort(string? value, string param = "reasoning_effort") =>
+        value is null || ReasoningEfforts.Contains(value, StringComparer.Ordinal)
+            ? value
+            : throw ApiErrors.InvalidRequest(
+                $"Invalid value: '{value}'. Supported values are: {string.Join(", ", ReasoningEfforts.Select(e => $"'{e}'"))}.", param, "invalid_value");
+
     public static string? MaxLength(string? value, string param, int max) =>
         value is not null && value.Length > max ? throw ApiErrors.StringTooLong(param, max, value.Length) : value;
 

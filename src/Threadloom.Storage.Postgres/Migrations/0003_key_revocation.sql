@@ -1,4 +1,4 @@
--- Keys can be revoked and listed (issue #9 §4), as in SQLite's 0006_key_revocation.sql. A revoked key keeps its row
+-- Keys can be revoked and listed (issue #9 §4), as in SQLite's 0007_key_revocation.sql. A revoked key keeps its row
 -- with `revoked_at` set. `key_set` is one row: `version` moves with every key created or revoked, so each node drops
 -- its cached grants within a second by reading it; `keys_configured` records for good that a key ever existed.
 ALTER TABLE api_keys ADD COLUMN hint TEXT;

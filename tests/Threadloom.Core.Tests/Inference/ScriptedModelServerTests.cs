@@ -80,10 +80,10 @@ public sealed class ScriptedModelServerTests : IAsyncLifetime
     {
         using var http = new HttpClient();
 
-        using var response = await http.GetAsync(new Uri(_server.BaseAddress, "v1/models"));
+        using var response = await http.GetAsync(new Uri(_server.BaseAddress, "v1/no-such-route"));
 
         Assert.Equal(HttpStatusCode.NotFound, response.StatusCode);
-        Assert.Equal("/v1/models", Assert.Single(_server.UnexpectedCalls).Path);
+        Assert.Equal("/v1/no-such-route", Assert.Single(_server.UnexpectedCalls).Path);
     }
 
     [Fact]

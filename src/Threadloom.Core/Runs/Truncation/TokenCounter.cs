@@ -51,6 +51,17 @@ public sealed class TokenCounter
 
     public int CountText(string? text) => string.IsNullOrEmpty(text) ? 0 : _tokenizer.CountTokens(text);
 
+    /// <summary>The longest prefix of <paramref name="text"/> that holds at most <paramref name="maxTokens"/> tokens.</summary>
+    public string Prefix(string text, int maxTokens)
+    {
+        if (maxTokens <= 0 || text.Length == 0)
+        {
+            return "";
+        }
+        var index = _tokenizer.GetIndexByTokenCount(text, maxTokens, out _, out _, considerPreTokenization: true, considerNormalization: false);
+        return text[..Math.Clamp(index, 0, text.Length)];
+    }
+
     /// <summary>Tokens of one message including its per-message overhead (not the reply priming).</summary>
     public int CountMessage(ChatMessage message)
     {

@@ -39,7 +39,7 @@ public static class AssistantEndpoints
             Validate.Range(request.Temperature, "temperature", 0, 2),
             Validate.Range(request.TopP, "top_p", 0, 1),
             Validate.ResponseFormat(request.ResponseFormat),
-            request.ReasoningEffort,
+            Validate.ReasoningEffort(request.ReasoningEffort),
             request.FileIds);
         await store.CreateAsync(assistant, cancellationToken);
         return TypedResults.Ok(assistant.ToObject());
@@ -76,7 +76,7 @@ public static class AssistantEndpoints
             Temperature = Validate.Range(request.Temperature, "temperature", 0, 2) ?? current.Temperature,
             TopP = Validate.Range(request.TopP, "top_p", 0, 1) ?? current.TopP,
             ResponseFormat = Validate.ResponseFormat(request.ResponseFormat) ?? current.ResponseFormat,
-            ReasoningEffort = request.ReasoningEffort ?? current.ReasoningEffort,
+            ReasoningEffort = Validate.ReasoningEffort(request.ReasoningEffort) ?? current.ReasoningEffort,
             V1FileIds = request.FileIds ?? current.V1FileIds,
         };
         if (!await store.UpdateAsync(updated, cancellationToken))

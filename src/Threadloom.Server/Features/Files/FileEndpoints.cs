@@ -1,5 +1,4 @@
 using System.ComponentModel.DataAnnotations;
-using Microsoft.AspNetCore.Http.Features;
 using Microsoft.AspNetCore.Http.HttpResults;
 using Microsoft.AspNetCore.StaticFiles;
 using Microsoft.AspNetCore.WebUtilities;
@@ -16,9 +15,21 @@ public sealed class FilesOptions
 {
     public const string SectionName = "Files";
 
-    /// <summary>The largest upload accepted, in bytes (OpenAI: 512 MB).</summary>
+    /// <summary>The largest file accepted, in bytes, by <c>POST /files</c> and as an upload's declared <c>bytes</c> (OpenAI: 512 MB for files).</summary>
     [Range(1, long.MaxValue)]
     public long MaxUploadBytes { get; init; } = 512L * 1024 * 1024;
+
+    /// <summary>The largest part of a multipart upload (<c>POST /uploads/{id}/parts</c>); OpenAI's limit is 64 MB.</summary>
+    [Range(1, 1024L * 1024 * 1024)]
+    public long MaxUploadPartBytes { get; init; } = 64L * 1024 * 1024;
+
+    /// <summary>How long an upload may stay pending before it expires and its parts are deleted (OpenAI: one hour).</summary>
+    [Range(typeof(TimeSpan), "00:00:01", "7.00:00:00")]
+    public TimeSpan UploadLifetime { get; init; } = TimeSpan.FromHours(1);
+
+    /// <summary>How often expired files (<c>expires_after</c>) and uploads are collected.</summary>
+    [Range(typeof(TimeSpan), "00:00:00.050", "01:00:00")]
+    public TimeSpan ExpirySweepInterval { get; init; } = TimeSpan.FromMinutes(1);
 }
 
 // expires_at is an optional integer in the spec (never null): sent only when the file expires.
@@ -30,7 +41,7 @@ public sealed record FileObject(
 
 public static class FileEndpoints
 {
-    private static readonly string[] UploadPurposes = ["assistants", "batch", "fine-tune", "vision", "user_data", "evals"];
+    internal static readonly string[] UploadPurposes = ["assistants", "batch", "fine-tune", "vision", "user_data", "evals"];
     private static readonly FileExtensionContentTypeProvider ContentTypes = new();
 
     public static RouteGroupBuilder MapFileEndpoints(this RouteGroupBuilder api)
@@ -52,19 +63,9 @@ public static class FileEndpoints
         HttpContext http, ApiCaller caller, IFileStore store, IBlobStore blobs, IIdGenerator ids, TimeProvider time, IOptions<FilesOptions> options, CancellationToken cancellationToken)
     {
         var limit = options.Value.MaxUploadBytes;
-        if (http.Features.Get<IHttpMaxRequestBodySizeFeature>() is { IsReadOnly: false } bodySize)
-        {
-            bodySize.MaxRequestBodySize = limit + 1024 * 1024;
-        }
-        var boundary = MediaTypeHeaderValue.TryParse(http.Request.ContentType, out var contentType) && contentType.MediaType.Equals("multipart/form-data", StringComparison.OrdinalIgnoreCase)
-            ? HeaderUtilities.RemoveQuotes(contentType.Boundary).Value
-            : null;
-        if (string.IsNullOrEmpty(boundary))
-        {
-            throw ApiErrors.InvalidRequest("The request must be multipart/form-data with a 'file' and a 'purpose'.", "file");
-        }
+        var boundary = FormField.Boundary(http, limit, "The request must be multipart/form-data with a 'file' and a 'purpose'.", "file");
 
-        string? purpose = null, filename = null;
+        string? purpose = null, filename = null, anchor = null, seconds = null;
         BlobInfo? blob = null;
         // A blob written for a request that then fails is left to the collector: the same content may be about to
         // commit under another upload's row, and deleting it here lost that row's bytes (issue #9 §3).
@@ -85,8 +86,20 @@ public static class FileEndpoints
                 }
                 else if (name == "purpose")
                 {
-                    using var text = new StreamReader(section.Body);
-                    purpose = (await text.ReadToEndAsync(cancellationToken)).Trim();
+                    purpose = await FormField.ReadAsync(section, name, cancellationToken);
+                }
+                else if (name == "expires_after[anchor]")
+                {
+                    anchor = await FormField.ReadAsync(section, name, cancellationToken);
+                }
+                else if (name == "expires_after[seconds]")
+                {
+                    seconds = await FormField.ReadAsync(section, name, cancellationToken);
+                }
+                else
+                {
+                    // COMPAT: an unknown multipart field is a 400, as an unknown JSON field is.
+                    throw ApiErrors.InvalidRequest($"Unknown parameter: '{name}'.", name, "unknown_parameter");
                 }
             }
             if (blob is null)
@@ -101,8 +114,10 @@ public static class FileEndpoints
             {
                 throw ApiErrors.InvalidRequest($"Invalid value: '{purpose}'. Supported values are: {string.Join(", ", UploadPurposes.Select(p => $"'{p}'"))}.", "purpose", "invalid_value");
             }
-            var file = new StoredFile(ids.NewId(Ids.File), caller.ProjectId, time.GetUtcNow(),
-                SafeFileName(filename), purpose, blob.Length, blob.Key);
+            var expiresAfter = FileExpiry.Parse(anchor, seconds is null ? null : long.TryParse(seconds, out var s) ? s : throw FileExpiry.BadSeconds(seconds), anchor is not null || seconds is not null);
+            var now = time.GetUtcNow();
+            var file = new StoredFile(ids.NewId(Ids.File), caller.ProjectId, now,
+                SafeFileName(filename), purpose, blob.Length, blob.Key, now + expiresAfter);
             await store.CreateAsync(file, cancellationToken);
             return TypedResults.Ok(file.ToObject());
         }
@@ -116,39 +131,36 @@ public static class FileEndpoints
         }
     }
 
-    internal static async Task<Ok<ListResponse<FileObject>>> ListAsync(HttpRequest request, ApiCaller caller, IFileStore store, CancellationToken cancellationToken)
+    internal static async Task<Ok<ListResponse<FileObject>>> ListAsync(HttpRequest request, ApiCaller caller, IFileStore store, TimeProvider time, CancellationToken cancellationToken)
     {
         // COMPAT: /files allows up to 10,000 per page and has no 'before', as OpenAI's does.
         var query = ListQuery.Parse(request, maxLimit: 10_000, defaultLimit: 10_000, allowBefore: false);
         var purpose = request.Query["purpose"].ToString();
         var page = await store.ListAsync(caller.ProjectId, purpose.Length == 0 ? null : purpose, query, cancellationToken);
+        // An expired file is gone at once, though the sweep collects its bytes a little later.
+        var now = time.GetUtcNow();
+        page = page with { Items = [.. page.Items.Where(f => !FileExpiry.IsExpired(f, now))] };
         return TypedResults.Ok(ListResponse.From(page, FileMapping.ToObject, f => f.Id));
     }
 
-    internal static async Task<Ok<FileObject>> GetAsync(string fileId, ApiCaller caller, IFileStore store, CancellationToken cancellationToken) =>
-        TypedResults.Ok((await FindAsync(store, caller, fileId, cancellationToken)).ToObject());
+    internal static async Task<Ok<FileObject>> GetAsync(string fileId, ApiCaller caller, IFileStore store, TimeProvider time, CancellationToken cancellationToken) =>
+        TypedResults.Ok((await FindAsync(store, caller, fileId, time, cancellationToken)).ToObject());
 
     internal static async Task<Ok<DeletionStatus>> DeleteAsync(
-        string fileId, ApiCaller caller, IFileStore store, IVectorStoreStore vectorStores, IChunkIndex index, CancellationToken cancellationToken)
+        string fileId, ApiCaller caller, IFileStore store, FileDeletion deletion, TimeProvider time, CancellationToken cancellationToken)
     {
-        await FindAsync(store, caller, fileId, cancellationToken);
-        if (!await store.DeleteAsync(caller.ProjectId, fileId, cancellationToken))
+        var file = await FindAsync(store, caller, fileId, time, cancellationToken);
+        if (!await deletion.DeleteAsync(file, cancellationToken))
         {
             throw ApiErrors.NotFound("file", fileId);
         }
-        // A deleted file leaves every vector store it was in (DIGEST §6.6).
-        foreach (var vectorStoreId in await vectorStores.RemoveFileEverywhereAsync(caller.ProjectId, fileId, CancellationToken.None))
-        {
-            await index.DeleteFileAsync(caller.ProjectId, vectorStoreId, fileId, CancellationToken.None);
-        }
-        // The blob stays until the collector finds it unreferenced past its grace period (BlobCollector).
         // COMPAT: OpenAI answers a file delete with object "file", not "file.deleted".
         return TypedResults.Ok(new DeletionStatus(fileId, "file", true));
     }
 
-    internal static async Task<FileStreamHttpResult> DownloadAsync(string fileId, ApiCaller caller, IFileStore store, IBlobStore blobs, CancellationToken cancellationToken)
+    internal static async Task<FileStreamHttpResult> DownloadAsync(string fileId, ApiCaller caller, IFileStore store, IBlobStore blobs, TimeProvider time, CancellationToken cancellationToken)
     {
-        var file = await FindAsync(store, caller, fileId, cancellationToken);
+        var file = await FindAsync(store, caller, fileId, time, cancellationToken);
         if (!ContentTypes.TryGetContentType(file.Filename, out var contentType))
         {
             contentType = "application/octet-stream";
@@ -156,10 +168,12 @@ public static class FileEndpoints
         return TypedResults.File(await blobs.OpenReadAsync(file.BlobKey, cancellationToken), contentType, file.Filename);
     }
 
-    internal static async Task<StoredFile> FindAsync(IFileStore store, ApiCaller caller, string id, CancellationToken cancellationToken) =>
-        await store.FindAsync(caller.ProjectId, id, cancellationToken) ?? throw ApiErrors.NotFound("file", id);
+    internal static async Task<StoredFile> FindAsync(IFileStore store, ApiCaller caller, string id, TimeProvider time, CancellationToken cancellationToken) =>
+        await store.FindAsync(caller.ProjectId, id, cancellationToken) is { } file && !FileExpiry.IsExpired(file, time.GetUtcNow())
+            ? file
+            : throw ApiErrors.NotFound("file", id);
 
-    private static string SafeFileName(string? name)
+    internal static string SafeFileName(string? name)
     {
         var baseName = Path.GetFileName((name ?? "").Replace('\\', '/'));
         return string.IsNullOrWhiteSpace(baseName) ? "file" : baseName;

@@ -11,6 +11,7 @@ namespace Threadloom.Server.Features.Messages;
 public sealed class MessageFactory(IFileStore files, IIdGenerator ids, TimeProvider time)
 {
     private static readonly string[] AttachmentToolTypes = ["code_interpreter", "file_search"];
+    private static readonly string[] ImagePurposes = ["vision", "assistants", "assistants_output"];
 
     public async Task<ThreadMessage> CreateAsync(CreateMessageRequest request, string threadId, ApiCaller caller, string param, CancellationToken cancellationToken)
     {
@@ -51,6 +52,17 @@ public sealed class MessageFactory(IFileStore files, IIdGenerator ids, TimeProvi
             });
         }
         await Validate.FilesExistAsync(files, caller.ProjectId, imageFileIds, At("content.image_file.file_id"), cancellationToken);
+        for (var i = 0; i < imageFileIds.Count; i++)
+        {
+            // An image the model is shown must have been uploaded for that: 'vision' or 'assistants' (or drawn by code_interpreter).
+            var file = await files.FindAsync(caller.ProjectId, imageFileIds[i], cancellationToken);
+            if (file is not null && !ImagePurposes.Contains(file.Purpose))
+            {
+                throw ApiErrors.InvalidRequest(
+                    $"Invalid '{At("content.image_file.file_id")}': file '{file.Id}' has purpose '{file.Purpose}'; image files must have purpose 'vision' or 'assistants'.",
+                    At("content.image_file.file_id"), "invalid_value");
+            }
+        }
 
         var attachments = new List<MessageAttachment>();
         for (var i = 0; request.Attachments is not null && i < request.Attachments.Count; i++)

@@ -17,10 +17,13 @@ public static class ModelEndpoints
         return api;
     }
 
-    /// <summary>The configured model routes (DESIGN §1); catch-all and prefix routes are not names and are not listed.</summary>
-    internal static Ok<ListResponse<ModelObject>> List(ApiCaller caller, IModelRouter router)
+    /// <summary>
+    /// The configured model routes (DESIGN §1), and under a catch-all route the upstream's own models (cached,
+    /// <see cref="IModelCatalog"/>); wildcard routes are not names and are not listed.
+    /// </summary>
+    internal static async Task<Ok<ListResponse<ModelObject>>> List(ApiCaller caller, IModelCatalog catalog, CancellationToken cancellationToken)
     {
-        var models = router.ListedModels.Select(name => new ModelObject(name, 0, "threadloom")).ToList();
+        var models = (await catalog.ListAsync(cancellationToken)).Select(name => new ModelObject(name, 0, "threadloom")).ToList();
         return TypedResults.Ok(new ListResponse<ModelObject>(models, models.FirstOrDefault()?.Id, models.LastOrDefault()?.Id, false));
     }
 }

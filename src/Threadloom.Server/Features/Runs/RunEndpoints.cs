@@ -332,7 +332,7 @@ public static class RunEndpoints
             request.ParallelToolCalls ?? true,
             Validate.ResponseFormat(request.ResponseFormat) ?? assistant.ResponseFormat ?? ResponseFormat.Auto,
             ExpiresAt: now + RunTransitions.ExpiresAfter,
-            ReasoningEffort: request.ReasoningEffort ?? assistant.ReasoningEffort,
+            ReasoningEffort: Validate.ReasoningEffort(request.ReasoningEffort) ?? assistant.ReasoningEffort,
             V1FileIds: assistant.V1Files);
     }
 

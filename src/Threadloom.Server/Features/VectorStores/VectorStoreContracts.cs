@@ -15,8 +15,26 @@ public sealed class CreateVectorStoreRequest
 
 public sealed class ModifyVectorStoreRequest
 {
+    private ExpiresAfterRequest? _expiresAfter;
+
     public string? Name { get; init; }
-    public ExpiresAfterRequest? ExpiresAfter { get; init; }
+
+    /// <summary>An explicit <c>null</c> clears the expiry; an absent field keeps it (<see cref="ExpiresAfterGiven"/>).
+    /// A <c>set</c>, not an <c>init</c>: the source-generated reader assigns every init property, present or not.</summary>
+    public ExpiresAfterRequest? ExpiresAfter
+    {
+        get => _expiresAfter;
+        set
+        {
+            _expiresAfter = value;
+            ExpiresAfterGiven = true;
+        }
+    }
+
+    /// <summary>True when the body named <c>expires_after</c>, null included.</summary>
+    [System.Text.Json.Serialization.JsonIgnore]
+    public bool ExpiresAfterGiven { get; private set; }
+
     public Dictionary<string, string>? Metadata { get; init; }
 }
 

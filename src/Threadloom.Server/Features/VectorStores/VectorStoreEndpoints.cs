@@ -67,15 +67,16 @@ public static class VectorStoreEndpoints
     {
         var request = await RequestBody.ReadAsync(http, ApiJsonContext.Default.ModifyVectorStoreRequest);
         var current = (await FindAsync(stores, caller, vectorStoreId, cancellationToken)).Store;
-        if (request.ExpiresAfter is not null)
+        if (request.ExpiresAfterGiven)
         {
-            // A longer expires_after would move expires_at past now and bring an expired store back.
+            // A longer expires_after, or none, would move expires_at past now and bring an expired store back.
             VectorStoreService.EnsureNotExpired(current, time.GetUtcNow(), "expires_after");
         }
         var updated = current with
         {
             Name = Validate.MaxLength(request.Name, "name", Validate.MaxName) ?? current.Name,
-            ExpiresAfter = VectorStoreService.ParseExpiresAfter(request.ExpiresAfter) ?? current.ExpiresAfter,
+            // expires_after: null clears the expiry, as OpenAI's modify does.
+            ExpiresAfter = request.ExpiresAfterGiven ? VectorStoreService.ParseExpiresAfter(request.ExpiresAfter) : current.ExpiresAfter,
             Metadata = request.Metadata is null ? current.Metadata : Validate.Metadata(request.Metadata),
         };
         if (!await stores.UpdateAsync(updated, cancellationToken))

@@ -1,0 +1,24 @@
+-- Multipart uploads (POST /uploads) and their parts, as in SQLite's 0008_uploads_file_expiry.sql; the parts' bytes
+-- are staged in a folder beside the blob folder, outside the database.
+CREATE TABLE uploads (
+    seq BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    id TEXT NOT NULL UNIQUE,
+    project_id TEXT NOT NULL,
+    status TEXT NOT NULL,
+    expires_at BIGINT NOT NULL,
+    data TEXT NOT NULL
+);
+CREATE INDEX ix_uploads_pending_expiry ON uploads(expires_at) WHERE status = 'pending';
+
+CREATE TABLE upload_parts (
+    seq BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    id TEXT NOT NULL UNIQUE,
+    upload_id TEXT NOT NULL,
+    bytes BIGINT NOT NULL,
+    created_at BIGINT NOT NULL
+);
+CREATE INDEX ix_upload_parts_upload ON upload_parts(upload_id, seq);
+
+-- Files with expires_after: the sweep finds the expired ones through this column.
+ALTER TABLE files ADD COLUMN expires_at BIGINT;
+CREATE INDEX ix_files_expires_at ON files(expires_at) WHERE expires_at IS NOT NULL;
