@@ -4,7 +4,7 @@ using Threadloom.Bench.Runs;
 using Threadloom.Bench.Sandbox;
 using Threadloom.Bench.Storage;
 
-// dotnet run -c Release --project bench/Threadloom.Bench -- [foundation|sandbox|filesearch|runs|storage|all]
+// dotnet run -c Release --project bench/Threadloom.Bench -- [foundation|sandbox|filesearch|runs|storage|all|retrieval [--throughput]]
 // storage needs PostgreSQL with pgvector: eval "$(.ci/postgres.sh | tail -1)" (THREADLOOM_BENCH_CHUNKS sets the size).
 // Prints a markdown report; docs/benchmarks.md records the results.
 var which = args.Length > 0 ? args[0] : "all";
@@ -23,6 +23,10 @@ if (which is "sandbox" or "all")
 if (which is "filesearch" or "all")
 {
     sections.Add(await FileSearchBenchmark.RunAsync(CancellationToken.None));
+}
+if (which is "retrieval")
+{
+    sections.Add(await RetrievalBenchmark.RunAsync(args.Skip(1).ToList(), CancellationToken.None));
 }
 if (which is "runs" or "all")
 {

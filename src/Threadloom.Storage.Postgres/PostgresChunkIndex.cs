@@ -29,7 +29,7 @@ public sealed class PostgresChunkIndex(PostgresDatabase database) : IChunkIndex
     /// <summary>HNSW candidate list size: recall against speed (pgvector's default is 40).</summary>
     public const int EfSearch = 100;
 
-    private const string HitColumns = "c.id, c.vector_store_id, c.file_id, c.filename, c.chunk_index, c.text, c.page, c.heading, f.attributes";
+    private const string HitColumns = "c.id, c.vector_store_id, c.file_id, c.filename, c.chunk_index, c.text, c.page, c.heading, f.attributes, c.start_char, c.end_char";
 
     public async Task<ChunkWriteResult> ReplaceFileAsync(ChunkSource source, string embeddingModel, IReadOnlyList<IndexedChunk> chunks, CancellationToken cancellationToken)
     {
@@ -73,7 +73,7 @@ public sealed class PostgresChunkIndex(PostgresDatabase database) : IChunkIndex
                     await importer.WriteAsync(fileName, cancellationToken);
                     await importer.WriteAsync(chunk.ChunkIndex, cancellationToken);
                     await importer.WriteAsync(PgCommands.NoNul(chunk.Text), cancellationToken);
-                    await importer.WriteAsync(heading is null ? fileName : fileName + " " + heading, cancellationToken);
+                    await importer.WriteAsync(PgCommands.NoNul(ChunkKeywords.Context(source, chunk)), cancellationToken);
                     await importer.WriteAsync(chunk.StartChar, cancellationToken);
                     await importer.WriteAsync(chunk.EndChar, cancellationToken);
                     await importer.WriteAsync(chunk.TokenCount, cancellationToken);
@@ -138,7 +138,7 @@ public sealed class PostgresChunkIndex(PostgresDatabase database) : IChunkIndex
             $"SELECT {HitColumns}, ts_rank(c.tsv, q.query, 1) AS score FROM (SELECT {tsquery} AS query) q " +
             "JOIN chunks c ON c.tsv @@ q.query JOIN chunk_files f ON f.vector_store_id = c.vector_store_id AND f.file_id = c.file_id " +
             $"WHERE c.vector_store_id = $1 AND c.project_id = $2{allowed} ORDER BY score DESC, c.id LIMIT $3", null,
-            r => ReadHit(r, r.GetFloat(9)), cancellationToken, [.. parameters]);
+            r => ReadHit(r, r.GetFloat(11)), cancellationToken, [.. parameters]);
     }
 
     public async Task<IReadOnlyList<ChunkHit>> VectorSearchAsync(string projectId, string vectorStoreId, ReadOnlyMemory<float> queryVector, int limit, AttributeFilter? filter, CancellationToken cancellationToken)
@@ -181,11 +181,11 @@ public sealed class PostgresChunkIndex(PostgresDatabase database) : IChunkIndex
                   $"WHERE c.vector_store_id = $1 AND c.project_id = $2{allowed}{(useIndex ? $" AND c.dimensions = {d}" : "")} ORDER BY {distance} LIMIT $3";
         if (!useIndex)
         {
-            return await connection.QueryAsync(sql, null, r => ReadHit(r, r.GetDouble(9)), cancellationToken, [.. parameters]);
+            return await connection.QueryAsync(sql, null, r => ReadHit(r, r.GetDouble(11)), cancellationToken, [.. parameters]);
         }
         await using var transaction = await connection.BeginTransactionAsync(cancellationToken);
         await connection.ExecuteAsync($"SET LOCAL hnsw.ef_search = {Math.Max(EfSearch, limit)}; SET LOCAL hnsw.iterative_scan = relaxed_order", transaction, cancellationToken);
-        var hits = await connection.QueryAsync(sql, transaction, r => ReadHit(r, r.GetDouble(9)), cancellationToken, [.. parameters]);
+        var hits = await connection.QueryAsync(sql, transaction, r => ReadHit(r, r.GetDouble(11)), cancellationToken, [.. parameters]);
         await transaction.CommitAsync(cancellationToken);
         // relaxed_order may return neighbours slightly out of order: the list is re-sorted by its exact scores.
         return [.. hits.OrderByDescending(h => h.Score)];
@@ -239,5 +239,6 @@ public sealed class PostgresChunkIndex(PostgresDatabase database) : IChunkIndex
 
     private static ChunkHit ReadHit(NpgsqlDataReader r, double score) => new(
         r.GetInt64(0), r.GetString(1), r.GetString(2), r.GetString(3), r.GetInt32(4), r.GetString(5),
-        r.IsDBNull(6) ? null : r.GetInt32(6), r.IsDBNull(7) ? null : r.GetString(7), ParseAttributes(r.IsDBNull(8) ? null : r.GetString(8)), score);
+        r.IsDBNull(6) ? null : r.GetInt32(6), r.IsDBNull(7) ? null : r.GetString(7), ParseAttributes(r.IsDBNull(8) ? null : r.GetString(8)), score,
+        r.GetInt32(9), r.GetInt32(10));
 }

@@ -26,7 +26,7 @@ public sealed class SqliteChunkIndex(SqliteDatabase database, IOptions<SqliteChu
     private long _cacheBytes;
     private long _cacheClock;
 
-    private const string HitColumns = "c.id, c.vector_store_id, c.file_id, c.filename, c.chunk_index, c.text, c.page, c.heading, f.attributes";
+    private const string HitColumns = "c.id, c.vector_store_id, c.file_id, c.filename, c.chunk_index, c.text, c.page, c.heading, f.attributes, c.start_char, c.end_char";
 
     private readonly Lock _cacheLock = new();
     private readonly Dictionary<string, StoreVectors> _cache = new(StringComparer.Ordinal);
@@ -34,7 +34,6 @@ public sealed class SqliteChunkIndex(SqliteDatabase database, IOptions<SqliteChu
 
     // Keyword fast path: bm25 weights (text 1.0, context 0.5), how deep the store-agnostic ranking goes, and which terms it uses.
     private const string Bm25 = "bm25(1.0, 0.5, 0.0)"; // text, context (file name + heading), store_token
-    private const string Bm25Function = "bm25(chunks_fts, 1.0, 0.5, 0.0)";
     private const int OverFetch = 4;
     private const int MinFetch = 200;
     private const int MaxFetch = 4_000;
@@ -43,10 +42,9 @@ public sealed class SqliteChunkIndex(SqliteDatabase database, IOptions<SqliteChu
     private const long MinTermBudget = 2_000;
     private const long TermBudgetPercent = 3;
 
+    private readonly SqliteKeywordTables _keywordTables = new(database);
     private readonly Lock _dfLock = new();
-    private readonly Dictionary<string, long> _df = new(StringComparer.Ordinal);
-    private long _dfTotal = -1;
-    private long _dfChurn;
+    private readonly Dictionary<string, KeywordStatistics> _statistics = new(StringComparer.Ordinal);
 
     public async Task<ChunkWriteResult> ReplaceFileAsync(ChunkSource source, string embeddingModel, IReadOnlyList<IndexedChunk> chunks, CancellationToken cancellationToken)
     {
@@ -57,6 +55,7 @@ public sealed class SqliteChunkIndex(SqliteDatabase database, IOptions<SqliteChu
         }
         var usage = chunks.Sum(c => (long)Encoding.UTF8.GetByteCount(c.Text) + c.Embedding.Length * sizeof(float));
         var attributes = source.Attributes is null ? null : JsonSerializer.Serialize(source.Attributes, FileSearchJson.Default.IReadOnlyDictionaryStringJsonElement);
+        await _keywordTables.EnsureReadyAsync(cancellationToken);
         try
         {
             return await database.WriteAsync(async (c, t) =>
@@ -88,7 +87,7 @@ public sealed class SqliteChunkIndex(SqliteDatabase database, IOptions<SqliteChu
                 {
                     insert.Parameters["$i"].Value = chunk.ChunkIndex;
                     insert.Parameters["$t"].Value = chunk.Text;
-                    insert.Parameters["$ctx"].Value = chunk.Heading is null ? source.FileName : source.FileName + " " + chunk.Heading;
+                    insert.Parameters["$ctx"].Value = ChunkKeywords.Context(source, chunk);
                     insert.Parameters["$s"].Value = chunk.StartChar;
                     insert.Parameters["$e"].Value = chunk.EndChar;
                     insert.Parameters["$tc"].Value = chunk.TokenCount;
@@ -97,13 +96,18 @@ public sealed class SqliteChunkIndex(SqliteDatabase database, IOptions<SqliteChu
                     insert.Parameters["$v"].Value = MemoryMarshal.AsBytes(chunk.Embedding.Span).ToArray();
                     await insert.ExecuteNonQueryAsync(cancellationToken);
                 }
+                if (chunks.Count > 0)
+                {
+                    var table = await SqliteKeywordTables.GetOrCreateAsync(c, t, source.ProjectId, cancellationToken);
+                    await SqliteKeywordTables.IndexFileAsync(c, t, table, source.ProjectId, source.VectorStoreId, source.FileId, cancellationToken);
+                }
                 return new ChunkWriteResult(chunks.Count, usage);
             }, cancellationToken);
         }
         finally
         {
             Invalidate(source.VectorStoreId);
-            NoteWrite(chunks.Count + 1);
+            NoteWrite(source.ProjectId, chunks.Count + 1);
         }
     }
 
@@ -125,10 +129,11 @@ public sealed class SqliteChunkIndex(SqliteDatabase database, IOptions<SqliteChu
 
     public async Task<bool> DeleteFileAsync(string projectId, string vectorStoreId, string fileId, CancellationToken cancellationToken)
     {
+        await _keywordTables.EnsureReadyAsync(cancellationToken);
         try
         {
             var (chunks, existed) = await database.WriteAsync((c, t) => DeleteFileRowsAsync(c, t, projectId, vectorStoreId, fileId, cancellationToken), cancellationToken);
-            NoteWrite(chunks + 1);
+            NoteWrite(projectId, chunks + 1);
             return existed;
         }
         finally
@@ -139,10 +144,11 @@ public sealed class SqliteChunkIndex(SqliteDatabase database, IOptions<SqliteChu
 
     public async Task<int> DeleteVectorStoreAsync(string projectId, string vectorStoreId, CancellationToken cancellationToken)
     {
+        await _keywordTables.EnsureReadyAsync(cancellationToken);
         try
         {
             var deleted = await DeleteStoreRowsAsync(projectId, vectorStoreId, cancellationToken);
-            NoteWrite(deleted + 1);
+            NoteWrite(projectId, deleted + 1);
             return deleted;
         }
         finally
@@ -155,6 +161,7 @@ public sealed class SqliteChunkIndex(SqliteDatabase database, IOptions<SqliteChu
         database.WriteAsync(async (c, t) =>
         {
             (string, object?)[] key = [("$vs", vectorStoreId), ("$p", projectId)];
+            await SqliteKeywordTables.UnindexAsync(c, t, projectId, "vector_store_id = $vs AND project_id = $p", cancellationToken, key);
             var deleted = await c.ExecuteAsync("DELETE FROM chunks WHERE vector_store_id = $vs AND project_id = $p", t, cancellationToken, key);
             await c.ExecuteAsync("DELETE FROM chunk_files WHERE vector_store_id = $vs AND project_id = $p", t, cancellationToken, key);
             await c.ExecuteAsync("DELETE FROM chunk_stores WHERE vector_store_id = $vs AND project_id = $p", t, cancellationToken, key);
@@ -169,6 +176,11 @@ public sealed class SqliteChunkIndex(SqliteDatabase database, IOptions<SqliteChu
             return [];
         }
         await using var connection = await database.OpenAsync(cancellationToken);
+        var fts = await _keywordTables.FindAsync(connection, projectId, cancellationToken);
+        if (fts is null)
+        {
+            return [];
+        }
         string? allowed = null;
         if (filter is not null)
         {
@@ -183,17 +195,18 @@ public sealed class SqliteChunkIndex(SqliteDatabase database, IOptions<SqliteChu
         // Fast path: rank over the FTS index alone (no join per matching row) on the rarest terms, then keep the top
         // rows of this store. When those terms match fewer rows than wanted, the next-rarest terms rank the rest, below
         // them, in up to MaxPasses passes; terms left after that are each more frequent than the budget and are dropped.
-        // The ranking covers every store in the database, so it goes deeper the smaller this store's share of the
-        // index is; past MaxFetch rows the store is too small a share for the fast path to be likely to fill, and the
+        // The ranking covers every store of the project (its own FTS table: statistics never include other projects'
+        // chunks), so it goes deeper the smaller this store's share of the project's index is; past MaxFetch rows the store is too small a share for the fast path to be likely to fill, and the
         // terms' document frequencies are not even counted.
-        var total = await IndexedChunksAsync(connection, cancellationToken);
+        var statistics = StatisticsOf(projectId, fts);
+        var total = await statistics.IndexedChunksAsync(connection, cancellationToken);
         var storeRows = (await connection.QueryAsync("SELECT COALESCE(SUM(chunk_count), 0) FROM chunk_files WHERE vector_store_id = $vs AND project_id = $p",
             r => r.GetInt64(0), cancellationToken, ("$vs", vectorStoreId), ("$p", projectId)))[0];
         var depth = Math.Max(MinFetch, (long)limit * OverFetch * total / Math.Max(1, storeRows));
         var cut = depth > MaxFetch;
         if (!cut)
         {
-            var remaining = (await DocumentFrequenciesAsync(connection, terms, cancellationToken)).Where(f => f.Df > 0).OrderBy(f => f.Df).ToList();
+            var remaining = (await statistics.DocumentFrequenciesAsync(connection, terms, cancellationToken)).Where(f => f.Df > 0).OrderBy(f => f.Df).ToList();
             var budget = Math.Max(MinTermBudget, total * TermBudgetPercent / 100);
             var hits = new List<ChunkHit>();
             for (var pass = 0; !cut && pass < MaxPasses && remaining.Count > 0; pass++)
@@ -201,7 +214,7 @@ public sealed class SqliteChunkIndex(SqliteDatabase database, IOptions<SqliteChu
                 var shaped = SqliteChunkIndexQuery.Shape(remaining, budget, MaxShapedTerms);
                 remaining.RemoveRange(0, shaped.Count);
                 var ranked = await connection.QueryAsync(
-                    $"SELECT rowid, rank FROM chunks_fts WHERE chunks_fts MATCH $q AND rank MATCH '{Bm25}' ORDER BY rank LIMIT $m",
+                    $"SELECT rowid, rank FROM {fts} WHERE {fts} MATCH $q AND rank MATCH '{Bm25}' ORDER BY rank LIMIT $m",
                     r => (Id: r.GetInt64(0), Score: -r.GetDouble(1)), cancellationToken, ("$q", SqliteChunkIndexQuery.Or(shaped)), ("$m", depth));
                 var seen = hits.Select(h => h.ChunkId).ToHashSet();
                 hits.AddRange(await FetchAsync(connection, projectId, vectorStoreId, ranked.Where(r => !seen.Contains(r.Id)).ToList(), allowed, limit - hits.Count, cancellationToken));
@@ -225,16 +238,16 @@ public sealed class SqliteChunkIndex(SqliteDatabase database, IOptions<SqliteChu
         {
             var storeMatch = $"store_token : {SqliteChunkIndexQuery.Quote(StoreToken(vectorStoreId))} AND {{text context}} : ({SqliteChunkIndexQuery.Or(terms)})";
             var ranked = await connection.QueryAsync(
-                $"SELECT rowid, rank FROM chunks_fts WHERE chunks_fts MATCH $q AND rank MATCH '{Bm25}' ORDER BY rank LIMIT $n",
+                $"SELECT rowid, rank FROM {fts} WHERE {fts} MATCH $q AND rank MATCH '{Bm25}' ORDER BY rank LIMIT $n",
                 r => (Id: r.GetInt64(0), Score: -r.GetDouble(1)), cancellationToken, ("$q", storeMatch), ("$n", limit));
             return await FetchAsync(connection, projectId, vectorStoreId, ranked, null, limit, cancellationToken);
         }
         (string, object?)[] parameters = [("$q", SqliteChunkIndexQuery.Or(terms)), ("$vs", vectorStoreId), ("$p", projectId), ("$n", limit), ("$allowed", allowed)];
         return await connection.QueryAsync(
-            $"SELECT {HitColumns}, -{Bm25Function} AS score FROM chunks_fts " +
-            "JOIN chunks c ON c.id = chunks_fts.rowid JOIN chunk_files f ON f.vector_store_id = c.vector_store_id AND f.file_id = c.file_id " +
-            "WHERE chunks_fts MATCH $q AND c.vector_store_id = $vs AND c.project_id = $p AND c.file_id IN (SELECT value FROM json_each($allowed)) ORDER BY score DESC LIMIT $n",
-            r => ReadHit(r, r.GetDouble(9)), cancellationToken, parameters);
+            $"SELECT {HitColumns}, -bm25({fts}, 1.0, 0.5, 0.0) AS score FROM {fts} " +
+            $"JOIN chunks c ON c.id = {fts}.rowid JOIN chunk_files f ON f.vector_store_id = c.vector_store_id AND f.file_id = c.file_id " +
+            $"WHERE {fts} MATCH $q AND c.vector_store_id = $vs AND c.project_id = $p AND c.file_id IN (SELECT value FROM json_each($allowed)) ORDER BY score DESC LIMIT $n",
+            r => ReadHit(r, r.GetDouble(11)), cancellationToken, parameters);
     }
 
     /// <summary>The store id as the FTS5 tokenizer will see it in <c>store_token</c>; migration 0005 computes the same in SQL.</summary>
@@ -276,81 +289,25 @@ public sealed class SqliteChunkIndex(SqliteDatabase database, IOptions<SqliteChu
     private static string IdList(List<(long Id, double Score)> ranked) =>
         JsonSerializer.Serialize(ranked.Select(t => t.Id).ToList(), FileSearchJson.Default.ListInt64);
 
-    /// <summary>
-    /// Document frequency of each term over the whole FTS index; cached in process and dropped once writes since the
-    /// last fill exceed a tenth of the index (the numbers only steer which terms the fast keyword path matches on;
-    /// scores always come from FTS5).
-    /// </summary>
-    private async Task<List<(string Term, long Df)>> DocumentFrequenciesAsync(SqliteConnection connection, List<string> terms, CancellationToken cancellationToken)
+    private KeywordStatistics StatisticsOf(string projectId, string table)
     {
-        var result = new List<(string, long)>(terms.Count);
-        List<string>? missing = null;
         lock (_dfLock)
         {
-            foreach (var term in terms)
+            if (!_statistics.TryGetValue(projectId, out var statistics))
             {
-                if (_df.TryGetValue(term, out var df))
-                {
-                    result.Add((term, df));
-                }
-                else
-                {
-                    (missing ??= []).Add(term);
-                }
+                _statistics[projectId] = statistics = new KeywordStatistics(projectId, table);
             }
+            return statistics;
         }
-        if (missing is not null)
-        {
-            await using var count = connection.Command("SELECT COUNT(*) FROM chunks_fts WHERE chunks_fts MATCH $t", null, ("$t", ""));
-            var found = new List<(string, long)>(missing.Count);
-            foreach (var term in missing)
-            {
-                count.Parameters["$t"].Value = term;
-                found.Add((term, Convert.ToInt64(await count.ExecuteScalarAsync(cancellationToken), System.Globalization.CultureInfo.InvariantCulture)));
-            }
-            result.AddRange(found);
-            lock (_dfLock)
-            {
-                foreach (var (term, df) in found)
-                {
-                    _df[term] = df;
-                }
-            }
-        }
-        return result;
     }
 
-    /// <summary>The number of indexed chunks in the database, cached with the document frequencies.</summary>
-    private async Task<long> IndexedChunksAsync(SqliteConnection connection, CancellationToken cancellationToken)
+    private void NoteWrite(string projectId, long rows)
     {
         lock (_dfLock)
         {
-            if (_dfTotal >= 0)
+            if (_statistics.TryGetValue(projectId, out var statistics))
             {
-                return _dfTotal;
-            }
-        }
-        var total = (await connection.QueryAsync("SELECT COUNT(*) FROM chunks", r => r.GetInt64(0), cancellationToken))[0];
-        lock (_dfLock)
-        {
-            if (_dfTotal < 0)
-            {
-                _dfTotal = total;
-            }
-        }
-        return total;
-    }
-
-    private void NoteWrite(long rows)
-    {
-        lock (_dfLock)
-        {
-            _dfChurn += rows;
-            if (_dfTotal >= 0 && _dfChurn * 10 > Math.Max(_dfTotal, 100))
-            {
-                _df.Clear();
-                _dfTotal = -1;
-                _dfChurn = 0;
+                statistics.NoteWrite(rows);
             }
         }
     }
@@ -418,6 +375,7 @@ public sealed class SqliteChunkIndex(SqliteDatabase database, IOptions<SqliteChu
     private static async Task<(int Chunks, bool Existed)> DeleteFileRowsAsync(SqliteConnection c, SqliteTransaction t, string projectId, string vectorStoreId, string fileId, CancellationToken cancellationToken)
     {
         (string, object?)[] key = [("$vs", vectorStoreId), ("$f", fileId), ("$p", projectId)];
+        await SqliteKeywordTables.UnindexAsync(c, t, projectId, "vector_store_id = $vs AND file_id = $f AND project_id = $p", cancellationToken, key);
         var chunks = await c.ExecuteAsync("DELETE FROM chunks WHERE vector_store_id = $vs AND file_id = $f AND project_id = $p", t, cancellationToken, key);
         return (chunks, await c.ExecuteAsync("DELETE FROM chunk_files WHERE vector_store_id = $vs AND file_id = $f AND project_id = $p", t, cancellationToken, key) > 0);
     }
@@ -434,7 +392,7 @@ public sealed class SqliteChunkIndex(SqliteDatabase database, IOptions<SqliteChu
 
     private static ChunkHit ReadHit(DbDataReader r, double score) => new(
         r.GetInt64(0), r.GetString(1), r.GetString(2), r.GetString(3), r.GetInt32(4), r.GetString(5),
-        r.IsDBNull(6) ? null : r.GetInt32(6), r.IsDBNull(7) ? null : r.GetString(7), ParseAttributes(r.IsDBNull(8) ? null : r.GetString(8)), score);
+        r.IsDBNull(6) ? null : r.GetInt32(6), r.IsDBNull(7) ? null : r.GetString(7), ParseAttributes(r.IsDBNull(8) ? null : r.GetString(8)), score, r.GetInt32(9), r.GetInt32(10));
 
     private async Task<StoreVectors> GetVectorsAsync(string projectId, string vectorStoreId, CancellationToken cancellationToken)
     {

@@ -189,7 +189,7 @@ public static partial class FileSearchBenchmark
         }
     }
 
-    private sealed record LatencyResult(int Files, double InsertSeconds, double WarmMs, List<double> Hybrid, List<double> Keyword, List<double> Vector, (double Recall, double Identical) VectorRecall,
+    internal sealed record LatencyResult(int Files, double InsertSeconds, double WarmMs, List<double> Hybrid, List<double> Keyword, List<double> Vector, (double Recall, double Identical) VectorRecall,
         List<double> SmallHybrid, List<double> SmallKeyword);
 
     private const string SmallStore = "vs_small";
@@ -200,15 +200,24 @@ public static partial class FileSearchBenchmark
     /// Fills <see cref="LatencyStore"/> in its own database with <see cref="LatencyChunks"/> chunks (unless the file
     /// already holds them), then times hybrid, keyword-only and vector-only searches for every question.
     /// </summary>
-    private static async Task<LatencyResult> MeasureLatencyAsync(string path, IEnumerable<(string File, List<string> Texts)> files, List<float[]> realVectors,
-        List<LabelledQuestion> questions, ConcurrentDictionary<string, ReadOnlyMemory<float>> queryVectors, List<(string File, List<IndexedChunk> Chunks)>? small, CancellationToken ct)
+    private static Task<LatencyResult> MeasureLatencyAsync(string path, IEnumerable<(string File, List<string> Texts)> files, List<float[]> realVectors,
+        List<LabelledQuestion> questions, ConcurrentDictionary<string, ReadOnlyMemory<float>> queryVectors, List<(string File, List<IndexedChunk> Chunks)>? small, CancellationToken ct) =>
+        MeasureLatencyAsync(path, files, realVectors, questions.Select(q => q.Question).ToList(), queryVectors, small, LatencyChunks, FileSearchQuery.DefaultMaxNumResults, ct);
+
+    /// <summary>
+    /// Fills <see cref="LatencyStore"/> in its own database with <paramref name="storeChunks"/> chunks (unless the
+    /// file already holds them), then times hybrid (top <paramref name="maxResults"/>), keyword-only and vector-only
+    /// searches for every question.
+    /// </summary>
+    internal static async Task<LatencyResult> MeasureLatencyAsync(string path, IEnumerable<(string File, List<string> Texts)> files, List<float[]> realVectors,
+        List<string> questions, ConcurrentDictionary<string, ReadOnlyMemory<float>> queryVectors, List<(string File, List<IndexedChunk> Chunks)>? small, int storeChunks, int maxResults, CancellationToken ct)
     {
         await using var database = new SqliteDatabase(path);
         await new SqliteMigrator(database).MigrateAsync(ct);
         var index = new SqliteChunkIndex(database);
         var usage = await index.GetUsageAsync(Project, LatencyStore, ct);
         var insert = Stopwatch.StartNew();
-        if (usage.ChunkCount != LatencyChunks)
+        if (usage.ChunkCount != storeChunks)
         {
             await index.DeleteVectorStoreAsync(Project, LatencyStore, ct);
             var random = new Random(7);
@@ -216,16 +225,16 @@ public static partial class FileSearchBenchmark
             var fileCount = 0;
             foreach (var (file, texts) in files)
             {
-                var take = Math.Min(texts.Count, LatencyChunks - written);
+                var take = Math.Min(texts.Count, storeChunks - written);
                 var chunks = texts.Take(take).Select((text, i) => new IndexedChunk(i, text, 0, 0, 0, null, null, Perturb(realVectors[random.Next(realVectors.Count)], random))).ToList();
                 await index.ReplaceFileAsync(new ChunkSource(Project, LatencyStore, "file-" + fileCount++, file), MiniLmEmbeddingGenerator.ModelId, chunks, ct);
                 written += take;
-                if (written == LatencyChunks)
+                if (written == storeChunks)
                 {
                     break;
                 }
             }
-            if (written < LatencyChunks)
+            if (written < storeChunks)
             {
                 throw new InvalidOperationException($"Only {written} chunks of text found for the latency store.");
             }
@@ -239,7 +248,7 @@ public static partial class FileSearchBenchmark
 
         var cached = new HybridFileSearch(index, new PrecomputedEmbeddings(queryVectors));
         var warm = Stopwatch.StartNew();
-        await cached.SearchAsync(new FileSearchQuery(Project, [LatencyStore], [questions[0].Question]), ct);
+        await cached.SearchAsync(new FileSearchQuery(Project, [LatencyStore], [questions[0]]), ct);
         warm.Stop();
         var hybrid = new List<double>();
         var keyword = new List<double>();
@@ -248,15 +257,15 @@ public static partial class FileSearchBenchmark
         {
             foreach (var q in questions)
             {
-                hybrid.Add(await TimeAsync(() => cached.SearchAsync(new FileSearchQuery(Project, [LatencyStore], [q.Question]), ct)));
+                hybrid.Add(await TimeAsync(() => cached.SearchAsync(new FileSearchQuery(Project, [LatencyStore], [q], maxResults), ct)));
                 if (round == 0)
                 {
-                    keyword.Add(await TimeAsync(() => index.KeywordSearchAsync(Project, LatencyStore, q.Question, 50, null, ct)));
-                    vector.Add(await TimeAsync(() => index.VectorSearchAsync(Project, LatencyStore, queryVectors[q.Question], 50, null, ct)));
+                    keyword.Add(await TimeAsync(() => index.KeywordSearchAsync(Project, LatencyStore, q, 50, null, ct)));
+                    vector.Add(await TimeAsync(() => index.VectorSearchAsync(Project, LatencyStore, queryVectors[q], 50, null, ct)));
                 }
             }
         }
-        var recall = await VectorRecallAsync(database, index, questions.Select(q => queryVectors[q.Question]).ToList(), ct);
+        var recall = await VectorRecallAsync(database, index, questions.Select(q => queryVectors[q]).ToList(), ct);
 
         // A small store beside the large one: the keyword ranking covers the whole database, so this is its hard case.
         var smallHybrid = new List<double>();
@@ -272,8 +281,8 @@ public static partial class FileSearchBenchmark
             }
             foreach (var q in questions)
             {
-                smallHybrid.Add(await TimeAsync(() => cached.SearchAsync(new FileSearchQuery(Project, [SmallStore], [q.Question]), ct)));
-                smallKeyword.Add(await TimeAsync(() => index.KeywordSearchAsync(Project, SmallStore, q.Question, 50, null, ct)));
+                smallHybrid.Add(await TimeAsync(() => cached.SearchAsync(new FileSearchQuery(Project, [SmallStore], [q], maxResults), ct)));
+                smallKeyword.Add(await TimeAsync(() => index.KeywordSearchAsync(Project, SmallStore, q, 50, null, ct)));
             }
         }
         return new LatencyResult(storeFiles, insert.Elapsed.TotalSeconds, warm.Elapsed.TotalMilliseconds, hybrid, keyword, vector, recall, smallHybrid, smallKeyword);
@@ -310,7 +319,7 @@ public static partial class FileSearchBenchmark
     }
 
     /// <summary>Real, distinct texts: the machine's Python sources (stdlib and Debian's packages), then Perl modules and pod, in path order, chunked 800/400.</summary>
-    private static IEnumerable<(string File, List<string> Texts)> DistinctSourceChunks(TextChunker chunker)
+    internal static IEnumerable<(string File, List<string> Texts)> DistinctSourceChunks(TextChunker chunker)
     {
         static IEnumerable<string> Sources(string[] roots, params string[] patterns) => roots.Where(Directory.Exists)
             .SelectMany(d => patterns.SelectMany(p => Directory.EnumerateFiles(d, p, SearchOption.AllDirectories))).Order(StringComparer.Ordinal);
@@ -373,22 +382,22 @@ public static partial class FileSearchBenchmark
         return clock.Elapsed.TotalMilliseconds;
     }
 
-    private static double P(List<double> values, int percentile)
+    internal static double P(List<double> values, int percentile)
     {
         var sorted = values.Order().ToList();
         return sorted[Math.Clamp((int)Math.Ceiling(percentile / 100.0 * sorted.Count) - 1, 0, sorted.Count - 1)];
     }
 
-    private static string PageFile(string page, string section) => page + "." + section + ".txt";
+    internal static string PageFile(string page, string section) => page + "." + section + ".txt";
 
-    private sealed record LabelledQuestion(string Id, string Page, string Section, string Question);
+    internal sealed record LabelledQuestion(string Id, string Page, string Section, string Question);
 
-    private static List<LabelledQuestion> LoadQuestions(string path) =>
+    internal static List<LabelledQuestion> LoadQuestions(string path) =>
         File.ReadLines(path).Where(l => !l.StartsWith('#') && !l.StartsWith("id\t", StringComparison.Ordinal))
             .Select(l => l.Split('\t')).Where(f => f.Length >= 4).Select(f => new LabelledQuestion(f[0], f[1], f[2], f[3])).ToList();
 
     /// <summary>Renders each page with <c>man -P cat</c> (MANWIDTH=80), overstrikes removed; two at a time.</summary>
-    private static async Task<List<(string Name, string Text)>> RenderPagesAsync(List<(string Page, string Section)> pages, CancellationToken ct)
+    internal static async Task<List<(string Name, string Text)>> RenderPagesAsync(List<(string Page, string Section)> pages, CancellationToken ct)
     {
         var results = new ConcurrentDictionary<string, string>();
         await Parallel.ForEachAsync(pages, new ParallelOptions { MaxDegreeOfParallelism = 2, CancellationToken = ct }, async (p, token) =>
@@ -403,7 +412,7 @@ public static partial class FileSearchBenchmark
         return pages.Select(p => PageFile(p.Page, p.Section)[..^4]).Select(n => (n, results[n])).ToList();
     }
 
-    private static string FindRepo()
+    internal static string FindRepo()
     {
         for (var dir = new DirectoryInfo(AppContext.BaseDirectory); dir is not null; dir = dir.Parent)
         {
@@ -422,7 +431,7 @@ public static partial class FileSearchBenchmark
     private static partial Regex WhitespaceRegex();
 
     /// <summary>Serves query vectors computed beforehand, so latency measures the index and fusion only.</summary>
-    private sealed class PrecomputedEmbeddings(ConcurrentDictionary<string, ReadOnlyMemory<float>> vectors) : IEmbeddingGenerator<string, Embedding<float>>
+    internal sealed class PrecomputedEmbeddings(ConcurrentDictionary<string, ReadOnlyMemory<float>> vectors) : IEmbeddingGenerator<string, Embedding<float>>
     {
         public Task<GeneratedEmbeddings<Embedding<float>>> GenerateAsync(IEnumerable<string> values, EmbeddingGenerationOptions? options = null, CancellationToken cancellationToken = default) =>
             Task.FromResult(new GeneratedEmbeddings<Embedding<float>>(values.Select(v => new Embedding<float>(vectors[v]))));

@@ -89,23 +89,45 @@ public sealed partial class FileIngestor(
             var indexed = new List<IndexedChunk>(chunks.Count);
             var batchSize = options.Value.EmbeddingBatchSize;
             var embedClock = new Stopwatch();
-            for (var start = 0; start < chunks.Count; start += batchSize)
+            if (options.Value.EmbedSharedSpans && embeddings.GetService<ISpanEmbeddingGenerator>() is { } spanGenerator && chunks.Count > 0)
             {
-                var batch = chunks.Skip(start).Take(batchSize).ToList();
-                var inputs = batch.Select(c => EmbeddingInput(request.FileName, document.Title, c)).ToList();
-                embedClock.Start();
-                var vectors = await embeddings.GenerateAsync(inputs, cancellationToken: cancellationToken);
-                embedClock.Stop();
-                for (var i = 0; i < batch.Count; i++)
+                // Each token once: spans between chunk boundaries are embedded once and composed per chunk.
+                var (spans, covers) = SharedSpans.Plan(chunks, c => Header(request.FileName, document.Title, c));
+                var sums = new List<SpanEmbedding>(spans.Count);
+                for (var start = 0; start < spans.Count; start += batchSize)
                 {
-                    var c = batch[i];
-                    indexed.Add(new IndexedChunk(c.Index, c.Text, c.StartChar, c.EndChar, c.TokenCount, c.PageNumber, c.Heading, vectors[i].Vector));
+                    var inputs = spans.Skip(start).Take(batchSize).Select(span => SharedSpans.Input(document.Text, span)).ToList();
+                    embedClock.Start();
+                    sums.AddRange(await spanGenerator.EmbedSpansAsync(inputs, cancellationToken));
+                    embedClock.Stop();
+                }
+                for (var i = 0; i < chunks.Count; i++)
+                {
+                    var c = chunks[i];
+                    indexed.Add(new IndexedChunk(c.Index, c.Text, c.StartChar, c.EndChar, c.TokenCount, c.PageNumber, c.Heading, SharedSpans.Compose(sums, covers[i])));
+                }
+            }
+            else
+            {
+                for (var start = 0; start < chunks.Count; start += batchSize)
+                {
+                    var batch = chunks.Skip(start).Take(batchSize).ToList();
+                    var inputs = batch.Select(c => EmbeddingInput(request.FileName, document.Title, c)).ToList();
+                    embedClock.Start();
+                    var vectors = await embeddings.GenerateAsync(inputs, cancellationToken: cancellationToken);
+                    embedClock.Stop();
+                    for (var i = 0; i < batch.Count; i++)
+                    {
+                        var c = batch[i];
+                        indexed.Add(new IndexedChunk(c.Index, c.Text, c.StartChar, c.EndChar, c.TokenCount, c.PageNumber, c.Heading, vectors[i].Vector));
+                    }
                 }
             }
             embed = embedClock.Elapsed;
 
             var indexStart = clock.Elapsed;
-            var source = new ChunkSource(request.ProjectId, request.VectorStoreId, request.FileId, request.FileName, request.Attributes);
+            var source = new ChunkSource(request.ProjectId, request.VectorStoreId, request.FileId, request.FileName, request.Attributes,
+                options.Value.TitleInKeywords ? document.Title : null);
             var written = await index.ReplaceFileAsync(source, _modelId, indexed, cancellationToken);
             var timings = new IngestionTimings(extract, chunk, embed, clock.Elapsed - indexStart);
             // The loop above interleaves preparation with embedding; attribute that preparation to chunking.
@@ -135,7 +157,10 @@ public sealed partial class FileIngestor(
     }
 
     /// <summary>The text the embedding model sees for a chunk: a one-line context header, then the chunk.</summary>
-    public static string EmbeddingInput(string fileName, string? title, TextChunk chunk)
+    public static string EmbeddingInput(string fileName, string? title, TextChunk chunk) => Header(fileName, title, chunk) + "\n" + chunk.Text;
+
+    /// <summary>A chunk's context header: file name, the document's title, and the nearest heading when it differs.</summary>
+    public static string Header(string fileName, string? title, TextChunk chunk)
     {
         var header = fileName;
         if (!string.IsNullOrWhiteSpace(title))
@@ -146,7 +171,7 @@ public sealed partial class FileIngestor(
         {
             header += " — " + chunk.Heading;
         }
-        return header + "\n" + chunk.Text;
+        return header;
     }
 
     [LoggerMessage(Level = LogLevel.Information, Message = "Indexed file {FileId} into {VectorStoreId}: {ChunkCount} chunks in {ElapsedMs} ms")]

@@ -22,7 +22,7 @@ namespace Threadloom.Core.Ingestion;
 /// <item>ONNX Runtime uses every core for one pass; calls are serialised so concurrent callers do not oversubscribe.</item>
 /// </list>
 /// </remarks>
-public sealed partial class MiniLmEmbeddingGenerator : IEmbeddingGenerator<string, Embedding<float>>
+public sealed partial class MiniLmEmbeddingGenerator : IEmbeddingGenerator<string, Embedding<float>>, ISpanEmbeddingGenerator
 {
     public const string ModelId = "sentence-transformers/all-MiniLM-L6-v2";
     public const int Dimensions = 384;
@@ -57,7 +57,21 @@ public sealed partial class MiniLmEmbeddingGenerator : IEmbeddingGenerator<strin
 
     public async Task<GeneratedEmbeddings<Embedding<float>>> GenerateAsync(IEnumerable<string> values, EmbeddingGenerationOptions? options = null, CancellationToken cancellationToken = default)
     {
-        var inputs = values.ToList();
+        var spans = await EmbedSpansAsync(values.ToList(), cancellationToken);
+        var result = new GeneratedEmbeddings<Embedding<float>>(spans.Count);
+        foreach (var span in spans)
+        {
+            result.Add(new Embedding<float>(SpanEmbedding.Normalize(span.WeightedSum)) { ModelId = ModelId });
+        }
+        return result;
+    }
+
+    /// <summary>
+    /// Each input's windows embedded and summed, weighted by their word pieces, not normalised: the vector of a text
+    /// made of several inputs is the normalised sum of theirs (what <see cref="GenerateAsync"/> returns for one input).
+    /// </summary>
+    public async Task<IReadOnlyList<SpanEmbedding>> EmbedSpansAsync(IReadOnlyList<string> inputs, CancellationToken cancellationToken)
+    {
         var windows = new List<Window>();
         for (var i = 0; i < inputs.Count; i++)
         {
@@ -98,18 +112,7 @@ public sealed partial class MiniLmEmbeddingGenerator : IEmbeddingGenerator<strin
         {
             _gate.Release();
         }
-
-        var result = new GeneratedEmbeddings<Embedding<float>>(inputs.Count);
-        foreach (var vector in vectors)
-        {
-            var norm = TensorPrimitives.Norm(vector);
-            if (norm > 0)
-            {
-                TensorPrimitives.Divide(vector, norm, vector);
-            }
-            result.Add(new Embedding<float>(vector) { ModelId = ModelId });
-        }
-        return result;
+        return vectors.Select((v, i) => new SpanEmbedding(v, weights[i])).ToList();
     }
 
     /// <summary>

@@ -67,7 +67,7 @@ public sealed class TextExtractor(IOptions<IngestionOptions> options) : ITextExt
             ? PdfTextExtractor.Extract(bytes)
             : WithText(bytes, PlainText);
 
-    private static ExtractedDocument PlainText(string text) => new(text, null, [], []);
+    private static ExtractedDocument PlainText(string text) => new(text, PlainTextTitle.Find(text), [], []);
 
     private static ExtractionResult WithText(byte[] bytes, Func<string, ExtractedDocument> parse) =>
         TryDecodeText(bytes, out var text, out var error) ? ExtractionResult.Success(parse(text)) : ExtractionResult.Failure(error);

@@ -129,7 +129,7 @@ public sealed partial class CitationResolverTests
             new("file-benefits", "contoso-benefits.txt", 0.9, [new FileSearchResultContent("  Contoso matches 50% of contributions up to 6%.\n")]),
             new("file-401k", "contoso-401k.txt", 0.8, [new FileSearchResultContent("The match is up to 10%.")]),
         };
-        var output = FileSearchTool.FormatForModel(0, ["401k match"], 1, results.Select(r => new Tools.FileSearch.FileSearchResult("vs_1", r.FileId, r.FileName, r.Score, r.Content![0].Text, 0, null, null, null)).ToList());
+        var output = FileSearchTool.FormatForModel(0, ["401k match"], 1, results.Select(r => new Tools.FileSearch.FileSearchResult("vs_1", r.FileId, r.FileName, r.Score, r.Content![0].Text, 0, null, null, null, 0, r.Content![0].Text.Length)).ToList());
         var step = new RunStep("step_1", "p", DateTimeOffset.UnixEpoch, "thread_1", "run_1", "asst_1", RunStepStatus.Completed,
             new ToolCallsStepDetails([new FileSearchStepToolCall("call_1", new FileSearchCall(null, results))]), new Dictionary<string, string>(),
             BuiltInCalls: new Dictionary<string, BuiltInCallRecord> { ["call_1"] = new("file_search", "{}", output) });

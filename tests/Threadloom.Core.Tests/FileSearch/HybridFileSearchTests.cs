@@ -8,7 +8,7 @@ namespace Threadloom.Core.Tests.FileSearch;
 
 public sealed class HybridFileSearchTests
 {
-    private static ChunkHit Hit(long id, string file = "file-a", double score = 1) => new(id, "vs_1", file, file + ".txt", (int)id, "text " + id, null, null, null, score);
+    private static ChunkHit Hit(long id, string file = "file-a", double score = 1) => new(id, "vs_1", file, file + ".txt", (int)id, "text " + id, null, null, null, score, 0, ("text " + id).Length);
 
     [Fact]
     public async Task Search_FusesKeywordAndVectorLists()

@@ -127,6 +127,45 @@ public sealed class VectorStoreApiTests
     }
 
     [Fact]
+    public async Task FileBatch_WhileIngesting_FileCountsAndEachFileStatusMove()
+    {
+        await using var server = await FileSearchServer.StartAsync();
+        var text = System.Text.Encoding.UTF8.GetString(System.IO.File.ReadAllBytes(RepoPaths.ScenarioData("HR/contoso-benefits.txt")));
+        var ids = new List<string>();
+        for (var i = 0; i < 8; i++)
+        {
+            ids.Add(await server.UploadAsync($"benefits-{i}.txt", System.Text.Encoding.UTF8.GetBytes($"Copy {i}.\n{text}\n{text}")));
+        }
+        var store = (await server.OkAsync(server.PostAsync("vector_stores", """{"name":"progress"}"""))).GetProperty("id").GetString()!;
+        var batch = (await server.OkAsync(server.PostAsync($"vector_stores/{store}/file_batches",
+            "{\"file_ids\":[" + string.Join(",", ids.Select(f => $"\"{f}\"")) + "]}"))).GetProperty("id").GetString()!;
+
+        // Poll until done: the counts must pass through states where some files are done and others are not, and a
+        // file listed completed stays completed (files finish one by one, not all at the end).
+        var seen = new HashSet<(int Completed, int InProgress)>();
+        var completedBefore = new HashSet<string>();
+        using var timeout = new CancellationTokenSource(TimeSpan.FromMinutes(5));
+        while (true)
+        {
+            var counts = (await server.OkAsync(server.GetAsync($"vector_stores/{store}/file_batches/{batch}"))).GetProperty("file_counts");
+            var state = (counts.GetProperty("completed").GetInt32(), counts.GetProperty("in_progress").GetInt32());
+            seen.Add(state);
+            var files = (await server.OkAsync(server.GetAsync($"vector_stores/{store}/file_batches/{batch}/files?limit=100"))).GetProperty("data").EnumerateArray()
+                .ToDictionary(f => f.GetProperty("id").GetString()!, f => f.GetProperty("status").GetString()!);
+            Assert.All(completedBefore, id => Assert.Equal("completed", files[id]));
+            completedBefore.UnionWith(files.Where(f => f.Value == "completed").Select(f => f.Key));
+            if (state.Item2 == 0)
+            {
+                break;
+            }
+            await Task.Delay(20, timeout.Token);
+        }
+        Assert.Equal(8, completedBefore.Count);
+        Assert.Contains(seen, s => s.Completed > 0 && s.InProgress > 0);
+        Assert.True(seen.Select(s => s.Completed).Distinct().Count() >= 3, string.Join(" ", seen));
+    }
+
+    [Fact]
     public async Task FileBatch_BadFiles_FailWithTheirCodeWhileTheGoodFileCompletes()
     {
         await using var server = await FileSearchServer.StartAsync();

@@ -50,6 +50,43 @@ public sealed class ChunkIndexMigrationTests : IAsyncDisposable
         Assert.All(big, h => Assert.Equal("file-big", h.FileId));
     }
 
+    [Fact]
+    public async Task Migration0006_SharedKeywordIndex_IsSplitPerProject()
+    {
+        Directory.CreateDirectory(_dir);
+        var path = Path.Combine(_dir, "shared.db");
+        var before = Directory.GetFiles(Path.Combine(RepoPaths.Root, "src", "Threadloom.Storage.Sqlite", "Migrations"), "*.sql")
+            .Select(Path.GetFileName).Order(StringComparer.Ordinal).TakeWhile(n => string.CompareOrdinal(n, "0006") < 0).ToList();
+        await using (var old = new SqliteConnection($"Data Source={path};Pooling=False"))
+        {
+            await old.OpenAsync();
+            await using var command = old.CreateCommand();
+            command.CommandText = "CREATE TABLE schema_migrations (name TEXT PRIMARY KEY, applied_at INTEGER NOT NULL);" +
+                string.Concat(before.Select(n => File.ReadAllText(Path.Combine(RepoPaths.Root, "src", "Threadloom.Storage.Sqlite", "Migrations", n!)) + ";")) +
+                string.Concat(before.Select(n => $"INSERT INTO schema_migrations VALUES ('{n}', 0);")) +
+                "INSERT INTO chunk_stores VALUES ('vs_a', 'proj_a', 'm', 2), ('vs_b', 'proj_b', 'm', 2);" +
+                "INSERT INTO chunk_files VALUES ('vs_a', 'file-a', 'proj_a', 'a.txt', NULL, 1, 1), ('vs_b', 'file-b', 'proj_b', 'b.txt', NULL, 1, 1);" +
+                "INSERT INTO chunks (project_id, vector_store_id, file_id, filename, chunk_index, text, context, start_char, end_char, token_count, embedding, store_token) VALUES " +
+                "('proj_a', 'vs_a', 'file-a', 'a.txt', 0, 'the ferry leaves the harbour at noon', 'a.txt', 0, 1, 1, zeroblob(8), 'vsa')," +
+                "('proj_b', 'vs_b', 'file-b', 'b.txt', 0, 'harbour dues are paid monthly', 'b.txt', 0, 1, 1, zeroblob(8), 'vsb');";
+            await command.ExecuteNonQueryAsync();
+        }
+
+        await using var database = new SqliteDatabase(path);
+        await new SqliteMigrator(database).MigrateAsync(CancellationToken.None);
+        var index = new SqliteChunkIndex(database);
+
+        Assert.Equal("the ferry leaves the harbour at noon", Assert.Single(await index.KeywordSearchAsync("proj_a", "vs_a", "harbour", 5, null, CancellationToken.None)).Text);
+        Assert.Equal("harbour dues are paid monthly", Assert.Single(await index.KeywordSearchAsync("proj_b", "vs_b", "harbour", 5, null, CancellationToken.None)).Text);
+        await using var connection = await database.OpenAsync(CancellationToken.None);
+        await using var tables = connection.CreateCommand();
+        tables.CommandText = "SELECT (SELECT COUNT(*) FROM sqlite_master WHERE name = 'chunks_fts'), (SELECT COUNT(*) FROM chunk_fts_tables)";
+        await using var reader = await tables.ExecuteReaderAsync();
+        Assert.True(await reader.ReadAsync());
+        Assert.Equal(0, reader.GetInt32(0)); // the shared table is gone
+        Assert.Equal(2, reader.GetInt32(1)); // one table per project
+    }
+
     public ValueTask DisposeAsync()
     {
         SqliteConnection.ClearAllPools();

@@ -35,10 +35,20 @@ public sealed record FileSearchQuery(
         : null;
 }
 
-/// <summary>A fused search result; <see cref="Score"/> is in 0–1.</summary>
+/// <summary>
+/// How the keyword and vector lists are fused: RRF constant, each list's weight, and how deep each list is read.
+/// The defaults are the measured choice (docs/file-search.md says on which labelled set).
+/// </summary>
+public sealed record HybridFusion(int K = ReciprocalRankFusion.DefaultK, double KeywordWeight = 1, double VectorWeight = 1, int CandidateDepth = HybridFileSearch.CandidateDepth,
+    bool EmbedOriginalQuery = false)
+{
+    public static HybridFusion Default { get; } = new();
+}
+
+/// <summary>A fused search result; <see cref="Score"/> is in 0–1; <see cref="Text"/> is the document's text at <see cref="StartChar"/>–<see cref="EndChar"/>.</summary>
 public sealed record FileSearchResult(
     string VectorStoreId, string FileId, string FileName, double Score, string Text, int ChunkIndex, int? PageNumber, string? Heading,
-    IReadOnlyDictionary<string, System.Text.Json.JsonElement>? Attributes);
+    IReadOnlyDictionary<string, System.Text.Json.JsonElement>? Attributes, int StartChar, int EndChar);
 
 /// <summary>
 /// Hybrid retrieval: for every (query, vector store) pair, a BM25 list and a vector list, all fused with reciprocal
@@ -54,9 +64,11 @@ public sealed record FileSearchResult(
 /// gains from agreement further down the lists.
 /// </remarks>
 public sealed partial class HybridFileSearch(
-    IChunkIndex index, IEmbeddingGenerator<string, Embedding<float>> embeddings, ILogger<HybridFileSearch>? logger = null)
+    IChunkIndex index, IEmbeddingGenerator<string, Embedding<float>> embeddings, ILogger<HybridFileSearch>? logger = null, HybridFusion? fusion = null)
 {
     public const int CandidateDepth = 50;
+
+    private readonly HybridFusion _fusion = fusion ?? HybridFusion.Default;
 
     private readonly string? _modelId = embeddings.GetService<EmbeddingGeneratorMetadata>()?.DefaultModelId;
     private readonly ILogger _logger = (ILogger?)logger ?? NullLogger.Instance;
@@ -67,9 +79,13 @@ public sealed partial class HybridFileSearch(
         {
             throw new ArgumentException(error, nameof(query));
         }
-        var queries = query.Queries.Where(q => !string.IsNullOrWhiteSpace(q))
-            .Select(q => query.RewriteQuery ? QueryRewriter.Rewrite(q) : q).Distinct(StringComparer.Ordinal).ToList();
-        var depth = Math.Max(CandidateDepth, query.MaxNumResults);
+        // With rewrite_query the keyword lists search the rewritten query; the vector lists embed the question as asked
+        // when EmbedOriginalQuery is set (a sentence embeds better than the keywords left of it).
+        var pairs = query.Queries.Where(q => !string.IsNullOrWhiteSpace(q))
+            .Select(q => (Keywords: query.RewriteQuery ? QueryRewriter.Rewrite(q) : q, Embedded: query.RewriteQuery && _fusion.EmbedOriginalQuery ? q : null))
+            .Select(p => (p.Keywords, Embedded: p.Embedded ?? p.Keywords)).Distinct().ToList();
+        var queries = pairs.Select(p => p.Keywords).ToList();
+        var depth = Math.Max(_fusion.CandidateDepth, query.MaxNumResults);
         var stores = query.VectorStoreIds.Distinct(StringComparer.Ordinal).ToList();
         var storeModels = new ChunkStoreModel?[stores.Count];
         for (var s = 0; s < stores.Count; s++)
@@ -82,7 +98,7 @@ public sealed partial class HybridFileSearch(
         {
             try
             {
-                vectors = await embeddings.GenerateAsync(queries, cancellationToken: cancellationToken);
+                vectors = await embeddings.GenerateAsync(pairs.Select(p => p.Embedded), cancellationToken: cancellationToken);
             }
             catch (ModelCallException e) when (query.Mode == FileSearchMode.Hybrid)
             {
@@ -91,6 +107,7 @@ public sealed partial class HybridFileSearch(
         }
 
         var lists = new List<IReadOnlyList<ChunkHit>>();
+        var weights = new List<double>();
         for (var s = 0; s < stores.Count; s++)
         {
             var store = stores[s];
@@ -109,19 +126,21 @@ public sealed partial class HybridFileSearch(
                 if (query.Mode != FileSearchMode.VectorOnly)
                 {
                     lists.Add(await index.KeywordSearchAsync(query.ProjectId, store, queries[i], depth, query.Filter, cancellationToken));
+                    weights.Add(_fusion.KeywordWeight);
                 }
                 if (vectorList is not null)
                 {
                     lists.Add(await vectorList);
+                    weights.Add(_fusion.VectorWeight);
                 }
             }
         }
 
-        return ReciprocalRankFusion.Fuse(lists, h => h.ChunkId)
+        return ReciprocalRankFusion.Fuse(lists, h => h.ChunkId, weights, _fusion.K)
             .Where(f => f.Score >= query.ScoreThreshold)
             .Take(query.MaxNumResults)
             .Select(f => new FileSearchResult(f.Item.VectorStoreId, f.Item.FileId, f.Item.FileName, f.Score, f.Item.Text, f.Item.ChunkIndex,
-                f.Item.PageNumber, f.Item.Heading, f.Item.Attributes))
+                f.Item.PageNumber, f.Item.Heading, f.Item.Attributes, f.Item.StartChar, f.Item.EndChar))
             .ToList();
     }
 

@@ -11,17 +11,30 @@ public static class ReciprocalRankFusion
     public const int DefaultK = 60;
 
     public static IReadOnlyList<(T Item, double Score)> Fuse<T, TKey>(IReadOnlyList<IReadOnlyList<T>> rankings, Func<T, TKey> key, int k = DefaultK)
+        where TKey : notnull => Fuse(rankings, key, null, k);
+
+    /// <summary>
+    /// Weighted fusion: list i contributes <c>weights[i] / (k + rank)</c>, and the best possible score is
+    /// <c>Σ weights / (k + 1)</c>, so scores stay in 0–1. Null weights are all 1.
+    /// </summary>
+    public static IReadOnlyList<(T Item, double Score)> Fuse<T, TKey>(IReadOnlyList<IReadOnlyList<T>> rankings, Func<T, TKey> key, IReadOnlyList<double>? weights, int k = DefaultK)
         where TKey : notnull
     {
         ArgumentOutOfRangeException.ThrowIfNegative(k);
-        var scores = new Dictionary<TKey, (T Item, double Score, int BestRank)>();
-        foreach (var ranking in rankings)
+        if (weights is not null && weights.Count != rankings.Count)
         {
+            throw new ArgumentException("One weight per ranking.", nameof(weights));
+        }
+        var scores = new Dictionary<TKey, (T Item, double Score, int BestRank)>();
+        for (var list = 0; list < rankings.Count; list++)
+        {
+            var ranking = rankings[list];
+            var weight = weights?[list] ?? 1.0;
             for (var rank = 1; rank <= ranking.Count; rank++)
             {
                 var item = ranking[rank - 1];
                 var id = key(item);
-                var contribution = 1.0 / (k + rank);
+                var contribution = weight / (k + rank);
                 scores[id] = scores.TryGetValue(id, out var existing)
                     ? (existing.Item, existing.Score + contribution, Math.Min(existing.BestRank, rank))
                     : (item, contribution, rank);
@@ -31,7 +44,7 @@ public static class ReciprocalRankFusion
         {
             return [];
         }
-        var best = rankings.Count / (double)(k + 1);
+        var best = (weights?.Sum() ?? rankings.Count) / (k + 1);
         return scores.Values
             .OrderByDescending(s => s.Score).ThenBy(s => s.BestRank)
             .Select(s => (s.Item, Math.Clamp(s.Score / best, 0, 1)))
