@@ -1,5 +1,11 @@
 using Threadloom.Server.Hosting;
 
+if (args.Length > 0 && args[0] == Threadloom.Core.Ingestion.ExtractionWorkerProcess.Command)
+{
+    // The document extraction worker (ADR 0004): one file in on stdin, one reply out on stdout.
+    return await Threadloom.Core.Ingestion.ExtractionWorkerProcess.RunAsync(args[1..]);
+}
+
 if (args.Length > 0 && args[0] == "keys")
 {
     return await KeysCommand.RunAsync(args[1..]);

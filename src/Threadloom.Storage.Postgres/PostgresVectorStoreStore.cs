@@ -180,14 +180,14 @@ public sealed class PostgresVectorStoreStore(PostgresDatabase database) : IVecto
             return true;
         }, cancellationToken);
 
-    public Task<VectorStoreFile?> ClaimNextAsync(string nodeId, DateTimeOffset now, TimeSpan lease, CancellationToken cancellationToken) =>
+    public Task<IngestionClaim?> ClaimNextAsync(string nodeId, DateTimeOffset now, TimeSpan lease, CancellationToken cancellationToken) =>
         database.WriteAsync(async (c, t) =>
         {
             var rows = await c.QueryAsync(
-                "UPDATE vector_store_files SET locked_by = $1, locked_until = $2 WHERE seq = (SELECT seq FROM vector_store_files WHERE status = 'in_progress' " +
-                "AND (locked_by IS NULL OR locked_until < $3) ORDER BY seq FOR UPDATE SKIP LOCKED LIMIT 1) RETURNING data", t,
-                r => r.GetString(0), cancellationToken, nodeId, (now + lease).ToUnixTimeMilliseconds(), now.ToUnixTimeMilliseconds());
-            return rows.Count == 0 ? null : _files.Deserialize(rows[0]);
+                "UPDATE vector_store_files SET locked_by = $1, locked_until = $2, attempts = attempts + 1 WHERE seq = (SELECT seq FROM vector_store_files WHERE status = 'in_progress' " +
+                "AND (locked_by IS NULL OR locked_until < $3) ORDER BY seq FOR UPDATE SKIP LOCKED LIMIT 1) RETURNING data, attempts", t,
+                r => (Data: r.GetString(0), Attempts: r.GetInt32(1)), cancellationToken, nodeId, (now + lease).ToUnixTimeMilliseconds(), now.ToUnixTimeMilliseconds());
+            return rows.Count == 0 ? null : new IngestionClaim(_files.Deserialize(rows[0].Data), rows[0].Attempts);
         }, cancellationToken);
 
     public Task<bool> RenewLeaseAsync(string vectorStoreId, string fileId, string nodeId, DateTimeOffset lockedUntil, CancellationToken cancellationToken) =>
@@ -201,16 +201,17 @@ public sealed class PostgresVectorStoreStore(PostgresDatabase database) : IVecto
             "WHERE vector_store_id = $4 AND id = $5 AND locked_by = $6 AND status = 'in_progress'", t, cancellationToken,
             WireStatus(file.Status), file.UsageBytes, _files.Serialize(file), file.VectorStoreId, file.Id, nodeId) == 1, cancellationToken);
 
-    public Task ReleaseAsync(string vectorStoreId, string fileId, string nodeId, CancellationToken cancellationToken) =>
+    public Task ReleaseAsync(string vectorStoreId, string fileId, string nodeId, CancellationToken cancellationToken, bool countAttempt = false) =>
         database.WriteAsync((c, t) => c.ExecuteAsync(
-            "UPDATE vector_store_files SET locked_by = NULL, locked_until = NULL WHERE vector_store_id = $1 AND id = $2 AND locked_by = $3", t, cancellationToken,
-            vectorStoreId, fileId, nodeId), cancellationToken);
+            "UPDATE vector_store_files SET locked_by = NULL, locked_until = NULL, attempts = CASE WHEN $4 THEN attempts ELSE GREATEST(attempts - 1, 0) END " +
+            "WHERE vector_store_id = $1 AND id = $2 AND locked_by = $3", t, cancellationToken,
+            vectorStoreId, fileId, nodeId, countAttempt), cancellationToken);
 
     private Task<int> UpsertFileAsync(NpgsqlConnection connection, NpgsqlTransaction transaction, VectorStoreFile file, CancellationToken cancellationToken) =>
         connection.ExecuteAsync(
             "INSERT INTO vector_store_files (id, vector_store_id, project_id, batch_id, status, usage_bytes, data) VALUES ($1, $2, $3, $4, $5, $6, $7) " +
             "ON CONFLICT (vector_store_id, id) DO UPDATE SET batch_id = excluded.batch_id, status = excluded.status, usage_bytes = excluded.usage_bytes, " +
-            "data = excluded.data, locked_by = NULL, locked_until = NULL", transaction, cancellationToken,
+            "data = excluded.data, locked_by = NULL, locked_until = NULL, attempts = 0", transaction, cancellationToken,
             file.Id, file.VectorStoreId, file.ProjectId, new NpgsqlParameter<string?> { TypedValue = file.BatchId, NpgsqlDbType = NpgsqlTypes.NpgsqlDbType.Text },
             WireStatus(file.Status), file.UsageBytes, _files.Serialize(file));
 

@@ -155,15 +155,15 @@ public sealed class SqliteVectorStoreStore(SqliteDatabase database) : IVectorSto
             return true;
         }, cancellationToken);
 
-    public Task<VectorStoreFile?> ClaimNextAsync(string nodeId, DateTimeOffset now, TimeSpan lease, CancellationToken cancellationToken) =>
+    public Task<IngestionClaim?> ClaimNextAsync(string nodeId, DateTimeOffset now, TimeSpan lease, CancellationToken cancellationToken) =>
         database.WriteAsync(async (c, t) =>
         {
             var rows = await c.QueryAsync(
-                "UPDATE vector_store_files SET locked_by = $n, locked_until = $u WHERE seq = (SELECT seq FROM vector_store_files WHERE status = 'in_progress' " +
-                "AND (locked_by IS NULL OR locked_until < $now) ORDER BY seq LIMIT 1) RETURNING data", t,
-                r => r.GetString(0), cancellationToken,
+                "UPDATE vector_store_files SET locked_by = $n, locked_until = $u, attempts = attempts + 1 WHERE seq = (SELECT seq FROM vector_store_files WHERE status = 'in_progress' " +
+                "AND (locked_by IS NULL OR locked_until < $now) ORDER BY seq LIMIT 1) RETURNING data, attempts", t,
+                r => (Data: r.GetString(0), Attempts: r.GetInt32(1)), cancellationToken,
                 ("$n", nodeId), ("$u", (now + lease).ToUnixTimeMilliseconds()), ("$now", now.ToUnixTimeMilliseconds()));
-            return rows.Count == 0 ? null : _files.Deserialize(rows[0]);
+            return rows.Count == 0 ? null : new IngestionClaim(_files.Deserialize(rows[0].Data), rows[0].Attempts);
         }, cancellationToken);
 
     public Task<bool> RenewLeaseAsync(string vectorStoreId, string fileId, string nodeId, DateTimeOffset lockedUntil, CancellationToken cancellationToken) =>
@@ -178,16 +178,17 @@ public sealed class SqliteVectorStoreStore(SqliteDatabase database) : IVectorSto
             ("$s", WireStatus(file.Status)), ("$u", file.UsageBytes), ("$d", _files.Serialize(file)),
             ("$vs", file.VectorStoreId), ("$id", file.Id), ("$n", nodeId)) == 1, cancellationToken);
 
-    public Task ReleaseAsync(string vectorStoreId, string fileId, string nodeId, CancellationToken cancellationToken) =>
+    public Task ReleaseAsync(string vectorStoreId, string fileId, string nodeId, CancellationToken cancellationToken, bool countAttempt = false) =>
         database.WriteAsync((c, t) => c.ExecuteAsync(
-            "UPDATE vector_store_files SET locked_by = NULL, locked_until = NULL WHERE vector_store_id = $vs AND id = $id AND locked_by = $n", t, cancellationToken,
-            ("$vs", vectorStoreId), ("$id", fileId), ("$n", nodeId)), cancellationToken);
+            "UPDATE vector_store_files SET locked_by = NULL, locked_until = NULL, attempts = CASE WHEN $keep = 1 THEN attempts ELSE MAX(attempts - 1, 0) END " +
+            "WHERE vector_store_id = $vs AND id = $id AND locked_by = $n", t, cancellationToken,
+            ("$vs", vectorStoreId), ("$id", fileId), ("$n", nodeId), ("$keep", countAttempt ? 1 : 0)), cancellationToken);
 
     private Task<int> UpsertFileAsync(SqliteConnection connection, SqliteTransaction transaction, VectorStoreFile file, CancellationToken cancellationToken) =>
         connection.ExecuteAsync(
             "INSERT INTO vector_store_files (id, vector_store_id, project_id, batch_id, status, usage_bytes, data) VALUES ($id, $vs, $p, $b, $s, $u, $d) " +
             "ON CONFLICT(vector_store_id, id) DO UPDATE SET batch_id = excluded.batch_id, status = excluded.status, usage_bytes = excluded.usage_bytes, " +
-            "data = excluded.data, locked_by = NULL, locked_until = NULL", transaction, cancellationToken,
+            "data = excluded.data, locked_by = NULL, locked_until = NULL, attempts = 0", transaction, cancellationToken,
             ("$id", file.Id), ("$vs", file.VectorStoreId), ("$p", file.ProjectId), ("$b", file.BatchId), ("$s", WireStatus(file.Status)),
             ("$u", file.UsageBytes), ("$d", _files.Serialize(file)));
 

@@ -3,8 +3,12 @@ using System.Text;
 namespace Threadloom.Core.Ingestion;
 
 /// <summary>Accumulates extracted text while recording where pages and headings start.</summary>
-internal sealed class DocumentBuilder
+internal sealed class DocumentBuilder(ExtractionBudget budget)
 {
+    public DocumentBuilder() : this(ExtractionBudget.Default)
+    {
+    }
+
     private readonly StringBuilder _text = new();
     private readonly List<DocumentPage> _pages = [];
     private readonly List<DocumentHeading> _headings = [];
@@ -15,6 +19,10 @@ internal sealed class DocumentBuilder
 
     public void StartPage(int number)
     {
+        if (_pages.Count >= budget.MaxPages)
+        {
+            throw ExtractionBudgetException.Pages(_pages.Count + 1, budget.MaxPages);
+        }
         EnsureBlankLine();
         _pages.Add(new DocumentPage(number, _text.Length));
     }
@@ -27,13 +35,31 @@ internal sealed class DocumentBuilder
             return;
         }
         EnsureBlankLine();
+        Reserve(text.Length + 1);
         _headings.Add(new DocumentHeading(_text.Length, level, text));
         _text.Append(text).Append('\n');
     }
 
-    public void AppendLine(string line) => _text.Append(line).Append('\n');
+    public void AppendLine(string line)
+    {
+        Reserve(line.Length + 1);
+        _text.Append(line).Append('\n');
+    }
 
-    public void Append(string text) => _text.Append(text);
+    public void Append(string text)
+    {
+        Reserve(text.Length);
+        _text.Append(text);
+    }
+
+    /// <summary>Fails the extraction before the text grows past <see cref="ExtractionBudget.MaxChars"/> (plus separators).</summary>
+    private void Reserve(int chars)
+    {
+        if ((long)_text.Length + chars > budget.MaxChars + 2L)
+        {
+            throw ExtractionBudgetException.Chars(budget.MaxChars);
+        }
+    }
 
     public void EnsureBlankLine()
     {

@@ -23,31 +23,35 @@ public sealed record ExtractedDocument(string Text, string? Title, IReadOnlyList
     /// <summary>The page holding <paramref name="charOffset"/>, or null for formats without pages.</summary>
     public int? PageAt(int charOffset)
     {
-        int? page = null;
-        foreach (var p in Pages)
-        {
-            if (p.StartChar > charOffset)
-            {
-                break;
-            }
-            page = p.Number;
-        }
-        return page;
+        var i = LastAtOrBefore(Pages, p => p.StartChar, charOffset);
+        return i < 0 ? null : Pages[i].Number;
     }
 
     /// <summary>The nearest heading at or before <paramref name="charOffset"/>.</summary>
     public string? HeadingAt(int charOffset)
     {
-        string? heading = null;
-        foreach (var h in Headings)
+        var i = LastAtOrBefore(Headings, h => h.StartChar, charOffset);
+        return i < 0 ? null : Headings[i].Text;
+    }
+
+    /// <summary>Binary search (lists are sorted by start): a document with thousands of pages and chunks stays O(n log n).</summary>
+    private static int LastAtOrBefore<T>(IReadOnlyList<T> items, Func<T, int> start, int offset)
+    {
+        int lo = 0, hi = items.Count - 1, found = -1;
+        while (lo <= hi)
         {
-            if (h.StartChar > charOffset)
+            var mid = lo + ((hi - lo) / 2);
+            if (start(items[mid]) <= offset)
             {
-                break;
+                found = mid;
+                lo = mid + 1;
             }
-            heading = h.Text;
+            else
+            {
+                hi = mid - 1;
+            }
         }
-        return heading;
+        return found;
     }
 }
 

@@ -74,7 +74,7 @@ public sealed partial class FileIngestor(
                 return new IngestionResult(0, 0, extractionError, new IngestionTimings(extract, default, default, default));
             }
             var document = extraction.Document!;
-            var chunks = chunker.Chunk(document, strategy, options.Value.MaxTokensPerFile);
+            var chunks = chunker.Chunk(document, strategy, options.Value.MaxTokensPerFile, options.Value.MaxChunksPerFile);
             chunk = clock.Elapsed - extract;
 
             // The index write checks the model too; checking first spares embedding a whole file (upstream calls cost
@@ -135,7 +135,7 @@ public sealed partial class FileIngestor(
             LogIngested(request.FileId, request.VectorStoreId, written.ChunkCount, clock.ElapsedMilliseconds);
             return new IngestionResult(written.ChunkCount, written.UsageBytes, null, timings);
         }
-        catch (DocumentTooLargeException e)
+        catch (Exception e) when (e is DocumentTooLargeException or TooManyChunksException or ExtractionBudgetException)
         {
             LogFailed(request.FileId, request.VectorStoreId, IngestionErrorCodes.InvalidFile, e.Message);
             return new IngestionResult(0, 0, IngestionError.Invalid(e.Message), new IngestionTimings(extract, chunk, embed, default));
@@ -148,7 +148,7 @@ public sealed partial class FileIngestor(
             LogFailed(request.FileId, request.VectorStoreId, IngestionErrorCodes.ServerError, message);
             return new IngestionResult(0, 0, new IngestionError(IngestionErrorCodes.ServerError, message), new IngestionTimings(extract, chunk, embed, default));
         }
-        catch (Exception e) when (e is not OperationCanceledException)
+        catch (Exception e) when (e is not (OperationCanceledException or WorkerCrashedException))
         {
             LogError(e, request.FileId, request.VectorStoreId);
             var message = e is EmbeddingModelMismatchException ? e.Message : "The server had an error while processing the file.";

@@ -25,7 +25,7 @@ public static class FileSearchEngineServiceCollectionExtensions
         services.TryAddEnumerable(ServiceDescriptor.Singleton<IValidateOptions<EmbeddingsOptions>, EmbeddingsOptionsValidator>());
         services.TryAddSingleton(TimeProvider.System);
         services.TryAddSingleton<UpstreamClientOptions>();
-        services.TryAddSingleton<ITextExtractor, TextExtractor>();
+        services.TryAddSingleton<ITextExtractor, IsolatedTextExtractor>();
         services.TryAddSingleton<TextChunker>();
         // Built on first use: a node that never ingests nor searches never loads the local model.
         services.TryAddSingleton<IEmbeddingGenerator<string, Embedding<float>>>(sp =>
@@ -33,6 +33,7 @@ public static class FileSearchEngineServiceCollectionExtensions
                 ? ActivatorUtilities.CreateInstance<UpstreamEmbeddingGenerator>(sp)
                 : new MiniLmEmbeddingGenerator());
         services.TryAddSingleton<FileIngestor>();
+        services.TryAddSingleton<IngestionCancellations>();
         services.TryAddSingleton<HybridFileSearch>();
         return services;
     }

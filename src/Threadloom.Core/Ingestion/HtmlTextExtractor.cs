@@ -9,9 +9,11 @@ namespace Threadloom.Core.Ingestion;
 /// </summary>
 internal static partial class HtmlTextExtractor
 {
-    public static ExtractedDocument Extract(string html)
+    public static ExtractedDocument Extract(string html) => Extract(html, ExtractionBudget.Default);
+
+    public static ExtractedDocument Extract(string html, ExtractionBudget budget)
     {
-        var builder = new DocumentBuilder();
+        var builder = new DocumentBuilder(budget);
         var title = TitleRegex().Match(html);
         if (title.Success)
         {

@@ -19,9 +19,16 @@ public sealed class IngestionWorkerOptions
     /// <summary>False leaves jobs queued (a node that only serves the API).</summary>
     public bool Enabled { get; init; } = true;
 
-    /// <summary>Files one node ingests at the same time. The local embedding model already uses every core, so 1.</summary>
+    /// <summary>
+    /// Files one node ingests at the same time (issue #9 §2: no head-of-line blocking, one slow file never holds the
+    /// queue). Each job runs on its own dedicated, niced thread and parses in its own worker process. Default 2.
+    /// </summary>
     [Range(1, 16)]
-    public int MaxConcurrentFiles { get; init; } = 1;
+    public int MaxConcurrentFiles { get; init; } = 2;
+
+    /// <summary>Claims of one job before it is failed: a file that crashed the extraction worker or the node this many times is not claimed again. Default 2.</summary>
+    [Range(1, 10)]
+    public int MaxAttempts { get; init; } = 2;
 
     /// <summary>How long a claim holds without a heartbeat; a job whose lease lapsed is claimed again (ingestion is idempotent).</summary>
     [Range(typeof(TimeSpan), "00:00:01", "01:00:00")]
@@ -77,7 +84,9 @@ public sealed partial class IngestionWorker(
     IBlobStore blobs,
     IServiceProvider services,
     IngestionSignal signal,
+    IngestionCancellations cancellations,
     IOptions<IngestionWorkerOptions> options,
+    IOptions<IngestionOptions> budgets,
     TimeProvider time,
     ILogger<IngestionWorker> logger) : BackgroundService
 {
@@ -91,6 +100,8 @@ public sealed partial class IngestionWorker(
             return;
         }
         using var slots = new SemaphoreSlim(_options.MaxConcurrentFiles, _options.MaxConcurrentFiles);
+        // CPU-bound ingestion (chunking, the local embedding model) runs on these threads, never the request path's pool.
+        using var threads = new DedicatedThreadScheduler(_options.MaxConcurrentFiles, "ingestion");
         var running = new List<Task>();
         while (!stoppingToken.IsCancellationRequested)
         {
@@ -98,10 +109,14 @@ public sealed partial class IngestionWorker(
             {
                 await WorkSlots.FillAsync(slots, running,
                     () => jobs.ClaimNextAsync(_nodeId, time.GetUtcNow(), _options.Lease, stoppingToken),
-                    job =>
+                    claim =>
                     {
-                        LogClaimed(job.Id, job.VectorStoreId, _nodeId);
-                        return IngestOneAsync(job, slots, stoppingToken);
+                        LogClaimed(claim.File.Id, claim.File.VectorStoreId, _nodeId, claim.Attempt);
+                        return threads.Run(async () =>
+                        {
+                            await IngestOneAsync(claim, slots, stoppingToken);
+                            return true;
+                        });
                     },
                     stoppingToken);
                 await signal.WaitAsync(_options.SweepInterval, stoppingToken);
@@ -119,22 +134,30 @@ public sealed partial class IngestionWorker(
         await Task.WhenAll(running);
     }
 
-    private async Task IngestOneAsync(VectorStoreFile job, SemaphoreSlim slots, CancellationToken stoppingToken)
+    private async Task IngestOneAsync(IngestionClaim claim, SemaphoreSlim slots, CancellationToken stoppingToken)
     {
+        var job = claim.File;
         await Task.Yield();
+        using var jobCts = cancellations.Register(job.ProjectId, job.VectorStoreId, job.Id, stoppingToken);
         using var heartbeatCts = new CancellationTokenSource();
-        var heartbeat = HeartbeatAsync(job, heartbeatCts.Token);
+        var heartbeat = HeartbeatAsync(job, jobCts, heartbeatCts.Token);
+        // Wall clock of the whole job (extraction, chunking, embedding, indexing).
+        var budget = budgets.Value.MaxWallClockTime;
+        jobCts.CancelAfter(budget);
         try
         {
-            var outcome = await IngestAsync(job, stoppingToken);
+            if (claim.Attempt > _options.MaxAttempts)
+            {
+                // Claimed again after crashing the node (or the worker) on every earlier attempt: fail it, do not retry.
+                LogGaveUp(job.Id, job.VectorStoreId, claim.Attempt - 1);
+                await jobs.CompleteAsync(Failed(job, IngestionErrorCodes.ServerError,
+                    $"The file could not be processed: ingestion was interrupted {claim.Attempt - 1} times (IngestionWorker:MaxAttempts)."), _nodeId, CancellationToken.None);
+                return;
+            }
+            var outcome = await IngestAsync(job, jobCts.Token);
             if (!await jobs.CompleteAsync(outcome, _nodeId, CancellationToken.None))
             {
-                // Cancelled, deleted or taken over meanwhile: drop what was written unless the row still wants it.
-                var current = await stores.FindFileAsync(job.ProjectId, job.VectorStoreId, job.Id, CancellationToken.None);
-                if (current is null || current.Status == VectorStoreFileStatus.Cancelled)
-                {
-                    await services.GetRequiredService<IChunkIndex>().DeleteFileAsync(job.ProjectId, job.VectorStoreId, job.Id, CancellationToken.None);
-                }
+                await DropIfGoneAsync(job);
                 return;
             }
             LogIngested(job.Id, job.VectorStoreId, outcome.Status == VectorStoreFileStatus.Completed ? "completed" : "failed");
@@ -142,6 +165,31 @@ public sealed partial class IngestionWorker(
         catch (OperationCanceledException) when (stoppingToken.IsCancellationRequested)
         {
             await jobs.ReleaseAsync(job.VectorStoreId, job.Id, _nodeId, CancellationToken.None);
+        }
+        catch (OperationCanceledException) when (jobCts.IsCancellationRequested)
+        {
+            // Deleted or cancelled (this node's registry or a failed lease renewal), or over its wall-clock budget.
+            var current = await stores.FindFileAsync(job.ProjectId, job.VectorStoreId, job.Id, CancellationToken.None);
+            if (current is { Status: VectorStoreFileStatus.InProgress })
+            {
+                LogOverBudget(job.Id, job.VectorStoreId, budget);
+                await jobs.CompleteAsync(Failed(job, IngestionErrorCodes.InvalidFile,
+                    $"Ingesting the file took longer than the {budget.TotalSeconds:0} s allowed (Ingestion:MaxWallClockTime)."), _nodeId, CancellationToken.None);
+            }
+            await DropIfGoneAsync(job);
+        }
+        catch (WorkerCrashedException e)
+        {
+            LogWorkerCrashed(e, job.Id, job.VectorStoreId, claim.Attempt);
+            if (claim.Attempt < _options.MaxAttempts)
+            {
+                await jobs.ReleaseAsync(job.VectorStoreId, job.Id, _nodeId, CancellationToken.None, countAttempt: true);
+            }
+            else
+            {
+                await jobs.CompleteAsync(Failed(job, IngestionErrorCodes.ServerError,
+                    $"The file could not be processed: it crashed the extraction worker {claim.Attempt} times (IngestionWorker:MaxAttempts)."), _nodeId, CancellationToken.None);
+            }
         }
         catch (Exception e)
         {
@@ -151,10 +199,21 @@ public sealed partial class IngestionWorker(
         }
         finally
         {
+            cancellations.Unregister(job.ProjectId, job.VectorStoreId, job.Id, jobCts);
             await heartbeatCts.CancelAsync();
             await heartbeat;
             slots.Release();
             signal.Notify();
+        }
+    }
+
+    /// <summary>Cancelled, deleted or taken over meanwhile: drop what was written unless the row still wants it.</summary>
+    private async Task DropIfGoneAsync(VectorStoreFile job)
+    {
+        var current = await stores.FindFileAsync(job.ProjectId, job.VectorStoreId, job.Id, CancellationToken.None);
+        if (current is null || current.Status == VectorStoreFileStatus.Cancelled)
+        {
+            await services.GetRequiredService<IChunkIndex>().DeleteFileAsync(job.ProjectId, job.VectorStoreId, job.Id, CancellationToken.None);
         }
     }
 
@@ -180,15 +239,20 @@ public sealed partial class IngestionWorker(
     private static VectorStoreFile Failed(VectorStoreFile job, string code, string message) =>
         job with { Status = VectorStoreFileStatus.Failed, UsageBytes = 0, LastError = new VectorStoreFileError(code, message) };
 
-    private async Task HeartbeatAsync(VectorStoreFile job, CancellationToken cancellationToken)
+    private async Task HeartbeatAsync(VectorStoreFile job, CancellationTokenSource jobCts, CancellationToken cancellationToken)
     {
-        var interval = _options.Lease / 3;
+        // At most every 2 s: a failed renewal (the row was deleted or cancelled, maybe on another node) stops the job.
+        var interval = _options.Lease / 3 < TimeSpan.FromSeconds(2) ? _options.Lease / 3 : TimeSpan.FromSeconds(2);
         while (!cancellationToken.IsCancellationRequested)
         {
             try
             {
                 await Task.Delay(interval, time, cancellationToken);
-                await jobs.RenewLeaseAsync(job.VectorStoreId, job.Id, _nodeId, time.GetUtcNow() + _options.Lease, cancellationToken);
+                if (!await jobs.RenewLeaseAsync(job.VectorStoreId, job.Id, _nodeId, time.GetUtcNow() + _options.Lease, cancellationToken))
+                {
+                    await jobCts.CancelAsync();
+                    return;
+                }
             }
             catch (OperationCanceledException)
             {
@@ -201,8 +265,17 @@ public sealed partial class IngestionWorker(
         }
     }
 
-    [LoggerMessage(Level = LogLevel.Information, Message = "File {FileId} of {VectorStoreId} claimed by {NodeId}")]
-    private partial void LogClaimed(string fileId, string vectorStoreId, string nodeId);
+    [LoggerMessage(Level = LogLevel.Information, Message = "File {FileId} of {VectorStoreId} claimed by {NodeId} (attempt {Attempt})")]
+    private partial void LogClaimed(string fileId, string vectorStoreId, string nodeId, int attempt);
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "File {FileId} of {VectorStoreId} failed: interrupted on {Attempts} earlier attempts")]
+    private partial void LogGaveUp(string fileId, string vectorStoreId, int attempts);
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "File {FileId} of {VectorStoreId} failed: over its wall-clock budget of {Budget}")]
+    private partial void LogOverBudget(string fileId, string vectorStoreId, TimeSpan budget);
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "The extraction worker crashed on file {FileId} of {VectorStoreId} (attempt {Attempt})")]
+    private partial void LogWorkerCrashed(Exception exception, string fileId, string vectorStoreId, int attempt);
 
     [LoggerMessage(Level = LogLevel.Information, Message = "File {FileId} of {VectorStoreId} ingested: {Status}")]
     private partial void LogIngested(string fileId, string vectorStoreId, string status);

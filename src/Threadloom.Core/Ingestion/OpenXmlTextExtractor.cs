@@ -11,28 +11,30 @@ namespace Threadloom.Core.Ingestion;
 /// </summary>
 internal static class OpenXmlTextExtractor
 {
-    public static ExtractionResult Extract(string extension, byte[] bytes)
+    public static ExtractionResult Extract(string extension, byte[] bytes, ExtractionBudget budget)
     {
         if (!bytes.AsSpan().StartsWith("PK"u8))
         {
             return ExtractionResult.Failure(IngestionError.Invalid($"The file is not a valid {extension.TrimStart('.')} document."));
         }
+        // Sizes and ratios from the central directory, then a counting inflate pass, before the SDK inflates anything.
+        ZipGuard.Check(bytes, budget);
         using var stream = new MemoryStream(bytes, writable: false);
         var document = extension switch
         {
-            ".docx" => Docx(stream),
-            ".pptx" => Pptx(stream),
-            _ => Xlsx(stream),
+            ".docx" => Docx(stream, budget),
+            ".pptx" => Pptx(stream, budget),
+            _ => Xlsx(stream, budget),
         };
         return string.IsNullOrWhiteSpace(document.Text)
             ? ExtractionResult.Failure(IngestionError.Invalid("The document has no text."))
             : ExtractionResult.Success(document);
     }
 
-    private static ExtractedDocument Docx(Stream stream)
+    private static ExtractedDocument Docx(Stream stream, ExtractionBudget budget)
     {
         using var doc = WordprocessingDocument.Open(stream, false);
-        var builder = new DocumentBuilder { Title = doc.PackageProperties.Title };
+        var builder = new DocumentBuilder(budget) { Title = doc.PackageProperties.Title };
         var body = doc.MainDocumentPart?.Document?.Body;
         foreach (var paragraph in body?.Descendants<Word.Paragraph>() ?? [])
         {
@@ -55,10 +57,10 @@ internal static class OpenXmlTextExtractor
         return builder.Build();
     }
 
-    private static ExtractedDocument Pptx(Stream stream)
+    private static ExtractedDocument Pptx(Stream stream, ExtractionBudget budget)
     {
         using var doc = PresentationDocument.Open(stream, false);
-        var builder = new DocumentBuilder { Title = doc.PackageProperties.Title };
+        var builder = new DocumentBuilder(budget) { Title = doc.PackageProperties.Title };
         var part = doc.PresentationPart;
         var slideIds = part?.Presentation?.SlideIdList?.Elements<DocumentFormat.OpenXml.Presentation.SlideId>() ?? [];
         var number = 0;
@@ -92,10 +94,10 @@ internal static class OpenXmlTextExtractor
         return builder.Build();
     }
 
-    private static ExtractedDocument Xlsx(Stream stream)
+    private static ExtractedDocument Xlsx(Stream stream, ExtractionBudget budget)
     {
         using var doc = SpreadsheetDocument.Open(stream, false);
-        var builder = new DocumentBuilder { Title = doc.PackageProperties.Title };
+        var builder = new DocumentBuilder(budget) { Title = doc.PackageProperties.Title };
         var workbook = doc.WorkbookPart;
         var shared = workbook?.SharedStringTablePart?.SharedStringTable?.Elements<SharedStringItem>().Select(s => s.InnerText).ToArray() ?? [];
         var number = 0;

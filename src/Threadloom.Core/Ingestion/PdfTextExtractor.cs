@@ -12,7 +12,7 @@ namespace Threadloom.Core.Ingestion;
 /// </summary>
 internal static class PdfTextExtractor
 {
-    public static ExtractionResult Extract(byte[] bytes)
+    public static ExtractionResult Extract(byte[] bytes, ExtractionBudget budget)
     {
         if (!bytes.AsSpan().StartsWith("%PDF-"u8))
         {
@@ -21,7 +21,12 @@ internal static class PdfTextExtractor
         try
         {
             using var pdf = PdfDocument.Open(bytes);
-            var builder = new DocumentBuilder();
+            // The page count comes from the page tree: a file with thousands of pages fails before any is parsed.
+            if (pdf.NumberOfPages > budget.MaxPages)
+            {
+                throw ExtractionBudgetException.Pages(pdf.NumberOfPages, budget.MaxPages);
+            }
+            var builder = new DocumentBuilder(budget);
             if (pdf.Information.Title is { Length: > 0 } title)
             {
                 builder.Title = title.Trim();

@@ -13,15 +13,24 @@ public sealed class DocumentTooLargeException(int maxTokens)
     public int MaxTokens { get; } = maxTokens;
 }
 
+/// <summary>Thrown when a document would be split into more than <see cref="IngestionOptions.MaxChunksPerFile"/> chunks.</summary>
+public sealed class TooManyChunksException(int maxChunks)
+    : Exception($"The file would be split into more than {maxChunks} chunks, the most that can be indexed (Ingestion:MaxChunksPerFile).")
+{
+    public int MaxChunks { get; } = maxChunks;
+}
+
 /// <summary>
 /// Splits text into token windows with o200k_base (the tokenizer of current OpenAI models), so chunk sizes mean what
 /// <c>chunking_strategy</c> says.
 /// </summary>
 /// <remarks>
-/// Design notes: each chunk boundary is found with <see cref="Tokenizer.GetIndexByTokenCount(ReadOnlySpan{char}, int, out string?, out int, bool, bool)"/>
-/// over a bounded span, so memory stays linear in the chunk, not the file. Boundaries are then moved to a
-/// grapheme-safe spot: never inside a surrogate pair and never before a combining mark. The next chunk starts
-/// (size − overlap) tokens after the current one, so consecutive chunks share exactly their overlap text.
+/// Design notes (issue #9 §2, linear time): the text is tokenized once, piece by piece (<see cref="BoundedTokenization"/>:
+/// no run longer than 512 characters reaches the tokenizer, so a 300 KB "word" is linear), keeping only each token's
+/// end offset (4 bytes a token). Chunk <c>k</c> is then the window of tokens [k·stride, k·stride + size), so
+/// consecutive chunks share exactly their overlap tokens and no text is tokenized twice. Boundaries are moved to a
+/// grapheme-safe spot: never inside a surrogate pair and never before a combining mark. Token and chunk counts are
+/// checked while tokenizing, so an oversized file stops early.
 /// </remarks>
 public sealed class TextChunker
 {
@@ -35,55 +44,84 @@ public sealed class TextChunker
 
     public Tokenizer Tokenizer => _tokenizer;
 
-    public int CountTokens(string text) => _tokenizer.CountTokens(text);
+    /// <summary>Characters handed to the tokenizer by this instance, and the longest piece: the work counters the linearity tests assert on.</summary>
+    public long TokenizedChars => Interlocked.Read(ref _tokenizedChars);
 
-    public IReadOnlyList<TextChunk> Chunk(ExtractedDocument document, StaticChunkingStrategy strategy, int maxTokens = int.MaxValue)
+    public int LongestPiece => _longestPiece;
+
+    private long _tokenizedChars;
+    private int _longestPiece;
+
+    public int CountTokens(string text) => BoundedTokenization.CountTokens(_tokenizer, text);
+
+    public IReadOnlyList<TextChunk> Chunk(ExtractedDocument document, StaticChunkingStrategy strategy, int maxTokens = int.MaxValue, int maxChunks = int.MaxValue)
     {
         if (strategy.Validate() is { } error)
         {
             throw new ArgumentException(error, nameof(strategy));
         }
         var text = document.Text;
+        var first = SkipWhitespace(text, 0);
+        var size = strategy.MaxChunkSizeTokens;
+        var stride = size - strategy.ChunkOverlapTokens;
+        var ends = TokenEnds(text, first, maxTokens, size, stride, maxChunks);
         var chunks = new List<TextChunk>();
-        var start = SkipWhitespace(text, 0);
-        var stride = strategy.MaxChunkSizeTokens - strategy.ChunkOverlapTokens;
-        long totalTokens = 0;
-        while (start < text.Length)
+        for (var t = 0; t < ends.Count; t += stride)
         {
-            var end = Advance(text, start, strategy.MaxChunkSizeTokens, out var tokenCount);
-            var chunkText = text[start..end];
-            if (chunkText.AsSpan().Trim().Length > 0)
+            var start = t == 0 ? first : SafeBoundary(text, ends[t - 1]);
+            var last = Math.Min(t + size, ends.Count) - 1;
+            var end = SafeBoundary(text, ends[last]);
+            if (end > start && text.AsSpan(start, end - start).Trim().Length > 0)
             {
-                chunks.Add(new TextChunk(chunks.Count, chunkText, start, end, tokenCount, document.PageAt(start), document.HeadingAt(start)));
+                chunks.Add(new TextChunk(chunks.Count, text[start..end], start, end, last - t + 1, document.PageAt(start), document.HeadingAt(start)));
             }
-            if (end >= text.Length)
+            if (last == ends.Count - 1)
             {
                 break;
             }
-            var next = strategy.ChunkOverlapTokens == 0 ? end : Advance(text, start, stride, out _);
-            totalTokens += stride;
-            if (totalTokens > maxTokens)
-            {
-                throw new DocumentTooLargeException(maxTokens);
-            }
-            start = next > start ? next : end;
         }
         return chunks;
     }
 
-    /// <summary>The character index <paramref name="tokens"/> tokens after <paramref name="start"/>, at a safe boundary.</summary>
-    private int Advance(string text, int start, int tokens, out int tokenCount)
+    /// <summary>The end offset of every token of <c>text[from..]</c>, in one linear pass.</summary>
+    private List<int> TokenEnds(string text, int from, int maxTokens, int size, int stride, int maxChunks)
     {
-        // A token is rarely longer than a few dozen chars; a bounded span keeps pathological single-line files linear.
-        var span = text.AsSpan(start, Math.Min(text.Length - start, Math.Max(tokens * 64, 4096)));
-        var length = _tokenizer.GetIndexByTokenCount(span, tokens, out _, out tokenCount, considerPreTokenization: true, considerNormalization: false);
-        if (length <= 0)
+        var ends = new List<int>();
+        if (from >= text.Length)
         {
-            // The first token alone spans beyond what we may take (e.g. one huge code point cluster); take one text element.
-            length = StringInfo.GetNextTextElementLength(span);
-            tokenCount = _tokenizer.CountTokens(span[..length]);
+            return ends;
         }
-        return SafeBoundary(text, start + length);
+        var body = text.AsSpan(from);
+        foreach (var (start, length) in BoundedTokenization.Pieces(body))
+        {
+            Interlocked.Add(ref _tokenizedChars, length);
+            if (length > _longestPiece)
+            {
+                _longestPiece = length;
+            }
+            var tokens = _tokenizer.EncodeToTokens(body.Slice(start, length), out _, considerPreTokenization: true, considerNormalization: false);
+            var pieceEnd = from + start + length;
+            var previous = ends.Count > 0 ? ends[^1] : from;
+            foreach (var token in tokens)
+            {
+                var end = Math.Clamp(from + start + token.Offset.End.Value, previous, pieceEnd);
+                ends.Add(end);
+                previous = end;
+            }
+            if (ends.Count > 0)
+            {
+                ends[^1] = Math.Max(ends[^1], pieceEnd); // a piece's last token ends where the piece does
+            }
+            if (ends.Count > maxTokens)
+            {
+                throw new DocumentTooLargeException(maxTokens);
+            }
+            if (ends.Count > size && (ends.Count - size + stride - 1) / stride + 1 > maxChunks)
+            {
+                throw new TooManyChunksException(maxChunks);
+            }
+        }
+        return ends;
     }
 
     /// <summary>Moves <paramref name="index"/> forward so it does not split a surrogate pair or detach combining marks.</summary>

@@ -31,11 +31,26 @@ public sealed class TextExtractor(IOptions<IngestionOptions> options) : ITextExt
         {
             return ExtractionResult.Failure(IngestionError.Invalid($"The file is larger than the {maxBytes} bytes that can be indexed."));
         }
-        return Extract(fileName, bytes);
+        return Extract(fileName, bytes, ExtractionBudget.From(options.Value));
     }
 
-    /// <summary>Extracts from bytes already in memory; the size cap is the caller's business.</summary>
-    public static ExtractionResult Extract(string fileName, byte[] bytes)
+    /// <summary>Extracts from bytes already in memory under the default budget; the size cap is the caller's business.</summary>
+    public static ExtractionResult Extract(string fileName, byte[] bytes) => Extract(fileName, bytes, ExtractionBudget.Default);
+
+    /// <summary>
+    /// True for the formats whose parsers can be made to blow up by their input (compressed streams, zip archives,
+    /// layout analysis, backtracking regexes): with <see cref="ExtractionIsolation.Process"/> these are parsed in the
+    /// extraction worker process. Plain text and Markdown are decoded and scanned linearly in the server.
+    /// </summary>
+    public static bool NeedsIsolation(string fileName, ReadOnlySpan<byte> head)
+    {
+        var extension = Path.GetExtension(fileName).ToLowerInvariant();
+        return extension is ".pdf" or ".docx" or ".pptx" or ".xlsx" or ".html" or ".htm" or ".xhtml"
+            || (extension.Length == 0 && head.StartsWith("%PDF-"u8));
+    }
+
+    /// <summary>Extracts from bytes already in memory under <paramref name="budget"/>; the size cap is the caller's business.</summary>
+    public static ExtractionResult Extract(string fileName, byte[] bytes, ExtractionBudget budget)
     {
         if (bytes.Length == 0)
         {
@@ -46,14 +61,22 @@ public sealed class TextExtractor(IOptions<IngestionOptions> options) : ITextExt
         {
             return extension switch
             {
-                ".pdf" => PdfTextExtractor.Extract(bytes),
-                ".docx" or ".pptx" or ".xlsx" => OpenXmlTextExtractor.Extract(extension, bytes),
-                ".html" or ".htm" or ".xhtml" => WithText(bytes, HtmlTextExtractor.Extract),
-                ".md" or ".markdown" => WithText(bytes, MarkdownHeadings.Extract),
-                "" => ExtractUnknown(bytes),
-                _ when TextExtensions.Contains(extension) => WithText(bytes, PlainText),
+                ".pdf" => PdfTextExtractor.Extract(bytes, budget),
+                ".docx" or ".pptx" or ".xlsx" => OpenXmlTextExtractor.Extract(extension, bytes, budget),
+                ".html" or ".htm" or ".xhtml" => WithText(bytes, extension, budget, t => HtmlTextExtractor.Extract(t, budget)),
+                ".md" or ".markdown" => WithText(bytes, extension, budget, MarkdownHeadings.Extract),
+                "" => ExtractUnknown(bytes, budget),
+                _ when TextExtensions.Contains(extension) => WithText(bytes, extension, budget, PlainText),
                 _ => ExtractionResult.Failure(IngestionError.Unsupported($"Files with the extension '{extension}' are not supported.")),
             };
+        }
+        catch (ExtractionBudgetException e)
+        {
+            return ExtractionResult.Failure(IngestionError.Invalid(e.Message));
+        }
+        catch (InsufficientExecutionStackException)
+        {
+            return ExtractionResult.Failure(IngestionError.Invalid(ExtractionBudgetException.Depth(budget.MaxNestingDepth).Message));
         }
         catch (Exception e) when (e is not OutOfMemoryException)
         {
@@ -62,15 +85,26 @@ public sealed class TextExtractor(IOptions<IngestionOptions> options) : ITextExt
         }
     }
 
-    private static ExtractionResult ExtractUnknown(byte[] bytes) =>
+    private static ExtractionResult ExtractUnknown(byte[] bytes, ExtractionBudget budget) =>
         bytes.AsSpan().StartsWith("%PDF-"u8)
-            ? PdfTextExtractor.Extract(bytes)
-            : WithText(bytes, PlainText);
+            ? PdfTextExtractor.Extract(bytes, budget)
+            : WithText(bytes, "", budget, PlainText);
 
     private static ExtractedDocument PlainText(string text) => new(text, PlainTextTitle.Find(text), [], []);
 
-    private static ExtractionResult WithText(byte[] bytes, Func<string, ExtractedDocument> parse) =>
-        TryDecodeText(bytes, out var text, out var error) ? ExtractionResult.Success(parse(text)) : ExtractionResult.Failure(error);
+    private static ExtractionResult WithText(byte[] bytes, string extension, ExtractionBudget budget, Func<string, ExtractedDocument> parse)
+    {
+        if (!TryDecodeText(bytes, out var text, out var error))
+        {
+            return ExtractionResult.Failure(error);
+        }
+        if (text.Length > budget.MaxChars)
+        {
+            throw ExtractionBudgetException.Chars(budget.MaxChars);
+        }
+        NestingDepth.Check(extension, text, budget.MaxNestingDepth);
+        return ExtractionResult.Success(parse(text));
+    }
 
     /// <summary>Decodes UTF-8 (or BOM-marked UTF-16); binary content (NUL bytes, invalid UTF-8) is <c>unsupported_file</c>.</summary>
     internal static bool TryDecodeText(ReadOnlySpan<byte> bytes, out string text, out IngestionError error)
@@ -104,7 +138,7 @@ public sealed class TextExtractor(IOptions<IngestionOptions> options) : ITextExt
         }
     }
 
-    private static async Task<byte[]?> ReadCappedAsync(Stream content, long maxBytes, CancellationToken cancellationToken)
+    internal static async Task<byte[]?> ReadCappedAsync(Stream content, long maxBytes, CancellationToken cancellationToken)
     {
         if (content.CanSeek && content.Length - content.Position > maxBytes)
         {

@@ -58,8 +58,12 @@ public interface IVectorStoreStore
 /// </summary>
 public interface IIngestionJobQueue
 {
-    /// <summary>Leases the oldest in-progress file that nobody holds, or whose holder's lease lapsed (a dead node's job is re-run: ingestion is idempotent).</summary>
-    Task<VectorStoreFile?> ClaimNextAsync(string nodeId, DateTimeOffset now, TimeSpan lease, CancellationToken cancellationToken);
+    /// <summary>
+    /// Leases the oldest in-progress file that nobody holds, or whose holder's lease lapsed (a dead node's job is re-run:
+    /// ingestion is idempotent), and counts the attempt: <see cref="IngestionClaim.Attempt"/> is 1 on the first claim,
+    /// 2 after a crash or a lapsed lease, and so on (issue #9 §2: the caller fails a job past its attempts).
+    /// </summary>
+    Task<IngestionClaim?> ClaimNextAsync(string nodeId, DateTimeOffset now, TimeSpan lease, CancellationToken cancellationToken);
 
     /// <summary>Extends the lease; false when <paramref name="nodeId"/> no longer holds an in-progress row.</summary>
     Task<bool> RenewLeaseAsync(string vectorStoreId, string fileId, string nodeId, DateTimeOffset lockedUntil, CancellationToken cancellationToken);
@@ -67,6 +71,12 @@ public interface IIngestionJobQueue
     /// <summary>Writes the outcome (completed or failed) if <paramref name="nodeId"/> still holds the row in progress.</summary>
     Task<bool> CompleteAsync(VectorStoreFile file, string nodeId, CancellationToken cancellationToken);
 
-    /// <summary>Gives a job back (the node stops) so another worker takes it at once.</summary>
-    Task ReleaseAsync(string vectorStoreId, string fileId, string nodeId, CancellationToken cancellationToken);
+    /// <summary>
+    /// Gives a job back so another worker takes it at once. <paramref name="countAttempt"/> false (the node stops: not
+    /// the file's fault) takes the claim's attempt back; true (the extraction worker crashed) keeps it counted.
+    /// </summary>
+    Task ReleaseAsync(string vectorStoreId, string fileId, string nodeId, CancellationToken cancellationToken, bool countAttempt = false);
 }
+
+/// <summary>A claimed ingestion job and which attempt at it this is (1-based).</summary>
+public sealed record IngestionClaim(VectorStoreFile File, int Attempt);

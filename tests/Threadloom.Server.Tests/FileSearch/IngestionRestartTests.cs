@@ -36,7 +36,7 @@ public sealed class IngestionRestartTests
             // A node claims the job and dies without giving it back.
             var claimed = await first.Services.GetRequiredService<IIngestionJobQueue>()
                 .ClaimNextAsync("dead-node", TimeProvider.System.GetUtcNow(), TimeSpan.FromSeconds(2), CancellationToken.None);
-            Assert.Equal(fileId, claimed?.Id);
+            Assert.Equal(fileId, claimed?.File.Id);
         }
 
         await using var second = await FileSearchServer.StartAsync(directory, false, "--IngestionWorker:Lease", "00:00:02");

@@ -93,11 +93,12 @@ public abstract class VectorStoreContract<TProvider> : ContractTests<TProvider> 
             Stores.Jobs.ClaimNextAsync($"node-{i}", T0, TimeSpan.FromMinutes(1), CancellationToken.None))));
         var held = claims.Select((job, i) => (job, node: $"node-{i}")).Where(c => c.job is not null).ToList();
         Assert.Equal(10, held.Count);
-        Assert.Equal(10, held.Select(h => h.job!.Id).Distinct().Count());
+        Assert.Equal(10, held.Select(h => h.job!.File.Id).Distinct().Count());
+        Assert.All(held, h => Assert.Equal(1, h.job!.Attempt));
         Assert.Null(await Stores.Jobs.ClaimNextAsync("late", T0, TimeSpan.FromMinutes(1), CancellationToken.None));
 
         var (job, node) = held[0];
-        var done = job! with { Status = VectorStoreFileStatus.Completed, UsageBytes = 1234 };
+        var done = job!.File with { Status = VectorStoreFileStatus.Completed, UsageBytes = 1234 };
         Assert.False(await Stores.Jobs.CompleteAsync(done, "someone-else", CancellationToken.None));
         Assert.True(await Stores.Jobs.CompleteAsync(done, node, CancellationToken.None));
         Assert.False(await Stores.Jobs.CompleteAsync(done, node, CancellationToken.None));
@@ -115,11 +116,32 @@ public abstract class VectorStoreContract<TProvider> : ContractTests<TProvider> 
         Assert.Null(await Stores.Jobs.ClaimNextAsync("node-b", T0.AddSeconds(20), lease, CancellationToken.None));
         Assert.True(await Stores.Jobs.RenewLeaseAsync("vs_l", "file-l", "node-a", T0.AddSeconds(50), CancellationToken.None));
         Assert.Null(await Stores.Jobs.ClaimNextAsync("node-b", T0.AddSeconds(40), lease, CancellationToken.None));
-        Assert.Equal("file-l", (await Stores.Jobs.ClaimNextAsync("node-b", T0.AddSeconds(51), lease, CancellationToken.None))?.Id);
+        Assert.Equal("file-l", (await Stores.Jobs.ClaimNextAsync("node-b", T0.AddSeconds(51), lease, CancellationToken.None))?.File.Id);
         Assert.False(await Stores.Jobs.RenewLeaseAsync("vs_l", "file-l", "node-a", T0.AddSeconds(90), CancellationToken.None));
 
         await Stores.Jobs.ReleaseAsync("vs_l", "file-l", "node-b", CancellationToken.None);
-        Assert.Equal("file-l", (await Stores.Jobs.ClaimNextAsync("node-c", T0.AddSeconds(52), lease, CancellationToken.None))?.Id);
+        Assert.Equal("file-l", (await Stores.Jobs.ClaimNextAsync("node-c", T0.AddSeconds(52), lease, CancellationToken.None))?.File.Id);
+    }
+
+    [SkippableFact]
+    public async Task Jobs_EachClaimCountsAnAttempt_ShutdownReleaseDoesNot_ReAddResets()
+    {
+        await Stores.VectorStores.CreateAsync(NewStore("vs_a"), [NewFile("file-a", "vs_a")], CancellationToken.None);
+        var lease = TimeSpan.FromSeconds(30);
+        Assert.Equal(1, (await Stores.Jobs.ClaimNextAsync("node-a", T0, lease, CancellationToken.None))?.Attempt);
+        // The node died: its lease lapses and the next claim is the second attempt.
+        Assert.Equal(2, (await Stores.Jobs.ClaimNextAsync("node-b", T0.AddSeconds(31), lease, CancellationToken.None))?.Attempt);
+        // A crash of the extraction worker gives the job back with the attempt counted.
+        await Stores.Jobs.ReleaseAsync("vs_a", "file-a", "node-b", CancellationToken.None, countAttempt: true);
+        Assert.Equal(3, (await Stores.Jobs.ClaimNextAsync("node-c", T0.AddSeconds(32), lease, CancellationToken.None))?.Attempt);
+        // A node that stops gives it back without counting: the next claim is the same attempt again.
+        await Stores.Jobs.ReleaseAsync("vs_a", "file-a", "node-c", CancellationToken.None);
+        var claim = await Stores.Jobs.ClaimNextAsync("node-d", T0.AddSeconds(33), lease, CancellationToken.None);
+        Assert.Equal(3, claim?.Attempt);
+        Assert.Equal("file-a", claim?.File.Id);
+        // Re-adding the file starts over.
+        await Stores.VectorStores.AddFilesAsync([NewFile("file-a", "vs_a")], null, CancellationToken.None);
+        Assert.Equal(1, (await Stores.Jobs.ClaimNextAsync("node-e", T0.AddSeconds(34), lease, CancellationToken.None))?.Attempt);
     }
 
     [SkippableFact]
@@ -129,7 +151,7 @@ public abstract class VectorStoreContract<TProvider> : ContractTests<TProvider> 
         Assert.Null(await Stores.Jobs.ClaimNextAsync("node-a", T0, TimeSpan.FromMinutes(1), CancellationToken.None));
         // Re-adding a file re-queues it.
         await Stores.VectorStores.AddFilesAsync([NewFile("file-c", "vs_c")], null, CancellationToken.None);
-        Assert.Equal("file-c", (await Stores.Jobs.ClaimNextAsync("node-a", T0, TimeSpan.FromMinutes(1), CancellationToken.None))?.Id);
+        Assert.Equal("file-c", (await Stores.Jobs.ClaimNextAsync("node-a", T0, TimeSpan.FromMinutes(1), CancellationToken.None))?.File.Id);
     }
 }
 

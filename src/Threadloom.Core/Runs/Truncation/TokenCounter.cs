@@ -49,7 +49,8 @@ public sealed class TokenCounter
             e => new Lazy<TokenCounter>(() => new TokenCounter(e, TiktokenTokenizer.CreateForEncoding(e)))).Value;
     }
 
-    public int CountText(string? text) => string.IsNullOrEmpty(text) ? 0 : _tokenizer.CountTokens(text);
+    /// <summary>Tokens of <paramref name="text"/>; linear in its length even for one 200,000-character "word" (see <see cref="Ingestion.BoundedTokenization"/>).</summary>
+    public int CountText(string? text) => string.IsNullOrEmpty(text) ? 0 : Ingestion.BoundedTokenization.CountTokens(_tokenizer, text);
 
     /// <summary>The longest prefix of <paramref name="text"/> that holds at most <paramref name="maxTokens"/> tokens.</summary>
     public string Prefix(string text, int maxTokens)
@@ -58,8 +59,7 @@ public sealed class TokenCounter
         {
             return "";
         }
-        var index = _tokenizer.GetIndexByTokenCount(text, maxTokens, out _, out _, considerPreTokenization: true, considerNormalization: false);
-        return text[..Math.Clamp(index, 0, text.Length)];
+        return text[..Ingestion.BoundedTokenization.PrefixLength(_tokenizer, text, maxTokens)];
     }
 
     /// <summary>Tokens of one message including its per-message overhead (not the reply priming).</summary>

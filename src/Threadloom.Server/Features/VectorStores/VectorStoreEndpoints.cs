@@ -1,3 +1,4 @@
+using Threadloom.Core.Ingestion;
 using System.Text.Json;
 using Microsoft.AspNetCore.Http.HttpResults;
 using Threadloom.Core.Domain;
@@ -86,12 +87,15 @@ public static class VectorStoreEndpoints
         return TypedResults.Ok((await FindAsync(stores, caller, vectorStoreId, cancellationToken)).ToObject(time.GetUtcNow()));
     }
 
-    internal static async Task<Ok<DeletionStatus>> DeleteAsync(string vectorStoreId, ApiCaller caller, IVectorStoreStore stores, IChunkIndex index, CancellationToken cancellationToken)
+    internal static async Task<Ok<DeletionStatus>> DeleteAsync(string vectorStoreId, ApiCaller caller, IVectorStoreStore stores, IChunkIndex index,
+        IngestionCancellations ingestion, CancellationToken cancellationToken)
     {
         if (!await stores.DeleteAsync(caller.ProjectId, vectorStoreId, cancellationToken))
         {
             throw ApiErrors.NotFound("vector store", vectorStoreId);
         }
+        // The row is gone: stop its running jobs on this node now (other nodes stop at their next heartbeat).
+        ingestion.CancelStore(caller.ProjectId, vectorStoreId);
         await index.DeleteVectorStoreAsync(caller.ProjectId, vectorStoreId, cancellationToken);
         return TypedResults.Ok(new DeletionStatus(vectorStoreId, "vector_store.deleted", true));
     }
@@ -181,12 +185,13 @@ public static class VectorStoreEndpoints
     }
 
     internal static async Task<Ok<DeletionStatus>> DeleteFileAsync(
-        string vectorStoreId, string fileId, ApiCaller caller, IVectorStoreStore stores, IChunkIndex index, CancellationToken cancellationToken)
+        string vectorStoreId, string fileId, ApiCaller caller, IVectorStoreStore stores, IChunkIndex index, IngestionCancellations ingestion, CancellationToken cancellationToken)
     {
         if (!await stores.DeleteFileAsync(caller.ProjectId, vectorStoreId, fileId, cancellationToken))
         {
             throw ApiErrors.NotFound("vector store file", fileId);
         }
+        ingestion.CancelFile(caller.ProjectId, vectorStoreId, fileId);
         await index.DeleteFileAsync(caller.ProjectId, vectorStoreId, fileId, cancellationToken);
         return TypedResults.Ok(new DeletionStatus(fileId, "vector_store.file.deleted", true));
     }
