@@ -50,6 +50,16 @@ public static partial class ExtractionWorkerProcess
         var maxFileBytes = long.Parse(args[6], CultureInfo.InvariantCulture);
         var cpu = TimeSpan.FromMilliseconds(long.Parse(args[7], CultureInfo.InvariantCulture));
         Confine(cpu);
+        // Parsers catch their own exceptions, OutOfMemoryException included (PdfPig then reports an empty page): any
+        // OOM seen at all means the heap cap was hit, and the file is failed for memory whatever the parser returned.
+        var outOfMemory = false;
+        AppDomain.CurrentDomain.FirstChanceException += (_, e) =>
+        {
+            if (e.Exception is OutOfMemoryException)
+            {
+                outOfMemory = true;
+            }
+        };
 
         try
         {
@@ -59,6 +69,10 @@ public static partial class ExtractionWorkerProcess
                 bytes = await TextExtractor.ReadCappedAsync(input, maxFileBytes, CancellationToken.None) ?? [];
             }
             var result = TextExtractor.Extract("file" + extension, bytes, budget);
+            if (outOfMemory)
+            {
+                return ExitMemory;
+            }
             await using var output = Console.OpenStandardOutput();
             await WriteReplyAsync(output, result);
             return ExitOk;
