@@ -9,8 +9,8 @@ namespace Threadloom.Core.Ingestion;
 /// <remarks>
 /// Design notes: byte-pair merging inside one pre-token is quadratic in its length in Microsoft.ML.Tokenizers, and
 /// a run with no whitespace (a 300 KB "word", 2 MB of <c>[[[[</c>) can be a single pre-token. Text is cut (a) before a
-/// whitespace character that follows a non-whitespace one, once a piece passes <see cref="SegmentChars"/>, which is
-/// a pre-token boundary of ordinary text (the space goes with the next word in o200k/cl100k), and (b) inside any run of
+/// single space between two words, once a piece passes <see cref="SegmentChars"/>, which is a pre-token boundary
+/// (the space goes with the next word in o200k/cl100k), or before any whitespace at four times that, and (b) inside any run of
 /// whitespace or non-whitespace every <see cref="MaxRunChars"/> characters (never inside a surrogate pair or before a
 /// combining mark). Cut (a) leaves counts exact for ordinary text; cut (b) only touches runs longer than 512
 /// characters, where it changes a count by about one token per cut. Each character is tokenized exactly once and no
@@ -42,7 +42,11 @@ public static class BoundedTokenization
             {
                 previousWhite = white;
                 runStart = i;
-                if (white && i - pieceStart >= SegmentChars)
+                // Before a single space that starts a word: the space goes with the word, so this is a pre-token
+                // boundary and counts stay exact. Without such spaces (newline-only or CJK text), any whitespace
+                // boundary does once the piece is four times as long (approximate by a token at most).
+                if (white && ((i - pieceStart >= SegmentChars && text[i] == ' ' && i + 1 < text.Length && !char.IsWhiteSpace(text[i + 1]))
+                              || i - pieceStart >= 4 * SegmentChars))
                 {
                     pieces.Add((pieceStart, i - pieceStart));
                     pieceStart = i;
