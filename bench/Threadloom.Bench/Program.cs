@@ -4,7 +4,7 @@ using Threadloom.Bench.Runs;
 using Threadloom.Bench.Sandbox;
 using Threadloom.Bench.Storage;
 
-// dotnet run -c Release --project bench/Threadloom.Bench -- [foundation|sandbox|filesearch|runs|storage|all|retrieval [--throughput]]
+// dotnet run -c Release --project bench/Threadloom.Bench -- [foundation|sandbox|filesearch|runs|storage|all|retrieval [--throughput]|ingestion]
 // storage needs PostgreSQL with pgvector: eval "$(.ci/postgres.sh | tail -1)" (THREADLOOM_BENCH_CHUNKS sets the size).
 // Prints a markdown report; docs/benchmarks.md records the results.
 var which = args.Length > 0 ? args[0] : "all";
@@ -12,6 +12,10 @@ var sections = new List<string>
 {
     $"Machine: {Environment.ProcessorCount} cores, {Environment.OSVersion}; date {DateTimeOffset.UtcNow:yyyy-MM-dd HH:mm} UTC",
 };
+if (which is "ingestion")
+{
+    sections.Add(await IngestionThroughputBenchmark.RunAsync(CancellationToken.None));
+}
 if (which is "foundation" or "all")
 {
     sections.Add(await FoundationBenchmark.RunAsync(CancellationToken.None));
