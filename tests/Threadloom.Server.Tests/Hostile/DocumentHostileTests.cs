@@ -95,7 +95,8 @@ public sealed class DocumentHostileTests(DocumentHostileFixture fixture, ITestOu
         var (warm, _) = await RunAsync("warm.pdf", DocumentBombs.DuplicatedPages(2));
         Assert.Equal("completed", warm.GetProperty("status").GetString());
         var before = PeakRssBytes();
-        await AssertContainedAsync("flate.pdf", bomb, "invalid_file", "Ingestion:WorkerMemoryBytes", inWorker: true);
+        // The heap cap normally ends it; on a heavily loaded machine the worker's wall clock can come first. Both are bounded.
+        await AssertContainedAsync("flate.pdf", bomb, "invalid_file", "Ingestion:WorkerMemoryBytes|Ingestion:MaxCpuTime", inWorker: true);
         var after = PeakRssBytes();
         output.WriteLine($"test host peak RSS before {before / (1024 * 1024)} MiB, after {after / (1024 * 1024)} MiB (bomb inflates to 700 MiB)");
         // The 700 MiB never reached the server's heap (other test classes may share this process, hence the margin).
@@ -109,7 +110,8 @@ public sealed class DocumentHostileTests(DocumentHostileFixture fixture, ITestOu
         Assert.Equal("failed", bad.GetProperty("status").GetString());
         var error = bad.GetProperty("last_error");
         Assert.Equal(code, error.GetProperty("code").GetString());
-        Assert.Contains(key, error.GetProperty("message").GetString());
+        var message = error.GetProperty("message").GetString()!;
+        Assert.True(key.Split('|').Any(k => message.Contains(k, StringComparison.Ordinal)), $"'{message}' names none of {key}");
         if (inWorker)
         {
             Assert.True(IsolatedTextExtractor.WorkersStarted > workers, "the document was not parsed in a worker process");
