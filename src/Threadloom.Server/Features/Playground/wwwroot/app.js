@@ -844,20 +844,22 @@ async function runInspector(threadId, runId) {
     const t0 = run.created_at;
     const events = [{ at: run.created_at, text: 'created, queued' }];
     if (run.started_at) events.push({ at: run.started_at, text: 'in progress (last start)' });
-    for (const p of prompts) events.push({ at: p.created_at_ms / 1000, text: `model call ${p.turn} sent (${p.prompt.truncation.prompt_tokens} prompt tokens estimated, ${p.prompt.messages.length} messages)` });
+    for (const p of prompts) events.push({ at: p.created_at_ms / 1000, precise: true, text: `model call ${p.turn} sent (${p.prompt.truncation.prompt_tokens} prompt tokens estimated, ${p.prompt.messages.length} messages)` });
     for (const s of steps) {
       const kind = s.type === 'tool_calls' ? `tool calls: ${s.step_details.tool_calls.map(c => c.type === 'function' ? `function ${c.function.name}` : c.type).join(', ')}` : 'message';
       const end = s.completed_at || s.failed_at || s.cancelled_at || s.expired_at;
       events.push({ at: s.created_at, text: `step ${kind} started`, step: s });
       if (end) events.push({ at: end, text: `step ${kind} ${s.status}`, duration: end - s.created_at, usage: s.usage });
     }
-    for (const seen of seenStatuses.get(run.id) || []) events.push({ at: seen.at, text: `status ${seen.status} (seen live)` });
+    for (const seen of seenStatuses.get(run.id) || []) events.push({ at: seen.at, precise: true, text: `status ${seen.status} (seen live)` });
     const endAt = run.completed_at || run.failed_at || run.cancelled_at;
     if (endAt) events.push({ at: endAt, text: `run ${run.status}`, duration: endAt - run.created_at, usage: run.usage });
     events.sort((a, b) => a.at - b.at);
 
+    // Run and step times are whole seconds on the wire; model calls and what the page saw live carry milliseconds.
+    const offset = e => e.precise ? `+${fmtDuration(Math.max(0, e.at - t0)) || '0 ms'}` : `+${Math.max(0, Math.round(e.at - t0))} s`;
     const timeline = h('ol', { class: 'timeline', id: 'timeline' }, events.map(e => h('li', {},
-      h('span', { class: 't', text: `+${fmtDuration(Math.max(0, e.at - t0)) || '0 ms'}` }), e.text,
+      h('span', { class: 't', text: offset(e) }), e.text,
       e.duration !== undefined ? h('span', { class: 'muted', text: ` · took ${fmtDuration(e.duration) || '<1 s'}` }) : null,
       e.usage ? h('span', { class: 'muted', text: ` · ${usageText(e.usage)}` }) : null)));
 
@@ -871,7 +873,7 @@ async function runInspector(threadId, runId) {
     });
 
     const promptViews = prompts.map(p => h('details', { class: 'panel prompt', open: p === prompts.at(-1) },
-      h('summary', { text: `Model call ${p.turn}: ${p.prompt.model} → ${p.prompt.upstream_model}, ${p.prompt.messages.length} messages, ${p.prompt.tools.length} tools` }),
+      h('summary', { text: `Model call ${p.turn}: ${p.prompt.model} → ${p.prompt.upstream_model}, ${p.prompt.messages.length} message${p.prompt.messages.length === 1 ? '' : 's'}, ${p.prompt.tools.length} tool${p.prompt.tools.length === 1 ? '' : 's'}` }),
       h('dl', { class: 'kv' },
         h('dt', { text: 'Truncation' }), h('dd', { text: `${p.prompt.truncation.type}: ${p.prompt.truncation.thread_messages} thread messages, ${p.prompt.truncation.dropped_messages} dropped; ~${p.prompt.truncation.prompt_tokens} of ${p.prompt.truncation.prompt_budget} tokens` }),
         h('dt', { text: 'Tool choice' }), h('dd', { text: p.prompt.tool_choice || 'none offered' }),
@@ -900,7 +902,8 @@ async function runInspector(threadId, runId) {
           h('dt', { text: 'Usage' }), h('dd', { text: usageText(run.usage) || '—' }),
           run.last_error ? [h('dt', { text: 'Last error' }), h('dd', { class: 'run-error', id: 'last-error', role: 'alert', text: `${run.last_error.code}: ${run.last_error.message}` })] : null,
           run.incomplete_details ? [h('dt', { text: 'Incomplete' }), h('dd', { class: 'run-error', text: run.incomplete_details.reason })] : null)),
-      h('section', { class: 'panel' }, h('h2', { text: 'Timeline' }), timeline),
+      h('section', { class: 'panel' }, h('h2', { text: 'Timeline' }),
+        h('p', { class: 'hint', text: 'Run and step times are whole seconds (as the API gives them); model calls and the statuses this page saw live are to the millisecond.' }), timeline),
       h('section', { class: 'panel' }, h('h2', { text: 'Steps' }),
         steps.length === 0 ? h('p', { class: 'empty', text: 'No steps yet.' }) :
           h('table', { class: 'responsive', id: 'steps' }, h('thead', {}, h('tr', {}, h('th', { text: 'Step' }), h('th', { text: 'Status' }), h('th', { text: 'Duration' }), h('th', { text: 'Tokens' }))), h('tbody', {}, stepRows)),
