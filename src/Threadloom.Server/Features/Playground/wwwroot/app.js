@@ -153,6 +153,11 @@ function setHtml(el, html) {
     if (lang) pre.parentElement.dataset.lang = lang.slice('language-'.length);
   }
   for (const a of el.querySelectorAll('a[href^="http"]')) { a.target = '_blank'; a.rel = 'noopener noreferrer nofollow'; }
+  // A link whose URL was refused (javascript:, data:, …) goes nowhere; "#" must not move the page's own router.
+  for (const a of el.querySelectorAll('a.unsafe-link')) {
+    a.title = 'Link removed: its URL scheme is not allowed';
+    a.addEventListener('click', e => e.preventDefault());
+  }
 }
 
 // ---------------------------------------------------------------- key dialog and auth state
