@@ -51,7 +51,8 @@ public sealed partial class CitationFlowTests(BrowserFixture browser)
         var quote = (await page.Locator("#cite-quote").InnerTextAsync()).Trim();
         Assert.True(quote.Length > 20, quote);
         Assert.Contains(quote[..20], text, StringComparison.Ordinal);
-        await host.ScreenshotAsync("citation");
+        await Expect(dialog).Not.ToContainTextAsync("null");
+        await host.ScreenshotAsync("citation", fullPage: false);
         await page.Keyboard.PressAsync("Escape");
         await Expect(dialog).ToBeHiddenAsync();
         Assert.Empty(host.PageErrors);

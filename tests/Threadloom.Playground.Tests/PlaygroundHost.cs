@@ -128,10 +128,10 @@ public sealed class PlaygroundHost : IAsyncDisposable
         await Page.Locator("main h1").First.WaitForAsync();
     }
 
-    public Task ScreenshotAsync(string name)
+    public Task ScreenshotAsync(string name, bool fullPage = true)
     {
         Directory.CreateDirectory(ScreenshotDirectory);
-        return Page.ScreenshotAsync(new PageScreenshotOptions { Path = Path.Combine(ScreenshotDirectory, name + ".png"), FullPage = true });
+        return Page.ScreenshotAsync(new PageScreenshotOptions { Path = Path.Combine(ScreenshotDirectory, name + ".png"), FullPage = fullPage });
     }
 
     /// <summary>Uncaught script errors in the page so far (a test asserts there are none).</summary>

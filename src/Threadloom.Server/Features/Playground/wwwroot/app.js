@@ -821,13 +821,13 @@ async function showCitation(annotation, runView) {
     }
   }
   const quote = annotation.file_citation.quote;
-  body.replaceChildren(
+  body.replaceChildren(...[
     h('p', {}, 'From ', h('strong', { text: name }), ' ', h('span', { class: 'id', text: fileId })),
     h('p', { class: 'muted small', text: `Marker ${annotation.text} (characters ${annotation.start_index}–${annotation.end_index})` }),
     quote ? h('blockquote', { class: 'passage', id: 'cite-quote', text: quote }) : null,
     !quote && passages.length ? passages.map(p => h('blockquote', { class: 'passage', text: p })) : null,
     !quote && !passages.length ? h('p', { class: 'muted', text: 'The run did not keep the passage text.' }) : null,
-    h('button', { type: 'button', text: 'Download source file', onclick: () => download(fileId) }));
+    h('button', { type: 'button', text: 'Download source file', onclick: () => download(fileId) })].flat().filter(Boolean));
   document.getElementById('cite-dialog').showModal();
 }
 
