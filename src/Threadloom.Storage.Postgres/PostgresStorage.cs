@@ -28,6 +28,7 @@ public static class PostgresStorage
         services.AddSingleton<IProjectStore, PostgresProjectStore>();
         services.AddSingleton<IRunStepStore, PostgresRunStepStore>();
         services.AddSingleton<IRunStore, PostgresRunStore>();
+        services.AddSingleton<IRunPromptStore, PostgresRunPromptStore>();
         services.AddSingleton<PostgresVectorStoreStore>();
         services.AddSingleton<IVectorStoreStore>(sp => sp.GetRequiredService<PostgresVectorStoreStore>());
         services.AddSingleton<IIngestionJobQueue>(sp => sp.GetRequiredService<PostgresVectorStoreStore>());

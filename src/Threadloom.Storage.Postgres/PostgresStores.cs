@@ -39,7 +39,7 @@ public sealed class PostgresThreadStore(PostgresDatabase database, IUnitOfWork u
             {
                 return false;
             }
-            foreach (var table in (string[])["messages", "runs", "run_steps"])
+            foreach (var table in (string[])["messages", "runs", "run_steps", "run_prompts"])
             {
                 await c.ExecuteAsync($"DELETE FROM {table} WHERE project_id = $1 AND thread_id = $2", t, cancellationToken, projectId, id);
             }

@@ -27,6 +27,7 @@ public static class SqliteStorage
         services.AddSingleton<IProjectStore, SqliteProjectStore>();
         services.AddSingleton<IRunStepStore, SqliteRunStepStore>();
         services.AddSingleton<IRunStore, SqliteRunStore>();
+        services.AddSingleton<IRunPromptStore, SqliteRunPromptStore>();
         services.AddSingleton<SqliteVectorStoreStore>();
         services.AddSingleton<IVectorStoreStore>(sp => sp.GetRequiredService<SqliteVectorStoreStore>());
         services.AddSingleton<IIngestionJobQueue>(sp => sp.GetRequiredService<SqliteVectorStoreStore>());

@@ -40,7 +40,7 @@ public sealed class SqliteThreadStore(SqliteDatabase database) : IThreadStore
             {
                 return false;
             }
-            foreach (var table in (string[])["messages", "runs", "run_steps"])
+            foreach (var table in (string[])["messages", "runs", "run_steps", "run_prompts"])
             {
                 await c.ExecuteAsync($"DELETE FROM {table} WHERE thread_id = $id AND project_id = $p", t, cancellationToken, ("$id", id), ("$p", projectId));
             }

@@ -50,6 +50,11 @@ public sealed record Reply
     /// <summary>When set, the stream ends cleanly after this many chunks, with no finish_reason and no <c>[DONE]</c>.</summary>
     public int? EndAfterChunks { get; init; }
 
+    /// <summary>When set, the stream stops after <see cref="HoldAfterChunks"/> chunks (flushed) until this task completes.</summary>
+    public Task? Hold { get; init; }
+
+    public int HoldAfterChunks { get; init; }
+
     public bool IsError => StatusCode != 0;
 
     /// <summary>Plain assistant text, streamed <paramref name="chunkSize"/> characters at a time.</summary>
@@ -78,6 +83,12 @@ public sealed record Reply
     public Reply WithText(string text) => this with { Content = text };
 
     public Reply WithDelayPerChunk(TimeSpan delay) => this with { DelayPerChunk = delay };
+
+    /// <summary>
+    /// Sends <paramref name="chunks"/> streamed chunks, then waits for <paramref name="release"/> before the rest: a test
+    /// can look at a client mid-stream without relying on timing.
+    /// </summary>
+    public Reply HoldAfter(int chunks, Task release) => this with { HoldAfterChunks = Math.Max(0, chunks), Hold = release };
 
     public Reply WithUsage(int promptTokens, int completionTokens) => this with { Usage = (promptTokens, completionTokens) };
 

@@ -433,7 +433,7 @@ public sealed class ScriptedModelServer : IAsyncDisposable
         response.StatusCode = StatusCodes.Status200OK;
         response.ContentType = "text/event-stream";
         response.Headers.CacheControl = "no-cache";
-        var slow = reply.DelayPerChunk > TimeSpan.Zero || reply.AbortAfterChunks is not null;
+        var slow = reply.DelayPerChunk > TimeSpan.Zero || reply.AbortAfterChunks is not null || reply.Hold is not null;
         var id = CompletionId(request);
         var model = request.Model ?? request.Deployment ?? "scripted";
         var created = DateTimeOffset.UtcNow.ToUnixTimeSeconds();
@@ -455,6 +455,12 @@ public sealed class ScriptedModelServer : IAsyncDisposable
             {
                 await response.Body.FlushAsync(cancellationToken);
                 return false;
+            }
+            if (reply.Hold is { } hold && sent == reply.HoldAfterChunks)
+            {
+                // Everything before the hold point is on the wire; the rest waits for the test.
+                await response.Body.FlushAsync(cancellationToken);
+                await hold.WaitAsync(cancellationToken);
             }
             await DelayAsync(reply.DelayPerChunk, cancellationToken);
             var buffer = new ArrayBufferWriter<byte>(256);

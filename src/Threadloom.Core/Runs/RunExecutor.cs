@@ -3,6 +3,7 @@ using System.Text;
 using Microsoft.Extensions.Logging;
 using Threadloom.Core.Domain;
 using Threadloom.Core.Inference;
+using Threadloom.Core.Runs.Prompts;
 using Threadloom.Core.Runs.Truncation;
 using Threadloom.Core.Storage;
 using Threadloom.Core.Tools.CodeInterpreter;
@@ -34,6 +35,7 @@ public sealed partial class RunExecutor(
     IRunStore runs,
     IRunStepStore steps,
     IMessageStore messages,
+    IRunPromptStore promptRecords,
     IModelClient model,
     IModelRouter router,
     PromptBuilder prompts,
@@ -149,6 +151,9 @@ public sealed partial class RunExecutor(
             run.Temperature, run.TopP, maxOutput, run.ResponseFormat, tools.Count > 0 ? run.ParallelToolCalls : null,
             run.ReasoningEffort, counter.CountMessages(prompt) + counter.CountTools(tools));
 
+        await RecordPromptAsync(run, new RunPromptInput(run.Model, resolved.UpstreamModel, system is null ? null : run.Instructions, history.Count, prompt,
+            plan.DroppedMessages, plan.PromptTokens, plan.PromptBudget, run.TruncationStrategy.Type, tools, toolChoice, maxOutput));
+
         ModelFinished? finished = null;
         await foreach (var update in model.StreamAsync(request, cancellationToken))
         {
@@ -198,6 +203,22 @@ public sealed partial class RunExecutor(
             return false;
         }
         return await HandleToolCallsAsync(state, finished.ToolCalls, stepUsage, cancellationToken);
+    }
+
+    /// <summary>
+    /// Records the prompt for the run inspector (issue #13). A failed write is logged and the run goes on: the record
+    /// is for people looking at the run, and the model call does not depend on it.
+    /// </summary>
+    private async Task RecordPromptAsync(Run run, RunPromptInput input)
+    {
+        try
+        {
+            await promptRecords.AddAsync(run.ProjectId, run.ThreadId, run.Id, time.GetUtcNow(), RunPromptDocument.Write(input), CancellationToken.None);
+        }
+        catch (Exception e) when (e is not OperationCanceledException)
+        {
+            LogPromptNotRecorded(e, run.Id);
+        }
     }
 
     private async Task<bool> HandleToolCallsAsync(ExecutionState state, IReadOnlyList<ModelToolCall> calls, RunUsage? usage, CancellationToken cancellationToken)
@@ -579,6 +600,9 @@ public sealed partial class RunExecutor(
 
     private RunStep NewStep(Run run, DateTimeOffset now, StepDetails details) =>
         new(ids.NewId(Ids.Step), run.ProjectId, now, run.ThreadId, run.Id, run.AssistantId, RunStepStatus.InProgress, details, new Dictionary<string, string>());
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "Run {RunId}: the prompt of a model call could not be recorded for the run inspector")]
+    private partial void LogPromptNotRecorded(Exception exception, string runId);
 
     [LoggerMessage(Level = LogLevel.Information, Message = "Run {RunId} was not started: its status changed after the claim")]
     private partial void LogNotStarted(string runId);

@@ -19,7 +19,7 @@ public interface IThreadStore
     Task<AssistantThread?> FindAsync(string projectId, string id, CancellationToken cancellationToken);
     Task<bool> UpdateAsync(AssistantThread thread, CancellationToken cancellationToken);
 
-    /// <summary>Deletes the thread with its messages, runs and run steps.</summary>
+    /// <summary>Deletes the thread with its messages, runs, run steps and run prompts.</summary>
     Task<bool> DeleteAsync(string projectId, string id, CancellationToken cancellationToken);
     Task<Page<AssistantThread>> ListAsync(string projectId, PageRequest page, CancellationToken cancellationToken);
 }

@@ -18,7 +18,7 @@ public sealed class AuthOptions
 }
 
 /// <summary>
-/// Resolves the caller of every <c>/v1</c> and <c>/openai</c> request: the project its key belongs to (from
+/// Resolves the caller of every <c>/v1</c>, <c>/openai</c> and <c>/playground/api</c> request: the project its key belongs to (from
 /// <c>Authorization: Bearer</c> or Azure's <c>api-key</c> header) and the dialect (v1 or v2).
 /// </summary>
 /// <remarks>Design notes: grants are cached in <see cref="KeySetCache"/> under the key-set version, which is read at
@@ -40,7 +40,9 @@ internal sealed partial class ApiAuthenticationMiddleware(
     {
         var path = context.Request.Path;
         var isAzure = path.StartsWithSegments("/openai", StringComparison.Ordinal);
-        if (!isAzure && !path.StartsWithSegments("/v1", StringComparison.Ordinal))
+        // The playground's own API (/playground/api) takes the same keys and scoping as /v1.
+        if (!isAzure && !path.StartsWithSegments("/v1", StringComparison.Ordinal)
+            && !path.StartsWithSegments(Features.Playground.PlaygroundEndpoints.Root + "/api", StringComparison.Ordinal))
         {
             await next(context);
             return;

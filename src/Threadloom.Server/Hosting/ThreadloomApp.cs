@@ -14,6 +14,7 @@ using Threadloom.Server.Features.Assistants;
 using Threadloom.Server.Features.Files;
 using Threadloom.Server.Features.Messages;
 using Threadloom.Server.Features.Models;
+using Threadloom.Server.Features.Playground;
 using Threadloom.Server.Features.Runs;
 using Threadloom.Server.Features.Threads;
 using Threadloom.Server.Features.Uploads;
@@ -144,6 +145,7 @@ public static class ThreadloomApp
             ? Results.Text("draining", statusCode: StatusCodes.Status503ServiceUnavailable)
             : Results.Text("ready"));
         app.MapOpenApi(ServerOpenApi.Route);
+        app.MapPlayground();
 
         // The same handlers serve both route sets; the Azure copies get their own endpoint names.
         var api = app.MapGroup("/v1").AddEndpointFilter<V1ShapeFilter>();

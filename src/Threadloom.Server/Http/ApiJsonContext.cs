@@ -71,6 +71,8 @@ namespace Threadloom.Server.Http;
 [JsonSerializable(typeof(VectorStoreFileBatchObject))]
 [JsonSerializable(typeof(SearchVectorStoreRequest))]
 [JsonSerializable(typeof(VectorStoreSearchResultsPage))]
+[JsonSerializable(typeof(Threadloom.Server.Features.Playground.RenderRequest))]
+[JsonSerializable(typeof(Threadloom.Server.Features.Playground.RenderResponse))]
 public sealed partial class ApiJsonContext : JsonSerializerContext
 {
     /// <summary>Applies the context's settings to other options, e.g. the HTTP JSON options.</summary>
