@@ -97,7 +97,8 @@ test('vectorStores.update with expires_after null clears the expiry', async () =
   const store = await openai.vectorStores.create({ name: 'temp', expires_after: { anchor: 'last_active_at', days: 3 } });
   assert.equal(store.expires_after.days, 3);
   const cleared = await openai.vectorStores.update(store.id, { expires_after: null });
-  assert.equal(cleared.expires_after, null);
+  // The spec makes expires_after optional, never null: a store without an expiry policy leaves it out.
+  assert.equal(cleared.expires_after, undefined);
   assert.equal(cleared.expires_at, null);
 });
 

@@ -150,9 +150,9 @@ public static partial class RetrievalBenchmark
     // Search-time fusion settings, measured on the last (default) variant's stores; the first is the default.
     private static readonly (string Name, HybridFusion Fusion)[] Fusions =
     [
-        ("k 60, weights 1/1, depth 50 (default)", new HybridFusion()),
-        ("k 60, depth 100", new HybridFusion(CandidateDepth: 100)),
-        ("k 20", new HybridFusion(K: 20)),
+        ("k 20, weights 1/1, depth 50 (default)", new HybridFusion()),
+        ("k 20, depth 100", new HybridFusion(CandidateDepth: 100)),
+        ("k 60 (the default before issue #11)", new HybridFusion(K: 60)),
         ("k 100", new HybridFusion(K: 100)),
         ("keyword weight 1.5", new HybridFusion(KeywordWeight: 1.5)),
         ("vector weight 1.5", new HybridFusion(VectorWeight: 1.5)),

@@ -5,16 +5,16 @@ namespace Threadloom.Core.Tests.FileSearch;
 public sealed class ReciprocalRankFusionTests
 {
     [Fact]
-    public void Fuse_SumsReciprocalRanks_WithK60()
+    public void Fuse_SumsReciprocalRanks_WithTheDefaultK20()
     {
         IReadOnlyList<IReadOnlyList<string>> lists = [["a", "b", "c"], ["b", "c", "d"]];
         var fused = ReciprocalRankFusion.Fuse(lists, x => x);
-        var best = 2.0 / 61;
+        var best = 2.0 / 21;
         Assert.Equal(["b", "c", "a", "d"], fused.Select(f => f.Item));
-        Assert.Equal((1.0 / 62 + 1.0 / 61) / best, fused[0].Score, 9);
-        Assert.Equal((1.0 / 63 + 1.0 / 62) / best, fused[1].Score, 9);
-        Assert.Equal((1.0 / 61) / best, fused[2].Score, 9);
-        Assert.Equal((1.0 / 63) / best, fused[3].Score, 9);
+        Assert.Equal((1.0 / 22 + 1.0 / 21) / best, fused[0].Score, 9);
+        Assert.Equal((1.0 / 23 + 1.0 / 22) / best, fused[1].Score, 9);
+        Assert.Equal((1.0 / 21) / best, fused[2].Score, 9);
+        Assert.Equal((1.0 / 23) / best, fused[3].Score, 9);
     }
 
     [Fact]
