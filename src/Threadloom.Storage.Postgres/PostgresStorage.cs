@@ -1,7 +1,9 @@
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.DependencyInjection.Extensions;
+using Threadloom.Core.Runs;
 using Threadloom.Core.Storage;
 using Threadloom.Core.Storage.Blobs;
+using Threadloom.Core.Workers;
 
 namespace Threadloom.Storage.Postgres;
 
@@ -42,6 +44,23 @@ public static class PostgresStorage
         {
             services.TryAddSingleton<IBlobStore>(sp => new LocalBlobStore(blobDirectory, sp.GetRequiredService<IBlobLedger>(), sp.GetRequiredService<TimeProvider>()));
         }
+        AddCluster(services);
         return services;
+    }
+
+    /// <summary>
+    /// The pieces that let nodes share the work (issue #12 §3): run events through <c>run_events</c>, and the work
+    /// signal and run cancellation through <c>LISTEN/NOTIFY</c>. Registered before the run engine's in-process defaults.
+    /// </summary>
+    private static void AddCluster(IServiceCollection services)
+    {
+        services.AddSingleton<PostgresNotifications>();
+        services.AddHostedService(sp => sp.GetRequiredService<PostgresNotifications>());
+        services.AddSingleton<PostgresRunEventBus>();
+        services.AddSingleton<IRunEventBus>(sp => sp.GetRequiredService<PostgresRunEventBus>());
+        services.AddHostedService(sp => sp.GetRequiredService<PostgresRunEventBus>());
+        services.AddSingleton<IWorkSignal, PostgresWorkSignal>();
+        services.TryAddSingleton<RunCancellations>();
+        services.AddSingleton<IRunCancellation, PostgresRunCancellation>();
     }
 }

@@ -1,5 +1,4 @@
 using System.ComponentModel.DataAnnotations;
-using System.Threading.Channels;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
@@ -39,32 +38,6 @@ public sealed class IngestionWorkerOptions
     public TimeSpan SweepInterval { get; init; } = TimeSpan.FromSeconds(2);
 }
 
-/// <summary>Wakes the <see cref="IngestionWorker"/> after file rows were written; bounded(1), <c>DropWrite</c>, like <c>RunSignal</c>.</summary>
-public sealed class IngestionSignal
-{
-    private readonly Channel<bool> _channel = Channel.CreateBounded<bool>(new BoundedChannelOptions(1)
-    {
-        FullMode = BoundedChannelFullMode.DropWrite,
-        SingleReader = true,
-    });
-
-    public void Notify() => _channel.Writer.TryWrite(true);
-
-    public async Task WaitAsync(TimeSpan timeout, CancellationToken cancellationToken)
-    {
-        using var timeoutCts = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
-        timeoutCts.CancelAfter(timeout);
-        try
-        {
-            await _channel.Reader.ReadAsync(timeoutCts.Token);
-        }
-        catch (OperationCanceledException) when (!cancellationToken.IsCancellationRequested)
-        {
-            // Timed out: sweep.
-        }
-    }
-}
-
 /// <summary>
 /// Ingests vector store files: claims <c>in_progress</c> rows with a lease, runs <see cref="FileIngestor"/>, and writes
 /// <c>completed</c> (usage bytes) or <c>failed</c> (<c>last_error</c>) while it still holds the lease.
@@ -83,7 +56,7 @@ public sealed partial class IngestionWorker(
     IFileStore files,
     IBlobStore blobs,
     IServiceProvider services,
-    IngestionSignal signal,
+    IWorkSignal signal,
     IngestionCancellations cancellations,
     IOptions<IngestionWorkerOptions> options,
     IOptions<IngestionOptions> budgets,
@@ -119,7 +92,7 @@ public sealed partial class IngestionWorker(
                         });
                     },
                     stoppingToken);
-                await signal.WaitAsync(_options.SweepInterval, stoppingToken);
+                await signal.WaitAsync(WorkQueue.Ingestion, _options.SweepInterval, stoppingToken);
             }
             catch (OperationCanceledException) when (stoppingToken.IsCancellationRequested)
             {
@@ -203,7 +176,7 @@ public sealed partial class IngestionWorker(
             await heartbeatCts.CancelAsync();
             await heartbeat;
             slots.Release();
-            signal.Notify();
+            signal.WakeLocal(WorkQueue.Ingestion);
         }
     }
 

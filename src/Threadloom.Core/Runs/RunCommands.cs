@@ -1,5 +1,6 @@
 using Threadloom.Core.Domain;
 using Threadloom.Core.Storage;
+using Threadloom.Core.Workers;
 
 namespace Threadloom.Core.Runs;
 
@@ -11,7 +12,7 @@ public sealed class RunStateException(string message) : Exception(message);
 /// failure of a run whose node died. Each writes the row first (optimistically), then publishes the events.
 /// </summary>
 public sealed class RunCommands(
-    IRunStore runs, IRunStepStore steps, IMessageStore messages, RunEventHub hub, RunSignal signal, RunCancellations cancellations, TimeProvider time)
+    IRunStore runs, IRunStepStore steps, IMessageStore messages, IRunEventBus hub, IWorkSignal signal, IRunCancellation cancellations, TimeProvider time)
 {
     private const int Attempts = 5;
 
@@ -25,7 +26,9 @@ public sealed class RunCommands(
         }
         hub.Publish(run.Id, new RunEvent("thread.run.created", run));
         hub.Publish(run.Id, RunEvent.ForRun(run));
-        signal.Notify();
+        // In a cluster another node may claim the run: its first events must come after these in the stream.
+        await hub.FlushAsync(cancellationToken);
+        signal.Notify(WorkQueue.Runs);
         return null;
     }
 
@@ -97,7 +100,8 @@ public sealed class RunCommands(
         }
         hub.Publish(run.Id, RunEvent.ForStep(completedStep, "completed"));
         hub.Publish(run.Id, RunEvent.ForRun(queued));
-        signal.Notify();
+        await hub.FlushAsync(cancellationToken);
+        signal.Notify(WorkQueue.Runs);
         return queued;
     }
 

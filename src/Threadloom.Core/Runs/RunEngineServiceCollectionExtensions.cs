@@ -6,8 +6,8 @@ namespace Threadloom.Core.Runs;
 public static class RunEngineServiceCollectionExtensions
 {
     /// <summary>
-    /// Registers the run engine: <see cref="RunsOptions"/> (section <c>Runs</c>, validated at startup), the signal,
-    /// event hub and cancellation registry, <see cref="RunCommands"/>, <see cref="RunExecutor"/> and the
+    /// Registers the run engine: <see cref="RunsOptions"/> (section <c>Runs</c>, validated at startup), the work signal,
+    /// event bus and cancellation registry (in-process unless registered before), <see cref="RunCommands"/>, <see cref="RunExecutor"/> and the
     /// <see cref="RunWorker"/> hosted service, and a <see cref="Workers.LeaseHolder"/> unless the host registered one. Built-in tools are added as <see cref="IBuiltInTool"/> singletons.
     /// Needs the stores, <c>AddInference</c>, <c>TimeProvider</c> and <c>IIdGenerator</c>.
     /// </summary>
@@ -17,9 +17,11 @@ public static class RunEngineServiceCollectionExtensions
         // The host registers the node's real identity first (a stable node id per data folder); this fallback can
         // recognise no earlier life, so its crashed runs wait for their leases to lapse.
         services.TryAddSingleton(_ => Workers.LeaseHolder.Ephemeral());
-        services.TryAddSingleton<RunSignal>();
-        services.TryAddSingleton<RunEventHub>();
+        // In-process defaults; a cluster's storage provider registers its own first (issue #12 §3).
+        services.TryAddSingleton<Workers.IWorkSignal, Workers.LocalWorkSignal>();
+        services.TryAddSingleton<IRunEventBus, LocalRunEventBus>();
         services.TryAddSingleton<RunCancellations>();
+        services.TryAddSingleton<IRunCancellation>(sp => sp.GetRequiredService<RunCancellations>());
         services.TryAddSingleton<RunCommands>();
         services.TryAddSingleton<PromptBuilder>();
         services.TryAddSingleton<RunExecutor>();

@@ -10,6 +10,9 @@ namespace Threadloom.Core.Runs;
 /// </summary>
 public sealed record RunEvent(string Name, object Payload)
 {
+    /// <summary>The event's position in its run's stream (1, 2, …), set by the <see cref="IRunEventBus"/> that delivers it; 0 before.</summary>
+    public long Sequence { get; init; }
+
     public static RunEvent ForRun(Run run) => new("thread.run." + RunTransitions.WireName(run.Status), run);
 
     public static RunEvent ForStep(RunStep step, string status) => new("thread.run.step." + status, step);
@@ -42,59 +45,6 @@ public sealed record StepDelta(string StepId, int Index, string? CallId, string?
 /// </summary>
 public sealed record CodeInterpreterDelta(string? Input, IReadOnlyList<CodeInterpreterOutput>? Outputs = null, int FirstOutputIndex = 0);
 
-/// <summary>
-/// Fans run events out to the SSE streams of this node. A subscription is made before the run can start, so no
-/// event is missed; disposing it (the client went away) does not affect the run.
-/// </summary>
-public sealed class RunEventHub
-{
-    private readonly Dictionary<string, List<Channel<RunEvent>>> _subscribers = new(StringComparer.Ordinal);
-    private readonly Lock _gate = new();
-
-    public RunSubscription Subscribe(string runId)
-    {
-        var channel = Channel.CreateUnbounded<RunEvent>(new UnboundedChannelOptions { SingleReader = true });
-        lock (_gate)
-        {
-            if (!_subscribers.TryGetValue(runId, out var list))
-            {
-                _subscribers[runId] = list = [];
-            }
-            list.Add(channel);
-        }
-        return new RunSubscription(channel.Reader, () => Unsubscribe(runId, channel));
-    }
-
-    public void Publish(string runId, RunEvent runEvent)
-    {
-        Channel<RunEvent>[] targets;
-        lock (_gate)
-        {
-            if (!_subscribers.TryGetValue(runId, out var list))
-            {
-                return;
-            }
-            targets = [.. list];
-        }
-        foreach (var channel in targets)
-        {
-            channel.Writer.TryWrite(runEvent);
-        }
-    }
-
-    private void Unsubscribe(string runId, Channel<RunEvent> channel)
-    {
-        channel.Writer.TryComplete();
-        lock (_gate)
-        {
-            if (_subscribers.TryGetValue(runId, out var list) && list.Remove(channel) && list.Count == 0)
-            {
-                _subscribers.Remove(runId);
-            }
-        }
-    }
-}
-
 /// <summary>One stream's view of a run's events.</summary>
 public sealed class RunSubscription(ChannelReader<RunEvent> reader, Action unsubscribe) : IDisposable
 {
@@ -111,8 +61,11 @@ public sealed class RunSubscription(ChannelReader<RunEvent> reader, Action unsub
     }
 }
 
-/// <summary>The cancellation sources of the runs this node executes, so a cancel request reaches them at once.</summary>
-public sealed class RunCancellations
+/// <summary>
+/// The in-process <see cref="IRunCancellation"/>: the cancellation sources of the runs this node executes, so a cancel
+/// request reaches them at once. A cluster's implementation wraps it and carries <see cref="Cancel"/> to the other nodes.
+/// </summary>
+public sealed class RunCancellations : IRunCancellation
 {
     private readonly Dictionary<string, CancellationTokenSource> _sources = new(StringComparer.Ordinal);
     private readonly Lock _gate = new();
@@ -146,7 +99,7 @@ public sealed class RunCancellations
         }
     }
 
-    /// <summary>Cancels the run's token if this node executes it; other nodes see <c>cancelling</c> on their heartbeat.</summary>
+    /// <summary>Cancels the run's token if this node executes it; a run elsewhere sees <c>cancelling</c> on its heartbeat.</summary>
     public void Cancel(string runId)
     {
         CancellationTokenSource? source;

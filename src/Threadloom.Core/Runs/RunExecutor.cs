@@ -40,7 +40,7 @@ public sealed partial class RunExecutor(
     IModelRouter router,
     PromptBuilder prompts,
     RunCommands commands,
-    RunEventHub hub,
+    IRunEventBus hub,
     IEnumerable<IBuiltInTool> builtInTools,
     IIdGenerator ids,
     TimeProvider time,

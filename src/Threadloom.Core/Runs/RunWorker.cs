@@ -15,8 +15,8 @@ namespace Threadloom.Core.Runs;
 /// <remarks>
 /// Design notes: the run row is written before the worker is signalled, so a claimed run always has consistent
 /// state, and a lost signal only delays a run until the next sweep. An expired lease fails the run (server_error)
-/// instead of retrying it: tool calls aren't idempotent. A cancel reaches a run through <see cref="RunCancellations"/>
-/// on this node, and through the heartbeat (which reads the status) from any other node.
+/// instead of retrying it: tool calls aren't idempotent. A cancel reaches a run through <see cref="IRunCancellation"/>
+/// on any node at once, and through the heartbeat (which reads the status) as the fallback.
 /// <para>Restarts and shutdowns (issue #9 §5): leases name the <see cref="LeaseHolder"/>, a node id that survives
 /// restarts plus this start's instance id. The first sweep ends the runs of earlier lives of this node at once,
 /// instead of waiting up to <see cref="RunsOptions.Lease"/>. On shutdown, <see cref="StoppingAsync"/> runs before any
@@ -28,8 +28,8 @@ public sealed partial class RunWorker(
     IRunStore runs,
     RunExecutor executor,
     RunCommands commands,
-    RunSignal signal,
-    RunCancellations cancellations,
+    IWorkSignal signal,
+    IRunCancellation cancellations,
     LeaseHolder holder,
     IOptions<RunsOptions> options,
     TimeProvider time,
@@ -77,7 +77,7 @@ public sealed partial class RunWorker(
                     },
                     // Only this loop takes slots, so a free slot is taken at once: not cancelling keeps a claimed run from being dropped.
                     CancellationToken.None);
-                await signal.WaitAsync(_options.SweepInterval, loopToken);
+                await signal.WaitAsync(WorkQueue.Runs, _options.SweepInterval, loopToken);
             }
             catch (OperationCanceledException) when (loopToken.IsCancellationRequested)
             {
@@ -168,7 +168,7 @@ public sealed partial class RunWorker(
         finally
         {
             slots.Release();
-            signal.Notify();
+            signal.WakeLocal(WorkQueue.Runs);
         }
     }
 

@@ -12,9 +12,10 @@ public sealed class RunsOptions
     [Range(1, 1024)]
     public int MaxConcurrentRuns { get; init; } = 64;
 
-    /// <summary>How long a claim holds without a heartbeat; a run whose lease lapses is failed with <c>server_error</c>.</summary>
+    /// <summary>How long a claim holds without a heartbeat (renewed every third of it); a run whose lease lapses (its
+    /// node died) is failed with <c>server_error</c> by any node's next sweep (issue #12 §3: 30 s by default).</summary>
     [Range(typeof(TimeSpan), "00:00:01", "01:00:00")]
-    public TimeSpan Lease { get; init; } = TimeSpan.FromMinutes(2);
+    public TimeSpan Lease { get; init; } = TimeSpan.FromSeconds(30);
 
     /// <summary>How often the worker looks for queued, expired and lapsed runs without being signalled.</summary>
     [Range(typeof(TimeSpan), "00:00:00.010", "00:10:00")]

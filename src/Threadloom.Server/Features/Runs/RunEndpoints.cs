@@ -34,7 +34,7 @@ public static class RunEndpoints
 
     internal static async Task<Results<Ok<RunObject>, ServerSentEventsResult<string>>> CreateAsync(
         string threadId, HttpContext http, ApiCaller caller, IThreadStore threads, IAssistantStore assistants, MessageFactory messageFactory,
-        RunCommands commands, RunEventHub hub, ThreadFileSearch fileSearch, IIdGenerator ids, TimeProvider time, CancellationToken cancellationToken)
+        RunCommands commands, IRunEventBus hub, ThreadFileSearch fileSearch, IIdGenerator ids, TimeProvider time, CancellationToken cancellationToken)
     {
         var request = await RequestBody.ReadAsync(http, ApiJsonContext.Default.CreateRunRequest);
         ValidateInclude(http.Request, request.Include);
@@ -53,7 +53,7 @@ public static class RunEndpoints
         await fileSearch.UseStoresAsync(run.Tools, assistant, thread, cancellationToken);
         await fileSearch.AttachAsync(thread, additional, cancellationToken);
 
-        var subscription = request.Stream == true ? hub.Subscribe(run.Id) : null;
+        var subscription = request.Stream == true ? await hub.SubscribeAsync(run.Id, 0, cancellationToken) : null;
         try
         {
             if (await commands.StartAsync(run, additional, cancellationToken) is { } active)
@@ -71,7 +71,7 @@ public static class RunEndpoints
 
     internal static async Task<Results<Ok<RunObject>, ServerSentEventsResult<string>>> CreateThreadAndRunAsync(
         HttpContext http, ApiCaller caller, IThreadStore threads, IAssistantStore assistants, ToolResourcesBinder binder, MessageFactory messageFactory,
-        RunCommands commands, RunEventHub hub, ThreadFileSearch fileSearch, IIdGenerator ids, TimeProvider time, CancellationToken cancellationToken)
+        RunCommands commands, IRunEventBus hub, ThreadFileSearch fileSearch, IIdGenerator ids, TimeProvider time, CancellationToken cancellationToken)
     {
         var request = await RequestBody.ReadAsync(http, ApiJsonContext.Default.CreateThreadAndRunRequest);
         ValidateInclude(http.Request, null);
@@ -87,7 +87,7 @@ public static class RunEndpoints
         var run = BuildRun(settings, assistant, thread.Id, caller, ids, time);
         await fileSearch.UseStoresAsync(run.Tools, assistant, thread, cancellationToken);
 
-        var subscription = request.Stream == true ? hub.Subscribe(run.Id) : null;
+        var subscription = request.Stream == true ? await hub.SubscribeAsync(run.Id, 0, cancellationToken) : null;
         try
         {
             await threads.CreateAsync(thread, initial, cancellationToken);
@@ -153,7 +153,7 @@ public static class RunEndpoints
     }
 
     internal static async Task<Results<Ok<RunObject>, ServerSentEventsResult<string>>> SubmitToolOutputsAsync(
-        string threadId, string runId, HttpContext http, ApiCaller caller, IRunStore runs, RunCommands commands, RunEventHub hub, CancellationToken cancellationToken)
+        string threadId, string runId, HttpContext http, ApiCaller caller, IRunStore runs, RunCommands commands, IRunEventBus hub, CancellationToken cancellationToken)
     {
         var request = await RequestBody.ReadAsync(http, ApiJsonContext.Default.SubmitToolOutputsRequest);
         var run = await FindAsync(runs, caller, threadId, runId, cancellationToken);
@@ -162,7 +162,7 @@ public static class RunEndpoints
             throw ApiErrors.InvalidRequest($"Runs in status \"{RunTransitions.WireName(run.Status)}\" do not accept tool outputs.");
         }
         var outputs = ToolOutputs(request, run.RequiredAction);
-        var subscription = request.Stream == true ? hub.Subscribe(run.Id) : null;
+        var subscription = request.Stream == true ? await hub.SubscribeAsync(run.Id, null, cancellationToken) : null;
         Run queued;
         try
         {

@@ -3,6 +3,7 @@ using Microsoft.Extensions.AI;
 using Threadloom.Core.Domain;
 using Threadloom.Core.Ingestion;
 using Threadloom.Core.Storage;
+using Threadloom.Core.Workers;
 using Threadloom.Server.Http;
 
 namespace Threadloom.Server.Features.VectorStores;
@@ -18,7 +19,7 @@ public sealed record VectorStoreFileInput(string FileId, StaticChunkingStrategy 
 public sealed class VectorStoreService(
     IVectorStoreStore stores,
     IFileStore files,
-    IngestionSignal signal,
+    IWorkSignal signal,
     IServiceProvider services,
     IIdGenerator ids,
     TimeProvider time)
@@ -47,7 +48,7 @@ public sealed class VectorStoreService(
             .Select(id => new VectorStoreFile(id, projectId, now, store.Id, VectorStoreFileStatus.InProgress, 0, strategy, null))
             .ToList();
         await stores.CreateAsync(store, rows, cancellationToken);
-        signal.Notify();
+        signal.Notify(WorkQueue.Ingestion);
         return store;
     }
 
@@ -61,7 +62,7 @@ public sealed class VectorStoreService(
         var batch = batchId is null ? null : new VectorStoreFileBatch(batchId, projectId, now, vectorStoreId);
         await stores.AddFilesAsync(rows, batch, cancellationToken);
         await stores.TouchAsync(projectId, [vectorStoreId], now, cancellationToken);
-        signal.Notify();
+        signal.Notify(WorkQueue.Ingestion);
         return rows;
     }
 
