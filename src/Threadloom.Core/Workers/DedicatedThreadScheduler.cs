@@ -44,17 +44,41 @@ public sealed class DedicatedThreadScheduler : TaskScheduler, IDisposable
     public Task<T> Run<T>(Func<Task<T>> work) =>
         Task.Factory.StartNew(work, CancellationToken.None, TaskCreationOptions.DenyChildAttach, this).Unwrap();
 
-    protected override void QueueTask(Task task) => _queue.Add(task);
+    protected override void QueueTask(Task task)
+    {
+        try
+        {
+            _queue.Add(task);
+            return;
+        }
+        catch (InvalidOperationException) when (_queue.IsAddingCompleted)
+        {
+            // Disposed (host shutdown): a late continuation still runs, on the thread pool, so nothing waits forever.
+        }
+        ThreadPool.UnsafeQueueUserWorkItem(static state => state.Scheduler.TryExecuteTask(state.Task), (Scheduler: this, Task: task), preferLocal: false);
+    }
 
     protected override bool TryExecuteTaskInline(Task task, bool taskWasPreviouslyQueued) =>
         _threads.Contains(Thread.CurrentThread) && TryExecuteTask(task);
 
     protected override IEnumerable<Task> GetScheduledTasks() => _queue.ToArray();
 
+    /// <summary>
+    /// Stops taking work; the threads finish what is queued and end. The queue is disposed only once they have all
+    /// ended, since disposing it under a thread that is still consuming it kills the process.
+    /// </summary>
     public void Dispose()
     {
         _queue.CompleteAdding();
-        _queue.Dispose();
+        var ended = true;
+        foreach (var thread in _threads)
+        {
+            ended &= thread == Thread.CurrentThread || thread.Join(TimeSpan.FromSeconds(5));
+        }
+        if (ended && !_threads.Contains(Thread.CurrentThread))
+        {
+            _queue.Dispose();
+        }
     }
 
 #pragma warning disable SYSLIB1054 // blittable signatures; LibraryImport would need unsafe code in Core
