@@ -10,7 +10,7 @@ namespace Threadloom.Storage.Sqlite;
 /// project's own chunks only: one tenant's files never move another tenant's scores (issue #9 §3).
 /// </summary>
 /// <remarks>
-/// Design notes (docs/adr/0011): per project, not per vector store, because SQLite parses the whole schema on every
+/// Design notes (docs/adr/0002): per project, not per vector store, because SQLite parses the whole schema on every
 /// connection open and after every schema change, and that cost grows faster than linearly with FTS5 tables (5 schema
 /// rows each): 100 tables 2.5 ms, 300 tables 28 ms, 3,000 tables 2.7 s in a probe. Implicit thread stores would make
 /// thousands. Names come from an integer key in <c>chunk_fts_tables</c>, never from user text. The rows are written by
