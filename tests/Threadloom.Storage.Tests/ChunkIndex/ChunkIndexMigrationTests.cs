@@ -15,27 +15,15 @@ public sealed class ChunkIndexMigrationTests : IAsyncDisposable
     [Fact]
     public async Task Migration0005_ChunksWrittenBefore_AreFoundInTheirStoreAfterwards()
     {
-        Directory.CreateDirectory(_dir);
-        var path = Path.Combine(_dir, "old.db");
-        var before = Directory.GetFiles(Path.Combine(RepoPaths.Root, "src", "Threadloom.Storage.Sqlite", "Migrations"), "*.sql")
-            .Select(Path.GetFileName).Order(StringComparer.Ordinal).TakeWhile(n => string.CompareOrdinal(n, "0005") < 0).ToList();
-        Assert.Equal(["0001_initial.sql", "0002_runs.sql", "0003_chunks.sql", "0004_vector_stores.sql"], before);
-        await using (var old = new SqliteConnection($"Data Source={path};Pooling=False"))
-        {
-            await old.OpenAsync();
-            await using var command = old.CreateCommand();
-            command.CommandText = "CREATE TABLE schema_migrations (name TEXT PRIMARY KEY, applied_at INTEGER NOT NULL);" +
-                string.Concat(before.Select(n => File.ReadAllText(Path.Combine(RepoPaths.Root, "src", "Threadloom.Storage.Sqlite", "Migrations", n!)) + ";")) +
-                string.Concat(before.Select(n => $"INSERT INTO schema_migrations VALUES ('{n}', 0);")) +
-                "INSERT INTO chunk_stores VALUES ('vs_big', 'proj_m', 'm', 2), ('vs_small', 'proj_m', 'm', 2);" +
+        var path = await WriteDatabaseBeforeAsync("old.db", "0005", before =>
+            Assert.Equal(["0001_initial.sql", "0002_runs.sql", "0003_chunks.sql", "0004_vector_stores.sql"], before),
+            "INSERT INTO chunk_stores VALUES ('vs_big', 'proj_m', 'm', 2), ('vs_small', 'proj_m', 'm', 2);" +
                 "INSERT INTO chunk_files VALUES ('vs_big', 'file-big', 'proj_m', 'big.txt', NULL, 300, 1), ('vs_small', 'file-small', 'proj_m', 'small.txt', NULL, 1, 1);" +
                 "WITH RECURSIVE n(i) AS (SELECT 0 UNION ALL SELECT i + 1 FROM n WHERE i < 299) " +
                 "INSERT INTO chunks (project_id, vector_store_id, file_id, filename, chunk_index, text, context, start_char, end_char, token_count, embedding) " +
                 "SELECT 'proj_m', 'vs_big', 'file-big', 'big.txt', i, 'harbour ferry timetable ' || i, 'big.txt', 0, 1, 1, zeroblob(8) FROM n;" +
                 "INSERT INTO chunks (project_id, vector_store_id, file_id, filename, chunk_index, text, context, start_char, end_char, token_count, embedding) " +
-                "VALUES ('proj_m', 'vs_small', 'file-small', 'small.txt', 0, 'the ferry leaves the harbour at noon', 'small.txt', 0, 1, 1, zeroblob(8));";
-            await command.ExecuteNonQueryAsync();
-        }
+                "VALUES ('proj_m', 'vs_small', 'file-small', 'small.txt', 0, 'the ferry leaves the harbour at noon', 'small.txt', 0, 1, 1, zeroblob(8));");
 
         await using var database = new SqliteDatabase(path);
         await new SqliteMigrator(database).MigrateAsync(CancellationToken.None);
@@ -51,26 +39,16 @@ public sealed class ChunkIndexMigrationTests : IAsyncDisposable
     }
 
     [Fact]
-    public async Task Migration0006_SharedKeywordIndex_IsSplitPerProject()
+    public async Task Migration0009_SharedKeywordIndex_IsSplitPerProject()
     {
-        Directory.CreateDirectory(_dir);
-        var path = Path.Combine(_dir, "shared.db");
-        var before = Directory.GetFiles(Path.Combine(RepoPaths.Root, "src", "Threadloom.Storage.Sqlite", "Migrations"), "*.sql")
-            .Select(Path.GetFileName).Order(StringComparer.Ordinal).TakeWhile(n => string.CompareOrdinal(n, "0006") < 0).ToList();
-        await using (var old = new SqliteConnection($"Data Source={path};Pooling=False"))
-        {
-            await old.OpenAsync();
-            await using var command = old.CreateCommand();
-            command.CommandText = "CREATE TABLE schema_migrations (name TEXT PRIMARY KEY, applied_at INTEGER NOT NULL);" +
-                string.Concat(before.Select(n => File.ReadAllText(Path.Combine(RepoPaths.Root, "src", "Threadloom.Storage.Sqlite", "Migrations", n!)) + ";")) +
-                string.Concat(before.Select(n => $"INSERT INTO schema_migrations VALUES ('{n}', 0);")) +
-                "INSERT INTO chunk_stores VALUES ('vs_a', 'proj_a', 'm', 2), ('vs_b', 'proj_b', 'm', 2);" +
+        // Rows written under 0005's schema (one shared chunks_fts); 0006 to 0008 leave the chunk tables alone, and 0009
+        // splits the keyword index per project.
+        var path = await WriteDatabaseBeforeAsync("shared.db", "0006", _ => { },
+            "INSERT INTO chunk_stores VALUES ('vs_a', 'proj_a', 'm', 2), ('vs_b', 'proj_b', 'm', 2);" +
                 "INSERT INTO chunk_files VALUES ('vs_a', 'file-a', 'proj_a', 'a.txt', NULL, 1, 1), ('vs_b', 'file-b', 'proj_b', 'b.txt', NULL, 1, 1);" +
                 "INSERT INTO chunks (project_id, vector_store_id, file_id, filename, chunk_index, text, context, start_char, end_char, token_count, embedding, store_token) VALUES " +
                 "('proj_a', 'vs_a', 'file-a', 'a.txt', 0, 'the ferry leaves the harbour at noon', 'a.txt', 0, 1, 1, zeroblob(8), 'vsa')," +
-                "('proj_b', 'vs_b', 'file-b', 'b.txt', 0, 'harbour dues are paid monthly', 'b.txt', 0, 1, 1, zeroblob(8), 'vsb');";
-            await command.ExecuteNonQueryAsync();
-        }
+                "('proj_b', 'vs_b', 'file-b', 'b.txt', 0, 'harbour dues are paid monthly', 'b.txt', 0, 1, 1, zeroblob(8), 'vsb');");
 
         await using var database = new SqliteDatabase(path);
         await new SqliteMigrator(database).MigrateAsync(CancellationToken.None);
@@ -85,6 +63,29 @@ public sealed class ChunkIndexMigrationTests : IAsyncDisposable
         Assert.True(await reader.ReadAsync());
         Assert.Equal(0, reader.GetInt32(0)); // the shared table is gone
         Assert.Equal(2, reader.GetInt32(1)); // one table per project
+    }
+
+    /// <summary>
+    /// A database file written by the migrations before <paramref name="firstNotApplied"/> (recorded as applied), with
+    /// <paramref name="seedSql"/> run on it: the state an older release left behind.
+    /// </summary>
+    private async Task<string> WriteDatabaseBeforeAsync(string name, string firstNotApplied, Action<IReadOnlyList<string>> checkApplied, string seedSql)
+    {
+        Directory.CreateDirectory(_dir);
+        var path = Path.Combine(_dir, name);
+        var folder = Path.Combine(RepoPaths.Root, "src", "Threadloom.Storage.Sqlite", "Migrations");
+        var before = Directory.GetFiles(folder, "*.sql").Select(f => Path.GetFileName(f)).Order(StringComparer.Ordinal)
+            .TakeWhile(n => string.CompareOrdinal(n, firstNotApplied) < 0).ToList();
+        checkApplied(before);
+        await using var old = new SqliteConnection($"Data Source={path};Pooling=False");
+        await old.OpenAsync();
+        await using var command = old.CreateCommand();
+        command.CommandText = "CREATE TABLE schema_migrations (name TEXT PRIMARY KEY, applied_at INTEGER NOT NULL);" +
+            string.Concat(before.Select(n => File.ReadAllText(Path.Combine(folder, n)) + ";")) +
+            string.Concat(before.Select(n => $"INSERT INTO schema_migrations VALUES ('{n}', 0);")) +
+            seedSql;
+        await command.ExecuteNonQueryAsync();
+        return path;
     }
 
     public ValueTask DisposeAsync()
