@@ -35,84 +35,251 @@ public sealed partial class MiniLmEmbeddingGenerator : IEmbeddingGenerator<strin
 
     private readonly SentenceEncoder _encoder;
     private readonly MiniLMTokenizer _tokenizer = new();
-    private readonly SemaphoreSlim _gate = new(1, 1);
+    private readonly MiniLmRuntime _runtime;
     private readonly EmbeddingGeneratorMetadata _metadata = new("threadloom-local", null, ModelId, Dimensions);
 
-    public MiniLmEmbeddingGenerator()
+    // Windows of every call in flight wait here, in call order; each runner takes up to BatchSize of them.
+    private readonly Lock _queueLock = new();
+    private readonly LinkedList<PendingWindow> _queue = new();
+    private int _runners;
+
+    // Query vectors: a search embeds one short question, often the same one again (a run's retries, the same tool
+    // call in the next run). The model is deterministic, so a hit is exactly what the model would return.
+    private readonly Lock _queryCacheLock = new();
+    private readonly Dictionary<string, LinkedListNode<(string Key, float[] Vector)>> _queryCache = new(StringComparer.Ordinal);
+    private readonly LinkedList<(string Key, float[] Vector)> _queryOrder = new();
+
+    /// <summary>Inputs up to this many characters are query-sized: their vectors are kept in a small cache.</summary>
+    public const int MaxCachedQueryChars = 1_000;
+
+    /// <summary>Query vectors kept (least recently used dropped first; about 1.6 KB each).</summary>
+    public const int QueryCacheEntries = 2_048;
+
+    public MiniLmEmbeddingGenerator() : this(MiniLmRuntime.Default)
     {
+    }
+
+    public MiniLmEmbeddingGenerator(MiniLmRuntime runtime)
+    {
+        _runtime = runtime;
         var options = new SessionOptions
         {
-            IntraOpNumThreads = Environment.ProcessorCount,
+            IntraOpNumThreads = runtime.IntraOpThreads,
             InterOpNumThreads = 1,
             ExecutionMode = ExecutionMode.ORT_SEQUENTIAL,
             GraphOptimizationLevel = GraphOptimizationLevel.ORT_ENABLE_ALL,
         };
+        if (!runtime.AllowSpinning)
+        {
+            options.AddSessionConfigEntry("session.intra_op.allow_spinning", "0");
+        }
         _encoder = new SentenceEncoder(options);
     }
 
-    /// <summary>Total time spent inside the ONNX model since construction (for metrics and the benchmark).</summary>
+    /// <summary>
+    /// Total time spent inside the ONNX model since construction, summed over the batches (with parallel batches it
+    /// can exceed the wall time), for metrics and the benchmark.
+    /// </summary>
     public TimeSpan ModelTime => TimeSpan.FromTicks(Interlocked.Read(ref _modelTicks));
 
+    /// <summary>Forward passes run since construction, and windows embedded (for the benchmark's profile).</summary>
+    public long Batches => Interlocked.Read(ref _batches);
+
+    public long QueryCacheHits => Interlocked.Read(ref _queryCacheHits);
+
     private long _modelTicks;
+    private long _batches;
+    private long _queryCacheHits;
 
     public async Task<GeneratedEmbeddings<Embedding<float>>> GenerateAsync(IEnumerable<string> values, EmbeddingGenerationOptions? options = null, CancellationToken cancellationToken = default)
     {
-        var spans = await EmbedSpansAsync(values.ToList(), cancellationToken);
-        var result = new GeneratedEmbeddings<Embedding<float>>(spans.Count);
-        foreach (var span in spans)
+        var inputs = values.ToList();
+        var vectors = new float[inputs.Count][];
+        var missing = new List<int>();
+        for (var i = 0; i < inputs.Count; i++)
         {
-            result.Add(new Embedding<float>(SpanEmbedding.Normalize(span.WeightedSum)) { ModelId = ModelId });
+            if (inputs[i].Length <= MaxCachedQueryChars && CachedQuery(inputs[i]) is { } hit)
+            {
+                vectors[i] = hit;
+                Interlocked.Increment(ref _queryCacheHits);
+            }
+            else
+            {
+                missing.Add(i);
+            }
+        }
+        if (missing.Count > 0)
+        {
+            var spans = await EmbedSpansAsync(missing.Select(i => inputs[i]).ToList(), cancellationToken);
+            for (var m = 0; m < missing.Count; m++)
+            {
+                var vector = SpanEmbedding.Normalize(spans[m].WeightedSum);
+                vectors[missing[m]] = vector;
+                if (inputs[missing[m]].Length <= MaxCachedQueryChars)
+                {
+                    CacheQuery(inputs[missing[m]], vector);
+                }
+            }
+        }
+        var result = new GeneratedEmbeddings<Embedding<float>>(inputs.Count);
+        foreach (var vector in vectors)
+        {
+            // A copy: callers own the returned vectors, the cache keeps its own.
+            result.Add(new Embedding<float>(vector.ToArray()) { ModelId = ModelId });
         }
         return result;
+    }
+
+    private float[]? CachedQuery(string input)
+    {
+        lock (_queryCacheLock)
+        {
+            if (!_queryCache.TryGetValue(input, out var node))
+            {
+                return null;
+            }
+            _queryOrder.Remove(node);
+            _queryOrder.AddFirst(node);
+            return node.Value.Vector;
+        }
+    }
+
+    private void CacheQuery(string input, float[] vector)
+    {
+        lock (_queryCacheLock)
+        {
+            if (_queryCache.ContainsKey(input))
+            {
+                return;
+            }
+            _queryCache[input] = _queryOrder.AddFirst((input, vector.ToArray()));
+            if (_queryCache.Count > QueryCacheEntries)
+            {
+                _queryCache.Remove(_queryOrder.Last!.Value.Key);
+                _queryOrder.RemoveLast();
+            }
+        }
     }
 
     /// <summary>
     /// Each input's windows embedded and summed, weighted by their word pieces, not normalised: the vector of a text
     /// made of several inputs is the normalised sum of theirs (what <see cref="GenerateAsync"/> returns for one input).
     /// </summary>
+    /// <remarks>
+    /// The windows join one queue shared by every caller: up to <see cref="MiniLmRuntime.ParallelBatches"/> runners
+    /// each take the next <see cref="BatchSize"/> windows, whichever calls they come from, so small files ingested
+    /// together share forward passes (issue #11, batching across files) and the cores run separate passes instead of
+    /// splitting each operator of one pass between them.
+    /// </remarks>
     public async Task<IReadOnlyList<SpanEmbedding>> EmbedSpansAsync(IReadOnlyList<string> inputs, CancellationToken cancellationToken)
     {
-        var windows = new List<Window>();
+        var windows = new List<(int Input, string Text, int Pieces)>();
         for (var i = 0; i < inputs.Count; i++)
         {
             foreach (var (text, pieces) in SplitIntoWindows(inputs[i]))
             {
-                windows.Add(new Window(i, text, pieces));
+                windows.Add((i, text, pieces));
             }
         }
-        var vectors = new float[inputs.Count][];
-        var weights = new float[inputs.Count];
-        for (var i = 0; i < vectors.Length; i++)
+        if (windows.Count == 0)
         {
-            vectors[i] = new float[Dimensions];
+            return [];
         }
-
-        // Longest first: batches of similar length waste little on padding.
-        var ordered = windows.OrderByDescending(w => w.Pieces).ToList();
-        await _gate.WaitAsync(cancellationToken);
-        try
+        var call = new PendingCall(inputs.Count, windows.Count);
+        var nodes = new List<LinkedListNode<PendingWindow>>(windows.Count);
+        lock (_queueLock)
         {
-            for (var start = 0; start < ordered.Count; start += BatchSize)
+            if (windows.Count == 1)
             {
-                var batch = ordered.GetRange(start, Math.Min(BatchSize, ordered.Count - start));
-                var texts = batch.Select(w => w.Text).ToArray();
-                var started = System.Diagnostics.Stopwatch.GetTimestamp();
-                var encoded = _encoder.Encode(texts, cancellationToken);
-                Interlocked.Add(ref _modelTicks, System.Diagnostics.Stopwatch.GetElapsedTime(started).Ticks);
-                for (var j = 0; j < batch.Count; j++)
+                // A query (one short window) goes first: a search must not wait for a file's windows.
+                nodes.Add(_queue.AddFirst(new PendingWindow(call, windows[0].Input, windows[0].Text, windows[0].Pieces)));
+            }
+            else
+            {
+                // Longest first: batches of similar length waste little on padding.
+                foreach (var w in windows.OrderByDescending(w => w.Pieces))
                 {
-                    var window = batch[j];
-                    var weight = Math.Max(1, window.Pieces);
-                    TensorPrimitives.MultiplyAdd(encoded[j], weight, vectors[window.Input], vectors[window.Input]);
-                    weights[window.Input] += weight;
+                    nodes.Add(_queue.AddLast(new PendingWindow(call, w.Input, w.Text, w.Pieces)));
+                }
+            }
+            StartRunnersLocked();
+        }
+        using (cancellationToken.Register(() => Cancel(call, nodes, cancellationToken)))
+        {
+            await call.Done.Task;
+        }
+        return call.Vectors.Select((v, i) => new SpanEmbedding(v, call.Weights[i])).ToList();
+    }
+
+    private void Cancel(PendingCall call, List<LinkedListNode<PendingWindow>> nodes, CancellationToken cancellationToken)
+    {
+        lock (_queueLock)
+        {
+            foreach (var node in nodes)
+            {
+                if (node.List is not null)
+                {
+                    _queue.Remove(node);
                 }
             }
         }
-        finally
+        call.Done.TrySetCanceled(cancellationToken);
+    }
+
+    private void StartRunnersLocked()
+    {
+        while (_runners < _runtime.ParallelBatches && _queue.Count > 0)
         {
-            _gate.Release();
+            _runners++;
+            _ = Task.Factory.StartNew(RunBatches, CancellationToken.None, TaskCreationOptions.LongRunning, TaskScheduler.Default);
         }
-        return vectors.Select((v, i) => new SpanEmbedding(v, weights[i])).ToList();
+    }
+
+    /// <summary>A runner: forward passes over the queue's next windows until the queue is empty.</summary>
+    private void RunBatches()
+    {
+        var batch = new List<PendingWindow>(BatchSize);
+        while (true)
+        {
+            batch.Clear();
+            lock (_queueLock)
+            {
+                while (batch.Count < BatchSize && _queue.First is { } first)
+                {
+                    _queue.RemoveFirst();
+                    if (!first.Value.Call.Done.Task.IsCompleted)
+                    {
+                        batch.Add(first.Value);
+                    }
+                }
+                if (batch.Count == 0)
+                {
+                    _runners--;
+                    return;
+                }
+            }
+            float[][] encoded;
+            try
+            {
+                var started = System.Diagnostics.Stopwatch.GetTimestamp();
+                encoded = _encoder.Encode(batch.Select(w => w.Text).ToArray(), CancellationToken.None);
+                Interlocked.Add(ref _modelTicks, System.Diagnostics.Stopwatch.GetElapsedTime(started).Ticks);
+                Interlocked.Increment(ref _batches);
+            }
+            catch (Exception e)
+            {
+                foreach (var window in batch)
+                {
+                    window.Call.Done.TrySetException(e);
+                }
+                continue;
+            }
+            for (var j = 0; j < batch.Count; j++)
+            {
+                var window = batch[j];
+                window.Call.Add(window.Input, encoded[j], Math.Max(1, window.Pieces));
+            }
+        }
     }
 
     /// <summary>
@@ -160,14 +327,48 @@ public sealed partial class MiniLmEmbeddingGenerator : IEmbeddingGenerator<strin
         : serviceType.IsInstanceOfType(this) ? this
         : null;
 
-    public void Dispose()
-    {
-        _encoder.Dispose();
-        _gate.Dispose();
-    }
+    public void Dispose() => _encoder.Dispose();
 
     [GeneratedRegex(@"\s+")]
     private static partial Regex Whitespace();
 
-    private sealed record Window(int Input, string Text, int Pieces);
+    private sealed record PendingWindow(PendingCall Call, int Input, string Text, int Pieces);
+
+    /// <summary>One call's sums, filled by whichever runners embed its windows; done when the last window is added.</summary>
+    private sealed class PendingCall(int inputs, int windows)
+    {
+        private readonly Lock _lock = new();
+        private int _remaining = windows;
+
+        public float[][] Vectors { get; } = Enumerable.Range(0, inputs).Select(_ => new float[Dimensions]).ToArray();
+
+        public float[] Weights { get; } = new float[inputs];
+
+        public TaskCompletionSource Done { get; } = new(TaskCreationOptions.RunContinuationsAsynchronously);
+
+        public void Add(int input, float[] vector, float weight)
+        {
+            lock (_lock)
+            {
+                TensorPrimitives.MultiplyAdd(vector, weight, Vectors[input], Vectors[input]);
+                Weights[input] += weight;
+            }
+            if (Interlocked.Decrement(ref _remaining) == 0)
+            {
+                Done.TrySetResult();
+            }
+        }
+    }
+}
+
+/// <summary>
+/// How the local model uses the CPU. <see cref="Default"/>: one thread per forward pass and as many passes at once as
+/// there are cores, without spinning threads (issue #11). <see cref="Legacy"/> is the setting before it (one pass at
+/// a time split over every core, ONNX Runtime's spinning thread pool), kept so the benchmark can run both side by side.
+/// </summary>
+public sealed record MiniLmRuntime(int IntraOpThreads, int ParallelBatches, bool AllowSpinning)
+{
+    public static MiniLmRuntime Default { get; } = new(1, Math.Max(1, Environment.ProcessorCount), false);
+
+    public static MiniLmRuntime Legacy { get; } = new(Math.Max(1, Environment.ProcessorCount), 1, true);
 }

@@ -70,6 +70,55 @@ public sealed class MiniLmEmbeddingGeneratorTests : IClassFixture<MiniLmFixture>
         var volcano = await EmbedAsync("volcanic ash in the stratosphere");
         Assert.True(TensorPrimitives.Dot(a, volcano) > TensorPrimitives.Dot(b, volcano));
     }
+
+    [Fact]
+    public async Task EmbedSpans_ConcurrentCallers_ShareTheQueue_AndGetTheVectorsOfTheOldRuntime()
+    {
+        // Several files in flight at once (issue #11): their windows share forward passes on the shared queue, and each
+        // caller still gets its own inputs' sums, equal to one pass at a time on the runtime before issue #11.
+        var texts = Enumerable.Range(0, 6).Select(f => string.Join(' ', Enumerable.Range(0, 40 + 90 * f).Select(w => $"file{f} word{w % 37} topic{(w * f) % 11}"))).ToList();
+        var calls = texts.Select(t => _generator.EmbedSpansAsync([t, "header line " + t[..40]], CancellationToken.None)).ToList();
+        var together = await Task.WhenAll(calls);
+        using var legacy = new MiniLmEmbeddingGenerator(MiniLmRuntime.Legacy);
+        for (var f = 0; f < texts.Count; f++)
+        {
+            var alone = await legacy.EmbedSpansAsync([texts[f], "header line " + texts[f][..40]], CancellationToken.None);
+            for (var i = 0; i < 2; i++)
+            {
+                Assert.Equal(alone[i].Weight, together[f][i].Weight);
+                Assert.True(TensorPrimitives.CosineSimilarity(alone[i].WeightedSum, together[f][i].WeightedSum) > 0.9999f, $"file {f} input {i}");
+            }
+        }
+    }
+
+    [Fact]
+    public async Task Generate_RepeatedQuery_IsServedFromTheCache_AsACopy()
+    {
+        var question = "which command lists the open network sockets " + Guid.NewGuid().ToString("N");
+        var hits = _generator.QueryCacheHits;
+        var first = await EmbedAsync(question);
+        Assert.Equal(hits, _generator.QueryCacheHits);
+        first[0] = 42f; // the caller owns its array: the cached vector must not change
+        var second = await EmbedAsync(question);
+        Assert.Equal(hits + 1, _generator.QueryCacheHits);
+        Assert.NotEqual(42f, second[0]);
+        using var fresh = new MiniLmEmbeddingGenerator();
+        var uncached = (await fresh.GenerateAsync([question], cancellationToken: CancellationToken.None))[0].Vector.ToArray();
+        Assert.True(TensorPrimitives.CosineSimilarity(uncached, second) > 0.9999f);
+    }
+
+    [Fact]
+    public async Task EmbedSpans_Cancelled_Throws_AndLaterCallsStillWork()
+    {
+        var longText = string.Join(' ', Enumerable.Range(0, 6_000).Select(w => "word" + w));
+        using var cancel = new CancellationTokenSource();
+        var call = _generator.EmbedSpansAsync([longText], cancel.Token);
+        cancel.Cancel();
+        await Assert.ThrowsAnyAsync<OperationCanceledException>(() => call);
+        var after = await _generator.EmbedSpansAsync(["still answering"], CancellationToken.None);
+        Assert.Single(after);
+        Assert.True(after[0].Weight > 0);
+    }
 }
 
 public sealed class MiniLmFixture : IDisposable
