@@ -51,6 +51,10 @@ public sealed partial class RunWorker(
 
     protected override async Task ExecuteAsync(CancellationToken stoppingToken)
     {
+        if (!_options.Enabled)
+        {
+            return;
+        }
         using var loopCts = CancellationTokenSource.CreateLinkedTokenSource(stoppingToken, _draining.Token);
         var loopToken = loopCts.Token;
         using var slots = new SemaphoreSlim(_options.MaxConcurrentRuns, _options.MaxConcurrentRuns);
