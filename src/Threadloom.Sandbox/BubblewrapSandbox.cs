@@ -287,7 +287,6 @@ public sealed partial class BubblewrapSandbox : ICodeSandbox, IAsyncDisposable
         try
         {
             session.LastUsed = _time.GetUtcNow();
-            session.LastRunId = request.Audit.RunId;
             var notice = new StringBuilder();
             if (reset)
             {
@@ -332,7 +331,10 @@ public sealed partial class BubblewrapSandbox : ICodeSandbox, IAsyncDisposable
             {
                 return Failure(notice + e.Message, null, started) with { SessionReset = reset };
             }
-            return await RunAsync(session, session.Kernel, request, notice, started, cancellationToken) with { SessionReset = reset };
+            var result = await RunAsync(session, session.Kernel, request, notice, started, cancellationToken);
+            // Only an execution that returned is recorded in a step; a cancelled one (killed) is not, so it is not counted.
+            session.LastRunId = request.Audit.RunId;
+            return result with { SessionReset = reset };
         }
         finally
         {
