@@ -1,11 +1,12 @@
+using Threadloom.Bench.Cluster;
 using Threadloom.Bench.FileSearch;
 using Threadloom.Bench.Foundation;
 using Threadloom.Bench.Runs;
 using Threadloom.Bench.Sandbox;
 using Threadloom.Bench.Storage;
 
-// dotnet run -c Release --project bench/Threadloom.Bench -- [foundation|sandbox|filesearch|runs|storage|all|retrieval [--throughput]|ingestion]
-// storage needs PostgreSQL with pgvector: eval "$(.ci/postgres.sh | tail -1)" (THREADLOOM_BENCH_CHUNKS sets the size).
+// dotnet run -c Release --project bench/Threadloom.Bench -- [foundation|sandbox|filesearch|runs|storage|cluster|all|retrieval [--throughput]|ingestion]
+// storage and cluster need PostgreSQL with pgvector: eval "$(bash .ci/postgres.sh | tail -1)" (THREADLOOM_BENCH_CHUNKS: storage sizes, default 100000,1000000).
 // Prints a markdown report; docs/benchmarks.md records the results.
 var which = args.Length > 0 ? args[0] : "all";
 var sections = new List<string>
@@ -39,5 +40,9 @@ if (which is "runs" or "all")
 if (which is "storage" or "all")
 {
     sections.Add(await StorageBenchmark.RunAsync(CancellationToken.None));
+}
+if (which is "cluster" or "all")
+{
+    sections.Add(await ClusterBenchmark.RunAsync(CancellationToken.None));
 }
 Console.WriteLine(string.Join("\n\n", sections));

@@ -16,9 +16,23 @@ namespace Threadloom.Sandbox;
 /// <remarks>Design notes: a bwrap mount cannot change after start, so each pooled kernel is started on its own fresh,
 /// empty working folder and host uid; a new session adopts both. A kernel that dies, times out or is cancelled is
 /// killed with its whole pid namespace and replaced lazily on the session's next execution, which is then told that
-/// variables were lost. Nothing here ever runs code outside bubblewrap (issue #5).</remarks>
+/// variables were lost. Nothing here ever runs code outside bubblewrap (issue #5).
+/// <para>Sessions live in this process only (issue #12 §3): a thread's session stays on the node that ran it. Each
+/// request names the run that, as the database records it, last ran code on the thread. A session created for a
+/// thread that ran code before (its node is gone or restarted), or one whose last run is neither that run nor the
+/// current one (the thread's code ran on another node since), starts fresh, and the execution's output begins with
+/// <see cref="SessionResetNotice"/>. The thread's files are placed again by every execution anyway.</para></remarks>
 public sealed partial class BubblewrapSandbox : ICodeSandbox, IAsyncDisposable
 {
+    /// <summary>
+    /// The first line of the output of an execution that found the thread's earlier session gone (issue #12 §3): the
+    /// node that held it is gone or restarted, or another node ran the thread's code since.
+    /// </summary>
+    public const string SessionResetNotice =
+        "[The code interpreter session of this thread was reset: it ran on a server that is gone or restarted, or the thread's "
+        + "code ran elsewhere since. Variables, imports and files written by earlier executions are lost; the thread's files "
+        + "were placed in /mnt/data again.]";
+
     private readonly CodeInterpreterOptions _options;
     private readonly ILogger<BubblewrapSandbox> _logger;
     private readonly TimeProvider _time;
@@ -232,28 +246,52 @@ public sealed partial class BubblewrapSandbox : ICodeSandbox, IAsyncDisposable
     private async Task<CodeExecutionResult> ExecuteInSessionAsync(CodeExecutionRequest request, long started, CancellationToken cancellationToken)
     {
         Session session;
+        bool created;
+        var stale = false;
         while (true)
         {
             try
             {
-                session = GetOrCreateSession(request.SessionKey);
+                session = GetOrCreateSession(request.SessionKey, out created);
             }
             catch (Exception e) when (e is IOException or UnauthorizedAccessException or InvalidOperationException or SandboxUnavailableException)
             {
                 return Failure($"The code interpreter sandbox is unavailable: {e.Message}", null, started);
             }
             await session.Gate.WaitAsync(cancellationToken);
-            if (!session.Ended)
+            if (session.Ended)
             {
-                break;
+                // The session was reaped or ended while this call waited; use a fresh one.
+                session.Gate.Release();
+                continue;
             }
-            // The session was reaped or ended while this call waited; use a fresh one.
-            session.Gate.Release();
+            if (!created && IsStale(session, request))
+            {
+                // Another node (or another life of this one) ran this thread's code since: this state is not the thread's.
+                LogSessionStale(session.Key, session.LastRunId ?? "-", request.PreviousRunId ?? "-");
+                lock (_sync)
+                {
+                    if (_sessions.TryGetValue(session.Key, out var mapped) && ReferenceEquals(mapped, session))
+                    {
+                        _sessions.Remove(session.Key);
+                    }
+                }
+                session.Gate.Release();
+                await EndAsync(session, cancellationToken);
+                stale = true;
+                continue;
+            }
+            break;
         }
+        var reset = stale || (created && request.PreviousRunId is not null);
         try
         {
             session.LastUsed = _time.GetUtcNow();
             var notice = new StringBuilder();
+            if (reset)
+            {
+                notice.AppendLine(SessionResetNotice);
+            }
             if (session.Kernel is { HasExited: true } dead)
             {
                 notice.Append("[The previous kernel had exited (exit code ").Append(dead.ExitCode)
@@ -291,9 +329,12 @@ public sealed partial class BubblewrapSandbox : ICodeSandbox, IAsyncDisposable
             }
             catch (Exception e) when (e is ArgumentException or IOException)
             {
-                return Failure(notice + e.Message, null, started);
+                return Failure(notice + e.Message, null, started) with { SessionReset = reset };
             }
-            return await RunAsync(session, session.Kernel, request, notice, started, cancellationToken);
+            var result = await RunAsync(session, session.Kernel, request, notice, started, cancellationToken);
+            // Only an execution that returned is recorded in a step; a cancelled one (killed) is not, so it is not counted.
+            session.LastRunId = request.Audit.RunId;
+            return result with { SessionReset = reset };
         }
         finally
         {
@@ -423,11 +464,23 @@ public sealed partial class BubblewrapSandbox : ICodeSandbox, IAsyncDisposable
         }
     }
 
-    private Session GetOrCreateSession(string key)
+    /// <summary>
+    /// Whether the session missed executions of its thread: it last ran code for a run that is neither the one asking
+    /// nor the run that, as the database records it, last ran code on the thread (that run ran on another node).
+    /// </summary>
+    internal static bool IsStale(string? sessionLastRunId, CodeExecutionRequest request) =>
+        sessionLastRunId is not null && request.PreviousRunId is not null
+        && !string.Equals(sessionLastRunId, request.PreviousRunId, StringComparison.Ordinal)
+        && !string.Equals(sessionLastRunId, request.Audit.RunId, StringComparison.Ordinal);
+
+    private static bool IsStale(Session session, CodeExecutionRequest request) => IsStale(session.LastRunId, request);
+
+    private Session GetOrCreateSession(string key, out bool created)
     {
         EnsurePrepared();
         Session? evicted = null;
         Session session;
+        created = false;
         lock (_sync)
         {
             ObjectDisposedException.ThrowIf(_disposed, this);
@@ -435,6 +488,7 @@ public sealed partial class BubblewrapSandbox : ICodeSandbox, IAsyncDisposable
             {
                 return existing;
             }
+            created = true;
             if (_sessions.Count >= _options.MaxSessions)
             {
                 evicted = _sessions.Values.Where(s => s.Gate.CurrentCount == 1).MinBy(s => s.LastUsed);
@@ -675,6 +729,9 @@ public sealed partial class BubblewrapSandbox : ICodeSandbox, IAsyncDisposable
     [LoggerMessage(Level = LogLevel.Warning, Message = "Sandbox kernel for session {SessionKey} broke the protocol and was replaced: {Reason}")]
     private partial void LogProtocolViolation(string sessionKey, string reason);
 
+    [LoggerMessage(Level = LogLevel.Information, Message = "Sandbox session {SessionKey} was ended: it last ran run {LastRunId}, but the thread's code last ran in run {PreviousRunId} elsewhere")]
+    private partial void LogSessionStale(string sessionKey, string lastRunId, string previousRunId);
+
     [LoggerMessage(Level = LogLevel.Warning, Message = "Sandbox warm pool refill failed: {Reason}")]
     private partial void LogPoolRefillFailed(string reason);
 
@@ -686,5 +743,8 @@ public sealed partial class BubblewrapSandbox : ICodeSandbox, IAsyncDisposable
         public SandboxKernel? Kernel { get; set; }
         public DateTimeOffset LastUsed { get; set; } = created;
         public bool Ended { get; set; }
+
+        /// <summary>The run of the last execution in this session (null before the first).</summary>
+        public string? LastRunId { get; set; }
     }
 }

@@ -17,7 +17,7 @@ public sealed class PostgresUnitOfWork(PostgresDatabase database) : IUnitOfWork
 /// <summary>The rows several stores write, in one place.</summary>
 internal sealed class PostgresStoreWriter(NpgsqlConnection connection, NpgsqlTransaction transaction) : IStoreWriter
 {
-    internal const string ActiveStatuses = "('queued','in_progress','requires_action','cancelling')";
+    internal static readonly string ActiveStatuses = RunTransitions.ActiveStatusesSql;
 
     public async Task InsertThreadAsync(AssistantThread thread, CancellationToken cancellationToken) =>
         await connection.ExecuteAsync("INSERT INTO threads (id, project_id, data) VALUES ($1, $2, $3)", transaction, cancellationToken,

@@ -11,7 +11,7 @@ namespace Threadloom.Storage.Sqlite;
 /// </summary>
 public sealed class SqliteRunStore(SqliteDatabase database) : IRunStore
 {
-    internal const string ActiveStatuses = "('queued','in_progress','requires_action','cancelling')";
+    internal static readonly string ActiveStatuses = RunTransitions.ActiveStatusesSql;
     private readonly DocumentTable<Run> _table = new(database, "runs", DomainJson.Default.Run);
     private readonly SqliteUnitOfWork _unitOfWork = new(database);
 

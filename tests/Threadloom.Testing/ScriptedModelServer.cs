@@ -62,6 +62,9 @@ public sealed class ScriptedModelServer : IAsyncDisposable
     /// <summary>Embedding width when the request gives no <c>dimensions</c>.</summary>
     public int EmbeddingDimensions { get; set; } = 16;
 
+    /// <summary>Wait before answering each embeddings call (a slow upstream, to catch ingestion mid-way).</summary>
+    public TimeSpan EmbeddingDelay { get; set; }
+
     /// <summary>Overrides the deterministic embedding of one input text.</summary>
     public Func<string, float[]>? EmbeddingFunction { get; set; }
 
@@ -622,6 +625,14 @@ public sealed class ScriptedModelServer : IAsyncDisposable
     private async Task HandleEmbeddingsAsync(HttpContext context)
     {
         var request = await RecordAsync(context);
+        try
+        {
+            await DelayAsync(EmbeddingDelay, context.RequestAborted);
+        }
+        catch (OperationCanceledException)
+        {
+            return;
+        }
         if ((_embeddingErrors.TryDequeue(out var queued) ? queued : Volatile.Read(ref _embeddingFailure)) is { } error)
         {
             await WriteErrorAsync(context, error);

@@ -7,7 +7,7 @@ public static class RunEngineServiceCollectionExtensions
 {
     /// <summary>
     /// Registers the run engine: <see cref="RunsOptions"/> (section <c>Runs</c>, validated at startup), the work signal,
-    /// event bus and cancellation registry (in-process unless registered before), <see cref="RunCommands"/>, <see cref="RunExecutor"/> and the
+    /// event bus and cancellation registry (in-process unless registered before), <see cref="RunLifecycle"/>, <see cref="RunCommands"/>, <see cref="RunExecutor"/> and the
     /// <see cref="RunWorker"/> hosted service, and a <see cref="Workers.LeaseHolder"/> unless the host registered one. Built-in tools are added as <see cref="IBuiltInTool"/> singletons.
     /// Needs the stores, <c>AddInference</c>, <c>TimeProvider</c> and <c>IIdGenerator</c>.
     /// </summary>
@@ -22,6 +22,7 @@ public static class RunEngineServiceCollectionExtensions
         services.TryAddSingleton<IRunEventBus, LocalRunEventBus>();
         services.TryAddSingleton<RunCancellations>();
         services.TryAddSingleton<IRunCancellation>(sp => sp.GetRequiredService<RunCancellations>());
+        services.TryAddSingleton<RunLifecycle>();
         services.TryAddSingleton<RunCommands>();
         services.TryAddSingleton<PromptBuilder>();
         services.TryAddSingleton<RunExecutor>();

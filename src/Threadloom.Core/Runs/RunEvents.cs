@@ -13,14 +13,17 @@ public sealed record RunEvent(string Name, object Payload)
     /// <summary>The event's position in its run's stream (1, 2, …), set by the <see cref="IRunEventBus"/> that delivers it; 0 before.</summary>
     public long Sequence { get; init; }
 
-    public static RunEvent ForRun(Run run) => new("thread.run." + RunTransitions.WireName(run.Status), run);
+    /// <summary>The event of <paramref name="run"/> in its current status (<c>thread.run.queued</c>, …).</summary>
+    public static RunEvent ForRun(Run run) => new(RunEventNames.ForRun(run.Status), run);
 
-    public static RunEvent ForStep(RunStep step, string status) => new("thread.run.step." + status, step);
+    /// <summary>The event of <paramref name="step"/> in its current status (<c>thread.run.step.in_progress</c>, …).</summary>
+    public static RunEvent ForStep(RunStep step) => new(RunEventNames.ForStep(step.Status), step);
 
-    public static RunEvent ForMessage(ThreadMessage message, string status) => new("thread.message." + status, message);
+    /// <summary>The event of <paramref name="message"/> in its current status (<c>thread.message.in_progress</c>, …).</summary>
+    public static RunEvent ForMessage(ThreadMessage message) => new(RunEventNames.ForMessage(message.Status), message);
 
     /// <summary>True for the last event of a stream: a run that needs tool outputs or ended, or an error.</summary>
-    public bool EndsStream => Name == "error" || (Payload is Run run && Name != "thread.run.created" && RunTransitions.EndsStream(run.Status));
+    public bool EndsStream => Name == RunEventNames.Error || (Payload is Run run && Name != RunEventNames.RunCreated && RunTransitions.EndsStream(run.Status));
 }
 
 /// <summary>

@@ -67,30 +67,39 @@ public static class RunTransitions
         return next;
     }
 
-    public static string WireName(RunStatus status) => status switch
-    {
-        RunStatus.Queued => "queued",
-        RunStatus.InProgress => "in_progress",
-        RunStatus.RequiresAction => "requires_action",
-        RunStatus.Cancelling => "cancelling",
-        RunStatus.Cancelled => "cancelled",
-        RunStatus.Failed => "failed",
-        RunStatus.Completed => "completed",
-        RunStatus.Incomplete => "incomplete",
-        _ => "expired",
-    };
+    /// <summary>
+    /// The one table of run status wire names: the API, the stream's event names (<see cref="RunEventNames"/>) and both
+    /// schemas' <c>status</c> column use these. They equal the enum's <c>JsonStringEnumMemberName</c>s, which the
+    /// JSON source generator needs as attributes (a test keeps the two the same).
+    /// </summary>
+    private static readonly (RunStatus Status, string Name)[] StatusNames =
+    [
+        (RunStatus.Queued, "queued"),
+        (RunStatus.InProgress, "in_progress"),
+        (RunStatus.RequiresAction, "requires_action"),
+        (RunStatus.Cancelling, "cancelling"),
+        (RunStatus.Cancelled, "cancelled"),
+        (RunStatus.Failed, "failed"),
+        (RunStatus.Completed, "completed"),
+        (RunStatus.Incomplete, "incomplete"),
+        (RunStatus.Expired, "expired"),
+    ];
 
-    public static RunStatus? Parse(string wire) => wire switch
-    {
-        "queued" => RunStatus.Queued,
-        "in_progress" => RunStatus.InProgress,
-        "requires_action" => RunStatus.RequiresAction,
-        "cancelling" => RunStatus.Cancelling,
-        "cancelled" => RunStatus.Cancelled,
-        "failed" => RunStatus.Failed,
-        "completed" => RunStatus.Completed,
-        "incomplete" => RunStatus.Incomplete,
-        "expired" => RunStatus.Expired,
-        _ => null,
-    };
+    private static readonly Dictionary<RunStatus, string> NameOf = StatusNames.ToDictionary(e => e.Status, e => e.Name);
+
+    private static readonly Dictionary<string, RunStatus> StatusOf = StatusNames.ToDictionary(e => e.Name, e => e.Status, StringComparer.Ordinal);
+
+    /// <summary>Every status, in table order.</summary>
+    public static IReadOnlyList<RunStatus> All { get; } = [.. StatusNames.Select(e => e.Status)];
+
+    /// <summary>
+    /// The wire names of the statuses that hold the thread's lock, as an SQL list (<c>('queued', …)</c>) for the stores'
+    /// queries. Both schemas' unique partial index <c>ux_runs_active_thread</c> spells the same list.
+    /// </summary>
+    public static string ActiveStatusesSql { get; } = "(" + string.Join(",", StatusNames.Where(e => IsActive(e.Status)).Select(e => $"'{e.Name}'")) + ")";
+
+    public static string WireName(RunStatus status) =>
+        NameOf.TryGetValue(status, out var name) ? name : throw new ArgumentOutOfRangeException(nameof(status), status, "Not a run status.");
+
+    public static RunStatus? Parse(string wire) => StatusOf.TryGetValue(wire, out var status) ? status : null;
 }

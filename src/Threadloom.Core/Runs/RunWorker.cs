@@ -51,9 +51,17 @@ public sealed partial class RunWorker(
 
     protected override async Task ExecuteAsync(CancellationToken stoppingToken)
     {
+        if (!_options.Enabled)
+        {
+            return;
+        }
         using var loopCts = CancellationTokenSource.CreateLinkedTokenSource(stoppingToken, _draining.Token);
         var loopToken = loopCts.Token;
         using var slots = new SemaphoreSlim(_options.MaxConcurrentRuns, _options.MaxConcurrentRuns);
+        // A run's CPU-bound work (prompt building, token counting of long threads, truncation) runs on these niced
+        // threads with its awaits' continuations, never on the pool that serves requests (issue #9 §2). One thread per
+        // slot, since SQLite's calls block their thread while they wait for the write lock.
+        using var threads = new DedicatedThreadScheduler(_options.MaxConcurrentRuns, "runs");
         var running = new List<Task>();
         var lastSweep = Stopwatch.StartNew();
         var first = true;
@@ -73,7 +81,11 @@ public sealed partial class RunWorker(
                     run =>
                     {
                         LogClaimed(run.Id, _nodeId);
-                        return RunOneAsync(run, slots, _aborting.Token);
+                        return threads.Run(async () =>
+                        {
+                            await RunOneAsync(run, slots, _aborting.Token);
+                            return true;
+                        });
                     },
                     // Only this loop takes slots, so a free slot is taken at once: not cancelling keeps a claimed run from being dropped.
                     CancellationToken.None);
@@ -142,7 +154,6 @@ public sealed partial class RunWorker(
 
     private async Task RunOneAsync(Run run, SemaphoreSlim slots, CancellationToken abortToken)
     {
-        await Task.Yield();
         using var runCts = CancellationTokenSource.CreateLinkedTokenSource(abortToken);
         using var heartbeatCts = new CancellationTokenSource();
         try

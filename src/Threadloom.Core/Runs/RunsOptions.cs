@@ -7,6 +7,10 @@ public sealed class RunsOptions
 {
     public const string SectionName = "Runs";
 
+    /// <summary>False: this node claims no runs and sweeps none (an API-only node of a cluster); it still creates,
+    /// streams, polls and cancels runs that other nodes execute.</summary>
+    public bool Enabled { get; init; } = true;
+
     /// <summary>Runs one node executes at the same time. A run mostly waits on the model, so this is far above the
     /// core count: with 64 clients, 64 slots completed 665 runs/s against 455 with 32 (docs/benchmarks.md).</summary>
     [Range(1, 1024)]

@@ -34,7 +34,8 @@ internal sealed class RunTestServer : IAsyncDisposable
     public ManualTimeProvider? Clock { get; }
 
     /// <param name="extraArgs">More configuration, e.g. <c>--CodeInterpreter:BubblewrapPath</c>.</param>
-    public static async Task<RunTestServer> StartAsync(bool fakeClock = false, bool withProvider = true, IEnumerable<string>? extraArgs = null)
+    /// <param name="configureServices">Registrations made before the server's own, which then stand (they are TryAdd).</param>
+    public static async Task<RunTestServer> StartAsync(bool fakeClock = false, bool withProvider = true, IEnumerable<string>? extraArgs = null, Action<IServiceCollection>? configureServices = null)
     {
         var model = await ScriptedModelServer.StartAsync();
         var directory = Path.Combine(Path.GetTempPath(), "threadloom-runs-" + Guid.NewGuid().ToString("N"));
@@ -64,6 +65,7 @@ internal sealed class RunTestServer : IAsyncDisposable
         {
             builder.Services.AddSingleton<TimeProvider>(clock);
         }
+        configureServices?.Invoke(builder.Services);
         var app = await ThreadloomApp.BuildAsync(builder);
         var workRoot = app.Configuration["CodeInterpreter:WorkRoot"]!;
         await app.StartAsync();

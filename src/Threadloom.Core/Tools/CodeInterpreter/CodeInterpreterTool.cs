@@ -26,6 +26,8 @@ public sealed partial class CodeInterpreterTool(
     IThreadStore threads,
     IMessageStore messages,
     IFileStore files,
+    IRunStore runs,
+    IRunStepStore steps,
     IBlobStore blobs,
     IIdGenerator ids,
     TimeProvider time,
@@ -69,9 +71,14 @@ public sealed partial class CodeInterpreterTool(
         await EnsureAvailableAsync(cancellationToken);
 
         var inputs = await GatherInputsAsync(run, cancellationToken);
+        var previousRunId = await LastRunWithCodeAsync(run, cancellationToken);
         var result = await sandbox.ExecuteAsync(
-            new CodeExecutionRequest(run.ThreadId, code, inputs, new ExecutionAudit(run.ProjectId, run.ThreadId, run.Id), new OutputStore(this, run.ProjectId)),
+            new CodeExecutionRequest(run.ThreadId, code, inputs, new ExecutionAudit(run.ProjectId, run.ThreadId, run.Id), new OutputStore(this, run.ProjectId), previousRunId),
             cancellationToken);
+        if (result.SessionReset)
+        {
+            LogSessionReset(run.Id, run.ThreadId, previousRunId ?? "-");
+        }
         if (result.Failed && result.LimitHit is null && result.Logs.StartsWith("The code interpreter sandbox could not start", StringComparison.Ordinal))
         {
             _healthy = false;
@@ -231,6 +238,30 @@ public sealed partial class CodeInterpreterTool(
         return inputs;
     }
 
+    /// <summary>
+    /// The newest of the thread's last <see cref="SessionLookBack"/> runs (this one included) with a completed
+    /// code_interpreter step, as the database records it whichever node ran it; null when there is none. The sandbox
+    /// compares it with what its session last ran, to notice a session that is gone or out of date (issue #12 §3).
+    /// </summary>
+    private async Task<string?> LastRunWithCodeAsync(Run run, CancellationToken cancellationToken)
+    {
+        var recent = await runs.ListAsync(run.ProjectId, run.ThreadId, new PageRequest(SessionLookBack), cancellationToken);
+        foreach (var candidate in recent.Items)
+        {
+            foreach (var step in await steps.ListAllAsync(candidate.Id, cancellationToken))
+            {
+                if (step.BuiltInCalls?.Values.Any(c => c.Name == ToolName) == true)
+                {
+                    return candidate.Id;
+                }
+            }
+        }
+        return null;
+    }
+
+    /// <summary>Runs of a thread looked at for an earlier code execution; older ones are not told about a reset.</summary>
+    internal const int SessionLookBack = 20;
+
     /// <summary>A single path segment the sandbox accepts: no separators, not <c>.</c>/<c>..</c>, no control characters.</summary>
     internal static string SafeName(string filename, string fallback)
     {
@@ -274,6 +305,9 @@ public sealed partial class CodeInterpreterTool(
     [LoggerMessage(Level = LogLevel.Information,
         Message = "code_interpreter ran for run {RunId} on thread {ThreadId} in {DurationMs} ms (failed: {Failed}, images: {Images}, files: {Files})")]
     private partial void LogExecuted(string runId, string threadId, long durationMs, bool failed, int images, int files);
+
+    [LoggerMessage(Level = LogLevel.Information, Message = "code_interpreter session of thread {ThreadId} was reset for run {RunId} (the thread last ran code in run {PreviousRunId})")]
+    private partial void LogSessionReset(string runId, string threadId, string previousRunId);
 
     [LoggerMessage(Level = LogLevel.Error, Message = "code_interpreter is unavailable: {Reason}")]
     private partial void LogUnavailable(string reason);

@@ -30,8 +30,11 @@ public sealed record SandboxHealth(bool IsHealthy, string? Reason);
 /// <param name="Files">Files placed at <c>/mnt/data/&lt;FileName&gt;</c> before the code runs (skipped when already there with the same content).</param>
 /// <param name="Audit">Who asked, for the audit log.</param>
 /// <param name="Outputs">Where produced files and figures are streamed to; null: they are counted and reported, not stored.</param>
+/// <param name="PreviousRunId">The run that last ran code on this session key as the database records it, on any node
+/// (null: none). A session that did not run it (or the current run) last is out of date and starts fresh, and so does a
+/// new session when this is set; the result then says <see cref="CodeExecutionResult.SessionReset"/>.</param>
 public sealed record CodeExecutionRequest(string SessionKey, string Code, IReadOnlyList<SandboxInputFile> Files, ExecutionAudit Audit,
-    ISandboxOutputSink? Outputs = null);
+    ISandboxOutputSink? Outputs = null, string? PreviousRunId = null);
 
 /// <summary>
 /// Stores what an execution produced. The sandbox decides which files are outputs (from its own scan of the session
@@ -73,7 +76,12 @@ public sealed record CodeExecutionResult(
     IReadOnlyList<SandboxOutputFile> Images,
     IReadOnlyList<SandboxOutputFile> Files,
     TimeSpan Duration,
-    string? LimitHit);
+    string? LimitHit)
+{
+    /// <summary>The thread had run code before, but not in this session (its node is gone or restarted, or the code
+    /// ran on another node since): the session started fresh and <see cref="Logs"/> begin with a notice saying so.</summary>
+    public bool SessionReset { get; init; }
+}
 
 /// <summary>
 /// A file produced by an execution: <paramref name="FileName"/> is relative to <c>/mnt/data</c> (printable UTF-8, one

@@ -102,7 +102,7 @@ public static class RunEndpoints
             subscription?.Dispose();
             throw;
         }
-        return Respond(http, run, subscription, [new RunEvent("thread.created", thread)], cancellationToken);
+        return Respond(http, run, subscription, [new RunEvent(RunEventNames.ThreadCreated, thread)], cancellationToken);
     }
 
     internal static async Task<Ok<ListResponse<RunObject>>> ListAsync(
@@ -121,15 +121,15 @@ public static class RunEndpoints
         return TypedResults.Ok(run.ToObject());
     }
 
-    internal static async Task<Ok<RunObject>> ModifyAsync(string threadId, string runId, HttpContext http, ApiCaller caller, IRunStore runs, CancellationToken cancellationToken)
+    internal static async Task<Ok<RunObject>> ModifyAsync(
+        string threadId, string runId, HttpContext http, ApiCaller caller, IRunStore runs, RunCommands commands, CancellationToken cancellationToken)
     {
         var request = await RequestBody.ReadAsync(http, ApiJsonContext.Default.ModifyRunRequest);
         var metadata = request.Metadata is null ? null : Validate.Metadata(request.Metadata);
         for (var attempt = 0; attempt < 5; attempt++)
         {
             var current = await FindAsync(runs, caller, threadId, runId, cancellationToken);
-            var updated = current with { Metadata = metadata ?? current.Metadata };
-            if (await runs.UpdateAsync(updated, current.Status, null, cancellationToken))
+            if (await commands.TryModifyAsync(current, metadata, cancellationToken) is { } updated)
             {
                 return TypedResults.Ok(updated.ToObject());
             }
