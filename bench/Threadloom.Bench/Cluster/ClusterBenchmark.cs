@@ -3,8 +3,8 @@ using System.Diagnostics;
 using System.Globalization;
 using System.Net.Http.Headers;
 using System.Text;
-using System.Text.Json;
 using Npgsql;
+using Threadloom.Bench.Runs;
 using Threadloom.Bench.Storage;
 using Threadloom.Testing;
 
@@ -94,7 +94,7 @@ public static class ClusterBenchmark
             }
             await Task.WhenAll(nodes.Select(n => n.WaitHealthyAsync(TimeSpan.FromMinutes(3))));
             var clients = nodes.Select(Client).ToList();
-            var assistant = await PostAsync(clients[0], "assistants", """{"model":"gpt-4o","instructions":"Be brief."}""", ct);
+            var assistant = await RunsBenchmark.PostAsync(clients[0], "assistants", """{"model":"gpt-4o","instructions":"Be brief."}""", ct);
 
             async Task<int> LoadAsync(TimeSpan length)
             {
@@ -105,7 +105,7 @@ public static class ClusterBenchmark
                     var http = clients[c % clients.Count];
                     while (sw.Elapsed < length)
                     {
-                        var thread = await PostAsync(http, "threads", """{"messages":[{"role":"user","content":"How are you?"}]}""", ct);
+                        var thread = await RunsBenchmark.PostAsync(http, "threads", """{"messages":[{"role":"user","content":"How are you?"}]}""", ct);
                         if (await StreamAsync(http, $"threads/{thread}/runs", $$"""{"assistant_id":"{{assistant}}","stream":true}""", ct) is { Completed: true })
                         {
                             Interlocked.Increment(ref completed);
@@ -203,7 +203,7 @@ public static class ClusterBenchmark
             await using var node = ThreadloomProcess.Start(sqliteFolder, NodeArguments(modelB, null, slots: 64));
             await node.WaitHealthyAsync(TimeSpan.FromMinutes(3));
             using var http = Client(node);
-            var sqliteAssistant = await PostAsync(http, "assistants", """{"model":"gpt-4o","instructions":"Be brief."}""", ct);
+            var sqliteAssistant = await RunsBenchmark.PostAsync(http, "assistants", """{"model":"gpt-4o","instructions":"Be brief."}""", ct);
             for (var i = 0; i < Warmup + Measured; i++)
             {
                 var key = $"sqlite {i}";
@@ -229,8 +229,8 @@ public static class ClusterBenchmark
             nodes.Add(ThreadloomProcess.Start(folders[0], NodeArguments(modelA, database, slots: 1)));
             await nodes[0].WaitHealthyAsync(TimeSpan.FromMinutes(3));
             using var a = Client(nodes[0]);
-            var assistant = await PostAsync(a, "assistants", """{"model":"gpt-4o","instructions":"Be brief."}""", ct);
-            await PostAsync(a, "threads/runs", $$$"""{"assistant_id":"{{{assistant}}}","thread":{"messages":[{"role":"user","content":"hold"}]}}""", ct);
+            var assistant = await RunsBenchmark.PostAsync(a, "assistants", """{"model":"gpt-4o","instructions":"Be brief."}""", ct);
+            await RunsBenchmark.PostAsync(a, "threads/runs", $$$"""{"assistant_id":"{{{assistant}}}","thread":{"messages":[{"role":"user","content":"hold"}]}}""", ct);
             await holdStarted.Task.WaitAsync(TimeSpan.FromSeconds(60), ct);
             nodes.Add(ThreadloomProcess.Start(folders[1], NodeArguments(modelB, database, slots: 64)));
             await nodes[1].WaitHealthyAsync(TimeSpan.FromMinutes(3));
@@ -455,18 +455,6 @@ public static class ClusterBenchmark
             completed |= line == "event: thread.run.completed";
         }
         return (firstDelta, completed);
-    }
-
-    private static async Task<string> PostAsync(HttpClient http, string path, string json, CancellationToken ct)
-    {
-        using var response = await http.PostAsync(path, new StringContent(json, Encoding.UTF8, "application/json"), ct);
-        var text = await response.Content.ReadAsStringAsync(ct);
-        if (!response.IsSuccessStatusCode)
-        {
-            throw new InvalidOperationException($"{path}: {(int)response.StatusCode} {text}");
-        }
-        using var document = JsonDocument.Parse(text);
-        return document.RootElement.GetProperty("id").GetString()!;
     }
 
     private static void Progress(string line) => Console.Error.WriteLine($"[{DateTime.UtcNow:HH:mm:ss}] cluster {line} ({StorageBenchmark.Load()})");

@@ -196,7 +196,8 @@ public static class RunsBenchmark
         return http;
     }
 
-    private static async Task<string> PostAsync(HttpClient http, string path, string json, CancellationToken ct)
+    /// <summary>POSTs JSON and returns the created object's id (shared with the cluster bench).</summary>
+    internal static async Task<string> PostAsync(HttpClient http, string path, string json, CancellationToken ct)
     {
         using var response = await http.PostAsync(path, new StringContent(json, Encoding.UTF8, "application/json"), ct);
         var text = await response.Content.ReadAsStringAsync(ct);
