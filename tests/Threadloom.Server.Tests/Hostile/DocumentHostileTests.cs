@@ -219,7 +219,7 @@ public sealed class DocumentHostileTests(DocumentHostileFixture fixture, ITestOu
 
     private static async Task<JsonElement> WaitAsync(HttpClient http, string storeId, string fileId)
     {
-        // Only a guard against a wedged job: the 300 KB word embeds about 600 model windows, which took 2 min 47 s
+        // Only a guard against a wedged job: the 300 KB word costs hundreds of model windows, which took 2 min 47 s
         // on a machine at load 15-20, so the guard leaves room for a loaded CI machine.
         using var timeout = new CancellationTokenSource(TimeSpan.FromMinutes(8));
         while (true)
