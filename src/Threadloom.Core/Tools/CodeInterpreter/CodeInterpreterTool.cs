@@ -246,7 +246,9 @@ public sealed partial class CodeInterpreterTool(
     private async Task<string?> LastRunWithCodeAsync(Run run, CancellationToken cancellationToken)
     {
         var recent = await runs.ListAsync(run.ProjectId, run.ThreadId, new PageRequest(SessionLookBack), cancellationToken);
-        foreach (var candidate in recent.Items)
+        // Only a run offered the tool can have executed it (the executor runs built-ins only when offered), so the
+        // steps of the others are not read.
+        foreach (var candidate in recent.Items.Where(r => r.Tools.Any(t => t is CodeInterpreterToolDefinition)))
         {
             foreach (var step in await steps.ListAllAsync(candidate.Id, cancellationToken))
             {
