@@ -133,6 +133,13 @@ public sealed class ClusterRunTests(ITestOutputHelper output)
             var held = (await cluster.Assistants(ApiOnly).CreateRunAsync(thread.Id, assistant.Id)).Value;
             var holdCall = await cluster.EventuallyAsync("the held model call", _ =>
                 Task.FromResult(model.ChatRequests.FirstOrDefault(r => r.LastUserText == "HOLD this one")), Patience);
+            // The model call arriving is not the run's message existing: wait for the first chunks to be written, so
+            // the cancel ends a message that was started (it raced the first delta before).
+            await cluster.EventuallyAsync("the held run's message", async node =>
+            {
+                var newest = await cluster.Assistants(node).GetMessagesAsync(thread.Id, new MessageCollectionOptions { Order = MessageCollectionOrder.Descending }).FirstAsync();
+                return newest.RunId == held.Id ? newest : null;
+            }, Patience);
             var owner = Cluster.NodeOf(holdCall);
             Assert.True(owner is 0 or 1, $"the held run was executed by node {owner}");
             var other = 1 - owner;
