@@ -31,6 +31,12 @@ public sealed partial class MiniLmEmbeddingGenerator : IEmbeddingGenerator<strin
     public const int WindowPieces = 254;
 
     private const int MaxWordChars = 48;
+
+    /// <summary>
+    /// BERT's <c>max_input_chars_per_word</c>: the model's own tokenizer turns a longer word into nothing (an
+    /// <c>[UNK]</c> in the reference one), so such a word was never more than a placeholder to the model.
+    /// </summary>
+    private const int MaxModelWordChars = 100;
     private const int BatchSize = 16;
 
     private readonly SentenceEncoder _encoder;
@@ -291,10 +297,13 @@ public sealed partial class MiniLmEmbeddingGenerator : IEmbeddingGenerator<strin
         var words = new List<string>();
         foreach (var word in Whitespace().Replace(input, " ").Trim().Split(' ', StringSplitOptions.RemoveEmptyEntries))
         {
-            // Very long "words" (hashes, base64, URLs) are cut so that no single word can overflow a window.
-            for (var i = 0; i < word.Length; i += MaxWordChars)
+            // Long "words" (hashes, base64, URLs) are cut so that no single word can overflow a window. One longer than
+            // the model's own limit keeps only its first part: cut whole, a 300 KB run of letters became 150,000 word
+            // pieces to embed (minutes of model time) for what the model reads as one unknown word (issue #9).
+            var length = word.Length < MaxModelWordChars ? word.Length : MaxWordChars;
+            for (var i = 0; i < length; i += MaxWordChars)
             {
-                words.Add(word.Substring(i, Math.Min(MaxWordChars, word.Length - i)));
+                words.Add(word.Substring(i, Math.Min(MaxWordChars, length - i)));
             }
         }
         if (words.Count == 0)

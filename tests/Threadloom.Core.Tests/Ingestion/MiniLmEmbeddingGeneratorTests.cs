@@ -55,6 +55,19 @@ public sealed class MiniLmEmbeddingGeneratorTests : IClassFixture<MiniLmFixture>
     }
 
     [Fact]
+    public void SplitIntoWindows_WordLongerThanTheModelReads_KeepsOnlyItsFirstPart_ShorterOnesWhole()
+    {
+        // 300 KB with no space: the model's tokenizer reads a word of 100 characters or more as nothing, so only a
+        // bounded first part is embedded, not 150,000 pieces.
+        var huge = Assert.Single(_generator.SplitIntoWindows("before " + new string('x', 300_000) + " after"));
+        Assert.InRange(huge.Pieces, 3, 40);
+        Assert.Equal("before " + new string('x', 48) + " after", huge.Text);
+
+        var word = string.Concat(Enumerable.Repeat("abcdefghij", 7)); // 70 characters: cut, but whole
+        Assert.Equal(word[..48] + " " + word[48..], Assert.Single(_generator.SplitIntoWindows(word)).Text);
+    }
+
+    [Fact]
     public async Task Generate_TextBeyondFirstWindow_ChangesTheVector()
     {
         // Same first ~300 word pieces, different tails: a truncating encoder would return identical vectors.
