@@ -79,6 +79,7 @@ public sealed partial class HybridFileSearch(
         {
             throw new ArgumentException(error, nameof(query));
         }
+        using var searchSpan = FileSearchTracing.Start(FileSearchTracing.Phases.Search);
         // With rewrite_query the keyword lists search the rewritten query; the vector lists embed the question as asked
         // when EmbedOriginalQuery is set (a sentence embeds better than the keywords left of it).
         var pairs = query.Queries.Where(q => !string.IsNullOrWhiteSpace(q))
@@ -98,6 +99,7 @@ public sealed partial class HybridFileSearch(
         {
             try
             {
+                using var span = FileSearchTracing.Start(FileSearchTracing.Phases.Embed);
                 vectors = await embeddings.GenerateAsync(pairs.Select(p => p.Embedded), cancellationToken: cancellationToken);
             }
             catch (ModelCallException e) when (query.Mode == FileSearchMode.Hybrid)
@@ -121,11 +123,14 @@ public sealed partial class HybridFileSearch(
                     var vector = vectors[i].Vector;
                     vectorList = query.Mode == FileSearchMode.VectorOnly
                         ? index.VectorSearchAsync(query.ProjectId, store, vector, depth, query.Filter, cancellationToken)
-                        : Task.Run(() => index.VectorSearchAsync(query.ProjectId, store, vector, depth, query.Filter, cancellationToken), cancellationToken);
+                        : Task.Run(() => VectorListAsync(query, store, vector, depth, cancellationToken), cancellationToken);
                 }
                 if (query.Mode != FileSearchMode.VectorOnly)
                 {
-                    lists.Add(await index.KeywordSearchAsync(query.ProjectId, store, queries[i], depth, query.Filter, cancellationToken));
+                    using (FileSearchTracing.Start(FileSearchTracing.Phases.Keyword))
+                    {
+                        lists.Add(await index.KeywordSearchAsync(query.ProjectId, store, queries[i], depth, query.Filter, cancellationToken));
+                    }
                     weights.Add(_fusion.KeywordWeight);
                 }
                 if (vectorList is not null)
@@ -136,12 +141,19 @@ public sealed partial class HybridFileSearch(
             }
         }
 
+        using var fuse = FileSearchTracing.Start(FileSearchTracing.Phases.Fuse);
         return ReciprocalRankFusion.Fuse(lists, h => h.ChunkId, weights, _fusion.K)
             .Where(f => f.Score >= query.ScoreThreshold)
             .Take(query.MaxNumResults)
             .Select(f => new FileSearchResult(f.Item.VectorStoreId, f.Item.FileId, f.Item.FileName, f.Score, f.Item.Text, f.Item.ChunkIndex,
                 f.Item.PageNumber, f.Item.Heading, f.Item.Attributes, f.Item.StartChar, f.Item.EndChar))
             .ToList();
+    }
+
+    private async Task<IReadOnlyList<ChunkHit>> VectorListAsync(FileSearchQuery query, string store, ReadOnlyMemory<float> vector, int depth, CancellationToken cancellationToken)
+    {
+        using var span = FileSearchTracing.Start(FileSearchTracing.Phases.Vector);
+        return await index.VectorSearchAsync(query.ProjectId, store, vector, depth, query.Filter, cancellationToken);
     }
 
     /// <summary>True when the store has chunks embedded by the current generator's model (or the generator names none).</summary>
