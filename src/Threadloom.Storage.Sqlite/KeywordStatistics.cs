@@ -11,21 +11,28 @@ namespace Threadloom.Storage.Sqlite;
 internal sealed class KeywordStatistics(string projectId, string table)
 {
     private readonly Lock _lock = new();
-    private readonly Dictionary<string, long> _df = new(StringComparer.Ordinal);
+    private readonly Dictionary<string, (long Df, bool Exact)> _df = new(StringComparer.Ordinal);
     private long _total = -1;
     private long _churn;
 
-    public async Task<List<(string Term, long Df)>> DocumentFrequenciesAsync(SqliteConnection connection, List<string> terms, CancellationToken cancellationToken)
+    /// <summary>
+    /// Each term's document frequency, counted up to <paramref name="cap"/>: a term matching more rows is reported as
+    /// <paramref name="cap"/> with <c>Exact</c> false. Counting walks the term's rows, so on a large table an exact
+    /// count of a frequent term costs milliseconds (12 ms p50 per search at 100,000 chunks, issue #11), while the
+    /// fast path only needs to know that it is over its budget.
+    /// </summary>
+    public async Task<List<(string Term, long Df, bool Exact)>> DocumentFrequenciesAsync(SqliteConnection connection, List<string> terms, long cap, CancellationToken cancellationToken)
     {
-        var result = new List<(string, long)>(terms.Count);
+        var result = new List<(string, long, bool)>(terms.Count);
         List<string>? missing = null;
         lock (_lock)
         {
             foreach (var term in terms)
             {
-                if (_df.TryGetValue(term, out var df))
+                // A capped count answers a request whose cap it reaches; otherwise the term is counted again.
+                if (_df.TryGetValue(term, out var df) && (df.Exact || df.Df >= cap))
                 {
-                    result.Add((term, df));
+                    result.Add(df.Exact || df.Df < cap ? (term, df.Df, df.Exact) : (term, cap, false));
                 }
                 else
                 {
@@ -35,19 +42,23 @@ internal sealed class KeywordStatistics(string projectId, string table)
         }
         if (missing is not null)
         {
-            await using var count = connection.Command($"SELECT COUNT(*) FROM {table} WHERE {table} MATCH $t", null, ("$t", ""));
-            var found = new List<(string, long)>(missing.Count);
+            var capped = cap < long.MaxValue;
+            await using var count = connection.Command(capped
+                ? $"SELECT COUNT(*) FROM (SELECT rowid FROM {table} WHERE {table} MATCH $t LIMIT $cap)"
+                : $"SELECT COUNT(*) FROM {table} WHERE {table} MATCH $t", null, ("$t", ""), ("$cap", capped ? cap : 0));
+            var found = new List<(string, long, bool)>(missing.Count);
             foreach (var term in missing)
             {
                 count.Parameters["$t"].Value = term;
-                found.Add((term, Convert.ToInt64(await count.ExecuteScalarAsync(cancellationToken), CultureInfo.InvariantCulture)));
+                var df = Convert.ToInt64(await count.ExecuteScalarAsync(cancellationToken), CultureInfo.InvariantCulture);
+                found.Add((term, df, !capped || df < cap));
             }
             result.AddRange(found);
             lock (_lock)
             {
-                foreach (var (term, df) in found)
+                foreach (var (term, df, exact) in found)
                 {
-                    _df[term] = df;
+                    _df[term] = (df, exact);
                 }
             }
         }

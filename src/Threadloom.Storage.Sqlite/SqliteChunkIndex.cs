@@ -211,14 +211,24 @@ public sealed class SqliteChunkIndex(SqliteDatabase database, IOptions<SqliteChu
         }
         else
         {
-            var remaining = (await statistics.DocumentFrequenciesAsync(connection, terms, cancellationToken)).Where(f => f.Df > 0).OrderBy(f => f.Df).ToList();
-            statisticsSpan?.Dispose();
-            var dfOf = remaining.ToDictionary(f => f.Term, f => f.Df, StringComparer.Ordinal);
+            // Counted up to the budget: a term over it is only ever chosen alone, as the rarest left, and only then
+            // are the counts of such terms needed exactly (to know which is rarest).
             var budget = Math.Max(MinTermBudget, total * TermBudgetPercent / 100);
+            var remaining = (await statistics.DocumentFrequenciesAsync(connection, terms, budget + 1, cancellationToken)).Where(f => f.Df > 0).OrderBy(f => f.Df).ToList();
+            statisticsSpan?.Dispose();
             var hits = new List<ChunkHit>();
             for (var pass = 0; !cut && pass < MaxPasses && remaining.Count > 0; pass++)
             {
-                var shaped = SqliteChunkIndexQuery.Shape(remaining, budget, MaxShapedTerms);
+                if (remaining.Count > 1 && !remaining[0].Exact)
+                {
+                    using (FileSearchTracing.Start(FileSearchTracing.Phases.KeywordStatistics))
+                    {
+                        var exact = await statistics.DocumentFrequenciesAsync(connection, remaining.Select(f => f.Term).ToList(), long.MaxValue, cancellationToken);
+                        remaining = exact.OrderBy(f => f.Df).ToList();
+                    }
+                }
+                var dfOf = remaining.ToDictionary(f => f.Term, f => f.Df, StringComparer.Ordinal);
+                var shaped = SqliteChunkIndexQuery.Shape(remaining.Select(f => (f.Term, f.Df)).ToList(), budget, MaxShapedTerms);
                 remaining.RemoveRange(0, shaped.Count);
                 List<(long Id, double Score)> ranked;
                 using (var span = FileSearchTracing.Start(FileSearchTracing.Phases.KeywordPass))
