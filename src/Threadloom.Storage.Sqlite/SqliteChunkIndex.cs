@@ -107,7 +107,7 @@ public sealed class SqliteChunkIndex(SqliteDatabase database, IOptions<SqliteChu
         finally
         {
             Invalidate(source.VectorStoreId);
-            NoteWrite(source.ProjectId, chunks.Count + 1);
+            NoteWrite(source.ProjectId, source.VectorStoreId, chunks.Count + 1);
         }
     }
 
@@ -133,7 +133,7 @@ public sealed class SqliteChunkIndex(SqliteDatabase database, IOptions<SqliteChu
         try
         {
             var (chunks, existed) = await database.WriteAsync((c, t) => DeleteFileRowsAsync(c, t, projectId, vectorStoreId, fileId, cancellationToken), cancellationToken);
-            NoteWrite(projectId, chunks + 1);
+            NoteWrite(projectId, vectorStoreId, chunks + 1);
             return existed;
         }
         finally
@@ -148,7 +148,7 @@ public sealed class SqliteChunkIndex(SqliteDatabase database, IOptions<SqliteChu
         try
         {
             var deleted = await DeleteStoreRowsAsync(projectId, vectorStoreId, cancellationToken);
-            NoteWrite(projectId, deleted + 1);
+            NoteWrite(projectId, vectorStoreId, deleted + 1);
             return deleted;
         }
         finally
@@ -201,8 +201,7 @@ public sealed class SqliteChunkIndex(SqliteDatabase database, IOptions<SqliteChu
         var statisticsSpan = FileSearchTracing.Start(FileSearchTracing.Phases.KeywordStatistics);
         var statistics = StatisticsOf(projectId, fts);
         var total = await statistics.IndexedChunksAsync(connection, cancellationToken);
-        var storeRows = (await connection.QueryAsync("SELECT COALESCE(SUM(chunk_count), 0) FROM chunk_files WHERE vector_store_id = $vs AND project_id = $p",
-            r => r.GetInt64(0), cancellationToken, ("$vs", vectorStoreId), ("$p", projectId)))[0];
+        var storeRows = await statistics.StoreChunksAsync(connection, vectorStoreId, cancellationToken);
         var depth = Math.Max(MinFetch, (long)limit * OverFetch * total / Math.Max(1, storeRows));
         var cut = depth > MaxFetch;
         if (cut)
@@ -326,13 +325,13 @@ public sealed class SqliteChunkIndex(SqliteDatabase database, IOptions<SqliteChu
         }
     }
 
-    private void NoteWrite(string projectId, long rows)
+    private void NoteWrite(string projectId, string vectorStoreId, long rows)
     {
         lock (_dfLock)
         {
             if (_statistics.TryGetValue(projectId, out var statistics))
             {
-                statistics.NoteWrite(rows);
+                statistics.NoteWrite(vectorStoreId, rows);
             }
         }
     }
