@@ -107,7 +107,7 @@ public sealed class SqliteChunkIndex(SqliteDatabase database, IOptions<SqliteChu
         finally
         {
             Invalidate(source.VectorStoreId);
-            NoteWrite(source.ProjectId, chunks.Count + 1);
+            NoteWrite(source.ProjectId, source.VectorStoreId, chunks.Count + 1);
         }
     }
 
@@ -133,7 +133,7 @@ public sealed class SqliteChunkIndex(SqliteDatabase database, IOptions<SqliteChu
         try
         {
             var (chunks, existed) = await database.WriteAsync((c, t) => DeleteFileRowsAsync(c, t, projectId, vectorStoreId, fileId, cancellationToken), cancellationToken);
-            NoteWrite(projectId, chunks + 1);
+            NoteWrite(projectId, vectorStoreId, chunks + 1);
             return existed;
         }
         finally
@@ -148,7 +148,7 @@ public sealed class SqliteChunkIndex(SqliteDatabase database, IOptions<SqliteChu
         try
         {
             var deleted = await DeleteStoreRowsAsync(projectId, vectorStoreId, cancellationToken);
-            NoteWrite(projectId, deleted + 1);
+            NoteWrite(projectId, vectorStoreId, deleted + 1);
             return deleted;
         }
         finally
@@ -198,24 +198,45 @@ public sealed class SqliteChunkIndex(SqliteDatabase database, IOptions<SqliteChu
         // The ranking covers every store of the project (its own FTS table: statistics never include other projects'
         // chunks), so it goes deeper the smaller this store's share of the project's index is; past MaxFetch rows the store is too small a share for the fast path to be likely to fill, and the
         // terms' document frequencies are not even counted.
+        var statisticsSpan = FileSearchTracing.Start(FileSearchTracing.Phases.KeywordStatistics);
         var statistics = StatisticsOf(projectId, fts);
         var total = await statistics.IndexedChunksAsync(connection, cancellationToken);
-        var storeRows = (await connection.QueryAsync("SELECT COALESCE(SUM(chunk_count), 0) FROM chunk_files WHERE vector_store_id = $vs AND project_id = $p",
-            r => r.GetInt64(0), cancellationToken, ("$vs", vectorStoreId), ("$p", projectId)))[0];
+        var storeRows = await statistics.StoreChunksAsync(connection, vectorStoreId, cancellationToken);
         var depth = Math.Max(MinFetch, (long)limit * OverFetch * total / Math.Max(1, storeRows));
         var cut = depth > MaxFetch;
-        if (!cut)
+        if (cut)
         {
-            var remaining = (await statistics.DocumentFrequenciesAsync(connection, terms, cancellationToken)).Where(f => f.Df > 0).OrderBy(f => f.Df).ToList();
+            statisticsSpan?.Dispose();
+        }
+        else
+        {
+            // Counted up to the budget: a term over it is only ever chosen alone, as the rarest left, and only then
+            // are the counts of such terms needed exactly (to know which is rarest).
             var budget = Math.Max(MinTermBudget, total * TermBudgetPercent / 100);
+            var remaining = (await statistics.DocumentFrequenciesAsync(connection, terms, budget + 1, cancellationToken)).Where(f => f.Df > 0).OrderBy(f => f.Df).ToList();
+            statisticsSpan?.Dispose();
             var hits = new List<ChunkHit>();
             for (var pass = 0; !cut && pass < MaxPasses && remaining.Count > 0; pass++)
             {
-                var shaped = SqliteChunkIndexQuery.Shape(remaining, budget, MaxShapedTerms);
+                if (remaining.Count > 1 && !remaining[0].Exact)
+                {
+                    using (FileSearchTracing.Start(FileSearchTracing.Phases.KeywordStatistics))
+                    {
+                        var exact = await statistics.DocumentFrequenciesAsync(connection, remaining.Select(f => f.Term).ToList(), long.MaxValue, cancellationToken);
+                        remaining = exact.OrderBy(f => f.Df).ToList();
+                    }
+                }
+                var dfOf = remaining.ToDictionary(f => f.Term, f => f.Df, StringComparer.Ordinal);
+                var shaped = SqliteChunkIndexQuery.Shape(remaining.Select(f => (f.Term, f.Df)).ToList(), budget, MaxShapedTerms);
                 remaining.RemoveRange(0, shaped.Count);
-                var ranked = await connection.QueryAsync(
-                    $"SELECT rowid, rank FROM {fts} WHERE {fts} MATCH $q AND rank MATCH '{Bm25}' ORDER BY rank LIMIT $m",
-                    r => (Id: r.GetInt64(0), Score: -r.GetDouble(1)), cancellationToken, ("$q", SqliteChunkIndexQuery.Or(shaped)), ("$m", depth));
+                List<(long Id, double Score)> ranked;
+                using (var span = FileSearchTracing.Start(FileSearchTracing.Phases.KeywordPass))
+                {
+                    ranked = await connection.QueryAsync(
+                        $"SELECT rowid, rank FROM {fts} WHERE {fts} MATCH $q AND rank MATCH '{Bm25}' ORDER BY rank LIMIT $m",
+                        r => (Id: r.GetInt64(0), Score: -r.GetDouble(1)), cancellationToken, ("$q", SqliteChunkIndexQuery.Or(shaped)), ("$m", depth));
+                    span?.SetTag("terms", shaped.Count).SetTag("rows", ranked.Count).SetTag("df_sum", shaped.Sum(t => dfOf[t]));
+                }
                 var seen = hits.Select(h => h.ChunkId).ToHashSet();
                 hits.AddRange(await FetchAsync(connection, projectId, vectorStoreId, ranked.Where(r => !seen.Contains(r.Id)).ToList(), allowed, limit - hits.Count, cancellationToken));
                 if (hits.Count >= limit)
@@ -234,6 +255,7 @@ public sealed class SqliteChunkIndex(SqliteDatabase database, IOptions<SqliteChu
         // Slow path: every term. Without a filter, FTS5 itself keeps to the store (its token in the store_token
         // column), so only the store's rows are scored. With one, the store's matching rows are joined to their
         // files and bm25() is computed for the rows that pass the join.
+        using var fullQuery = FileSearchTracing.Start(FileSearchTracing.Phases.KeywordFullQuery);
         if (allowed is null)
         {
             var storeMatch = $"store_token : {SqliteChunkIndexQuery.Quote(StoreToken(vectorStoreId))} AND {{text context}} : ({SqliteChunkIndexQuery.Or(terms)})";
@@ -269,6 +291,8 @@ public sealed class SqliteChunkIndex(SqliteDatabase database, IOptions<SqliteChu
         {
             return [];
         }
+        using var span = FileSearchTracing.Start(FileSearchTracing.Phases.RowFetch);
+        span?.SetTag("candidates", ranked.Count);
         var candidates = ranked;
         if (ranked.Count > limit || allowedFiles is not null)
         {
@@ -301,13 +325,13 @@ public sealed class SqliteChunkIndex(SqliteDatabase database, IOptions<SqliteChu
         }
     }
 
-    private void NoteWrite(string projectId, long rows)
+    private void NoteWrite(string projectId, string vectorStoreId, long rows)
     {
         lock (_dfLock)
         {
             if (_statistics.TryGetValue(projectId, out var statistics))
             {
-                statistics.NoteWrite(rows);
+                statistics.NoteWrite(vectorStoreId, rows);
             }
         }
     }
@@ -332,7 +356,11 @@ public sealed class SqliteChunkIndex(SqliteDatabase database, IOptions<SqliteChu
         {
             allowedFiles = store.FileAttributes.Select(filter.Matches).ToArray();
         }
-        var top = store.Matrix.TopK(queryVector.Span, limit, allowedFiles);
+        List<(long Id, double Score)> top;
+        using (FileSearchTracing.Start(FileSearchTracing.Phases.VectorScan))
+        {
+            top = store.Matrix.TopK(queryVector.Span, limit, allowedFiles);
+        }
         if (top.Count == 0)
         {
             return [];
@@ -406,7 +434,11 @@ public sealed class SqliteChunkIndex(SqliteDatabase database, IOptions<SqliteChu
             }
             version = _versions.GetValueOrDefault(vectorStoreId);
         }
-        var loaded = await LoadAsync(projectId, vectorStoreId, cancellationToken);
+        StoreVectors loaded;
+        using (FileSearchTracing.Start(FileSearchTracing.Phases.VectorLoad))
+        {
+            loaded = await LoadAsync(projectId, vectorStoreId, cancellationToken);
+        }
         lock (_cacheLock)
         {
             if (_versions.GetValueOrDefault(vectorStoreId) == version)

@@ -307,7 +307,7 @@ public static partial class FileSearchBenchmark
         return rows.GroupBy(r => r.File).Select(g => (g.Key, g.Select(r => r.Chunk).ToList())).ToList();
     }
 
-    private static float[] Perturb(float[] vector, Random random)
+    internal static float[] Perturb(float[] vector, Random random)
     {
         var v = (float[])vector.Clone();
         for (var d = 0; d < v.Length; d++)
@@ -318,13 +318,14 @@ public static partial class FileSearchBenchmark
         return v;
     }
 
-    /// <summary>Real, distinct texts: the machine's Python sources (stdlib and Debian's packages), then Perl modules and pod, in path order, chunked 800/400.</summary>
+    /// <summary>Real, distinct texts: the machine's Python sources (stdlib and Debian's packages), then Perl modules and pod, then C headers, in path order, chunked 800/400.</summary>
     internal static IEnumerable<(string File, List<string> Texts)> DistinctSourceChunks(TextChunker chunker)
     {
         static IEnumerable<string> Sources(string[] roots, params string[] patterns) => roots.Where(Directory.Exists)
             .SelectMany(d => patterns.SelectMany(p => Directory.EnumerateFiles(d, p, SearchOption.AllDirectories))).Order(StringComparer.Ordinal);
         var paths = Sources(["/usr/lib/python3.11", "/usr/lib/python3/dist-packages"], "*.py")
-            .Concat(Sources(["/usr/share/perl", "/usr/share/perl5"], "*.pm", "*.pod"));
+            .Concat(Sources(["/usr/share/perl", "/usr/share/perl5"], "*.pm", "*.pod"))
+            .Concat(Sources(["/usr/include"], "*.h")); // since 2026-12-02 the first two give fewer than 100,000 chunks here
         foreach (var path in paths)
         {
             var text = File.ReadAllText(path);

@@ -90,7 +90,7 @@ public static partial class RetrievalBenchmark
         }
         if (args.Contains("--latency"))
         {
-            md.Append(await LatencyAsync(sets, model, cache, data, ct));
+            md.Append(await LatencyAsync(sets, cache, data, args, ct));
         }
 
         if (args.Contains("--no-quality"))
@@ -315,14 +315,11 @@ public static partial class RetrievalBenchmark
     }
 
     /// <summary>
-    /// Search latency at 3,000 and at 100,000 chunks in one run (issue #11), <c>max_num_results</c> 30: each store
-    /// alone in its own database, real distinct texts (the machine's Python and Perl sources, chunked 800/400) with
-    /// vectors perturbed from real MiniLM vectors; every question of both sets as a query (vectors precomputed), plus
-    /// the query embedding itself timed on its own. The databases are kept in <c>$THREADLOOM_BENCH_DATA/latency</c>.
+    /// Search latency at every size in one run (issue #11; <see cref="LatencyBenchmark"/>): the seed vectors the
+    /// stores' vectors are perturbed from, and every question of both sets embedded once (through the cache).
     /// </summary>
-    private static async Task<string> LatencyAsync(List<LabelledSet> sets, MiniLmEmbeddingGenerator model, EmbeddingCache cache, string data, CancellationToken ct)
+    private static async Task<string> LatencyAsync(List<LabelledSet> sets, EmbeddingCache cache, string data, IReadOnlyList<string> args, CancellationToken ct)
     {
-        const int MaxResults = 30;
         var chunker = new TextChunker();
         var questions = sets.SelectMany(s => s.Questions).Select(q => q.Text).Distinct().ToList();
         var seedTexts = FileSearchBenchmark.DistinctSourceChunks(chunker).SelectMany(f => f.Texts).Take(300).ToList();
@@ -332,49 +329,8 @@ public static partial class RetrievalBenchmark
         {
             queryVectors[q] = e.Vector;
         }
-        var embedTimes = new List<double>();
-        foreach (var q in questions.Take(200))
-        {
-            var clock = Stopwatch.StartNew();
-            await model.GenerateAsync([q], cancellationToken: ct);
-            embedTimes.Add(clock.Elapsed.TotalMilliseconds);
-        }
-        var dir = Path.Combine(data, "latency");
-        Directory.CreateDirectory(dir);
-        var md = new StringBuilder();
-        md.AppendLine(CultureInfo.InvariantCulture, $"### Search latency at 3,000 and 100,000 chunks (max_num_results {MaxResults}; load {Load()})");
-        md.AppendLine();
-        md.AppendLine("| store | hybrid p50 | hybrid p99 | keyword p50 | keyword p99 | vector p50 | vector p99 | vector recall vs exact | first search |");
-        md.AppendLine("|---|---|---|---|---|---|---|---|---|");
-        foreach (var size in (int[])[3_000, 100_000])
-        {
-            var r = await FileSearchBenchmark.MeasureLatencyAsync(Path.Combine(dir, $"distinct-{size}.db"), FileSearchBenchmark.DistinctSourceChunks(chunker), realVectors,
-                questions, queryVectors, null, size, MaxResults, ct);
-            var P = FileSearchBenchmark.P;
-            md.AppendLine(CultureInfo.InvariantCulture,
-                $"| {size:N0} chunks | **{P(r.Hybrid, 50):F1} ms** | **{P(r.Hybrid, 99):F1} ms** | {P(r.Keyword, 50):F1} ms | {P(r.Keyword, 99):F1} ms | {P(r.Vector, 50):F1} ms | {P(r.Vector, 99):F1} ms | {r.VectorRecall.Recall:P1} | {r.WarmMs:F0} ms |");
-            // The same store searched end to end, the question embedded by the real model on every search.
-            await using (var database = new SqliteDatabase(Path.Combine(dir, $"distinct-{size}.db")))
-            {
-                var live = new HybridFileSearch(new SqliteChunkIndex(database), model);
-                await live.SearchAsync(new FileSearchQuery("proj_bench", ["vs_latency"], [questions[0]], MaxResults), ct);
-                var times = new List<double>();
-                foreach (var q in questions.Take(200))
-                {
-                    var clock = Stopwatch.StartNew();
-                    await live.SearchAsync(new FileSearchQuery("proj_bench", ["vs_latency"], [q], MaxResults), ct);
-                    times.Add(clock.Elapsed.TotalMilliseconds);
-                }
-                md.AppendLine(CultureInfo.InvariantCulture, $"| {size:N0} chunks, hybrid including the query embedding (200 questions) | {P(times, 50):F1} ms | {P(times, 99):F1} ms | | | | | | |");
-            }
-            Microsoft.Data.Sqlite.SqliteConnection.ClearAllPools();
-            Console.Error.WriteLine(md.ToString());
-        }
-        md.AppendLine(CultureInfo.InvariantCulture, $"| query embedding (MiniLM, one question; not in the rows above) | {FileSearchBenchmark.P(embedTimes, 50):F1} ms | {FileSearchBenchmark.P(embedTimes, 99):F1} ms | | | | | | |");
-        md.AppendLine();
-        md.AppendLine(CultureInfo.InvariantCulture, $"{questions.Count} distinct questions of both sets, hybrid twice each, keyword (top 50) and vector (top 50) once each; load after: {Load()}.");
-        md.AppendLine();
-        return md.ToString();
+        var man = sets.First(s => s.Name.StartsWith("man pages", StringComparison.Ordinal));
+        return await LatencyBenchmark.RunAsync(man, questions, realVectors, queryVectors, data, args, ct);
     }
 
     /// <summary>UTF-8 bytes of the documents' text: chunk text minus the overlap with the previous chunk of its file.</summary>

@@ -104,6 +104,21 @@ public sealed class SqliteChunkIndexScaleTests(ChunkIndexFixture fixture) : ICla
     }
 
     [Fact]
+    public async Task KeywordSearch_EveryTermOverTheBudget_RanksOnTheRarestOfThem()
+    {
+        // Both terms are over the budget (2,000 rows here), so their counts stop at it; the first pass must still take
+        // the rarer one ("beta", 2,500 rows), not the first in the query ("alpha", 5,000 rows), as with exact counts.
+        var project = "proj_capped_" + Guid.NewGuid().ToString("N");
+        var store = NewStore();
+        var vector = RandomUnit(new Random(13), MiniLmEmbeddingGenerator.Dimensions);
+        var chunks = Enumerable.Range(0, 5000).Select(i => ($"alpha filler {i}", vector)).Concat(Enumerable.Range(0, 2500).Select(i => ($"beta filler {i}", vector)));
+        await WriteAsync(store, "file-ab", chunks, project);
+        var hits = await fixture.Index.KeywordSearchAsync(project, store, "alpha beta", 10, null, CancellationToken.None);
+        Assert.Equal(10, hits.Count);
+        Assert.All(hits, h => Assert.StartsWith("beta filler", h.Text, StringComparison.Ordinal));
+    }
+
+    [Fact]
     public async Task StoreToken_WrittenRows_MatchTheMigrationsFormula()
     {
         // Migration 0005 filled store_token in SQL for existing rows; new rows get it from code. Both must agree, or

@@ -61,7 +61,8 @@ public sealed record FileSearchResult(
 /// Queries are embedded only when some store can use the vectors, so searching old stores after a model change costs
 /// no upstream call. If an upstream embedding call fails, a hybrid search falls back to keywords rather than failing
 /// the run's tool call. Candidate lists are deeper than the result count (<see cref="CandidateDepth"/>) because RRF
-/// gains from agreement further down the lists.
+/// gains from agreement further down the lists. The query embedding and the vector scans run on other threads while
+/// the keyword queries run (issue #11: the embedding had been waited for before any list started).
 /// </remarks>
 public sealed partial class HybridFileSearch(
     IChunkIndex index, IEmbeddingGenerator<string, Embedding<float>> embeddings, ILogger<HybridFileSearch>? logger = null, HybridFusion? fusion = null)
@@ -79,6 +80,7 @@ public sealed partial class HybridFileSearch(
         {
             throw new ArgumentException(error, nameof(query));
         }
+        using var searchSpan = FileSearchTracing.Start(FileSearchTracing.Phases.Search);
         // With rewrite_query the keyword lists search the rewritten query; the vector lists embed the question as asked
         // when EmbedOriginalQuery is set (a sentence embeds better than the keywords left of it).
         var pairs = query.Queries.Where(q => !string.IsNullOrWhiteSpace(q))
@@ -93,55 +95,88 @@ public sealed partial class HybridFileSearch(
             storeModels[s] = await index.GetEmbeddingModelAsync(query.ProjectId, stores[s], cancellationToken);
         }
 
-        GeneratedEmbeddings<Embedding<float>>? vectors = null;
+        // The query embedding (the model's thread) and then the vector scans (the thread pool) run while this thread
+        // runs the keyword queries (SQLite): a search costs about the slower of the two chains, not their sum.
+        Task<IReadOnlyList<ChunkHit>?[,]?>? vectorLists = null;
         if (query.Mode != FileSearchMode.KeywordOnly && storeModels.Any(IsCurrentModel))
         {
-            try
+            vectorLists = Task.Run(() => VectorListsAsync(query, stores, storeModels, pairs.Select(p => p.Embedded).ToList(), depth, cancellationToken), cancellationToken);
+        }
+        var keywordLists = new IReadOnlyList<ChunkHit>[stores.Count, queries.Count];
+        if (query.Mode != FileSearchMode.VectorOnly)
+        {
+            for (var s = 0; s < stores.Count; s++)
             {
-                vectors = await embeddings.GenerateAsync(pairs.Select(p => p.Embedded), cancellationToken: cancellationToken);
-            }
-            catch (ModelCallException e) when (query.Mode == FileSearchMode.Hybrid)
-            {
-                LogKeywordFallback(_logger, e.Code);
+                for (var i = 0; i < queries.Count; i++)
+                {
+                    using var span = FileSearchTracing.Start(FileSearchTracing.Phases.Keyword);
+                    keywordLists[s, i] = await index.KeywordSearchAsync(query.ProjectId, stores[s], queries[i], depth, query.Filter, cancellationToken);
+                }
             }
         }
+        var vectorHits = vectorLists is null ? null : await vectorLists;
 
+        // Lists in the order (store, query, keyword then vector), as fusion breaks no ties by list but keeps this order.
         var lists = new List<IReadOnlyList<ChunkHit>>();
         var weights = new List<double>();
         for (var s = 0; s < stores.Count; s++)
         {
-            var store = stores[s];
-            var storeModel = storeModels[s];
             for (var i = 0; i < queries.Count; i++)
             {
-                // The vector scan (CPU) runs on another thread while the keyword query (SQLite) runs on this one.
-                Task<IReadOnlyList<ChunkHit>>? vectorList = null;
-                if (vectors is not null && IsCurrentModel(storeModel) && vectors[i].Vector.Length == storeModel!.Dimensions)
-                {
-                    var vector = vectors[i].Vector;
-                    vectorList = query.Mode == FileSearchMode.VectorOnly
-                        ? index.VectorSearchAsync(query.ProjectId, store, vector, depth, query.Filter, cancellationToken)
-                        : Task.Run(() => index.VectorSearchAsync(query.ProjectId, store, vector, depth, query.Filter, cancellationToken), cancellationToken);
-                }
                 if (query.Mode != FileSearchMode.VectorOnly)
                 {
-                    lists.Add(await index.KeywordSearchAsync(query.ProjectId, store, queries[i], depth, query.Filter, cancellationToken));
+                    lists.Add(keywordLists[s, i]);
                     weights.Add(_fusion.KeywordWeight);
                 }
-                if (vectorList is not null)
+                if (vectorHits?[s, i] is { } vectorList)
                 {
-                    lists.Add(await vectorList);
+                    lists.Add(vectorList);
                     weights.Add(_fusion.VectorWeight);
                 }
             }
         }
 
+        using var fuse = FileSearchTracing.Start(FileSearchTracing.Phases.Fuse);
         return ReciprocalRankFusion.Fuse(lists, h => h.ChunkId, weights, _fusion.K)
             .Where(f => f.Score >= query.ScoreThreshold)
             .Take(query.MaxNumResults)
             .Select(f => new FileSearchResult(f.Item.VectorStoreId, f.Item.FileId, f.Item.FileName, f.Score, f.Item.Text, f.Item.ChunkIndex,
                 f.Item.PageNumber, f.Item.Heading, f.Item.Attributes, f.Item.StartChar, f.Item.EndChar))
             .ToList();
+    }
+
+    /// <summary>
+    /// The queries embedded, then each (store, query) vector list of the stores built with the current model; null
+    /// when a hybrid search's embedding call failed (it falls back to keywords).
+    /// </summary>
+    private async Task<IReadOnlyList<ChunkHit>?[,]?> VectorListsAsync(FileSearchQuery query, List<string> stores, ChunkStoreModel?[] storeModels, List<string> embedded,
+        int depth, CancellationToken cancellationToken)
+    {
+        GeneratedEmbeddings<Embedding<float>> vectors;
+        try
+        {
+            using var span = FileSearchTracing.Start(FileSearchTracing.Phases.Embed);
+            vectors = await embeddings.GenerateAsync(embedded, cancellationToken: cancellationToken);
+        }
+        catch (ModelCallException e) when (query.Mode == FileSearchMode.Hybrid)
+        {
+            LogKeywordFallback(_logger, e.Code);
+            return null;
+        }
+        var lists = new IReadOnlyList<ChunkHit>?[stores.Count, embedded.Count];
+        for (var s = 0; s < stores.Count; s++)
+        {
+            var storeModel = storeModels[s];
+            for (var i = 0; i < embedded.Count; i++)
+            {
+                if (IsCurrentModel(storeModel) && vectors[i].Vector.Length == storeModel!.Dimensions)
+                {
+                    using var span = FileSearchTracing.Start(FileSearchTracing.Phases.Vector);
+                    lists[s, i] = await index.VectorSearchAsync(query.ProjectId, stores[s], vectors[i].Vector, depth, query.Filter, cancellationToken);
+                }
+            }
+        }
+        return lists;
     }
 
     /// <summary>True when the store has chunks embedded by the current generator's model (or the generator names none).</summary>

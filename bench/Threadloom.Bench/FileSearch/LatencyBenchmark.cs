@@ -1,0 +1,366 @@
+using System.Collections.Concurrent;
+using System.Diagnostics;
+using System.Globalization;
+using System.Text;
+using Threadloom.Core.Ingestion;
+using Threadloom.Core.Storage;
+using Threadloom.Core.Tools.FileSearch;
+using Threadloom.Storage.Sqlite;
+
+namespace Threadloom.Bench.FileSearch;
+
+/// <summary>
+/// Search latency at every size (issue #11), <c>max_num_results</c> 30, in one run: a man-page store of about 2,600
+/// chunks, and stores of 3,000 and 100,000 chunks, each alone in its own database (kept in
+/// <c>$THREADLOOM_BENCH_DATA/latency</c>). The stores are searched in turn, question by question, so the load of the
+/// moment falls on all of them alike. Each search is split by phase from the spans of <see cref="FileSearchTracing"/>.
+/// Each database file is read once before the measurements (in the OS page cache, as a store in use would be).
+/// </summary>
+/// <remarks>
+/// Two paths: the <b>index path</b> (query vectors precomputed: the index and fusion alone, every question twice) and
+/// the <b>real path</b> (<see cref="HybridFileSearch"/> over the local MiniLM, a fresh generator per store so that
+/// every question costs a model pass the first time; then the same questions again, served by the model's query
+/// cache). Texts are real (man pages rendered by <c>man -P cat</c>; the machine's Python and Perl sources); vectors are
+/// perturbed from 300 real MiniLM chunk vectors (embedding 100,000 chunks here would take hours), which changes what
+/// the vector list finds but not what the scan costs.
+/// </remarks>
+internal static class LatencyBenchmark
+{
+    private const string Project = "proj_bench";
+    private const string Store = "vs_latency";
+    private const int MaxResults = 30;
+    private const int ManChunks = 2_600;
+
+    private sealed record LatencyStore(string Name, string File, int Chunks, Func<IEnumerable<(string File, List<string> Texts)>> Texts);
+
+    private sealed class Measured(LatencyStore store, SqliteDatabase database, SqliteChunkIndex index, HybridFileSearch indexPath, MiniLmEmbeddingGenerator model)
+    {
+        public LatencyStore Store { get; } = store;
+        public SqliteDatabase Database { get; } = database;
+        public SqliteChunkIndex Index { get; } = index;
+        public HybridFileSearch IndexPath { get; } = indexPath;
+        public MiniLmEmbeddingGenerator Model { get; } = model;
+        public HybridFileSearch RealPath { get; } = new(index, model);
+        public double FirstSearchMs { get; set; }
+        public List<double> Hybrid { get; } = [];
+        public List<double> Keyword { get; } = [];
+        public List<double> Vector { get; } = [];
+        public List<double> RealCold { get; } = [];
+        public List<double> RealWarm { get; } = [];
+        public List<Dictionary<string, (double Ms, int Count, long Rows)>> IndexPhases { get; } = [];
+        public List<Dictionary<string, (double Ms, int Count, long Rows)>> RealPhases { get; } = [];
+    }
+
+    public static async Task<string> RunAsync(RetrievalBenchmark.LabelledSet manSet, List<string> questions, List<float[]> realVectors,
+        ConcurrentDictionary<string, ReadOnlyMemory<float>> queryVectors, string data, IReadOnlyList<string> args, CancellationToken ct)
+    {
+        // --latency-questions N: the first N questions (while iterating); default all.
+        var limit = args.SkipWhile(a => a != "--latency-questions").Skip(1).Select(a => int.Parse(a, CultureInfo.InvariantCulture)).FirstOrDefault(int.MaxValue);
+        questions = questions.Take(limit).ToList();
+        var chunker = new TextChunker();
+        var dir = Path.Combine(data, "latency");
+        Directory.CreateDirectory(dir);
+        LatencyStore[] stores =
+        [
+            new("man pages, 2,600 chunks", "man-2600.db", ManChunks, () => ManPageChunks(manSet, chunker, ct)),
+            new("3,000 chunks", "distinct-3000.db", 3_000, () => FileSearchBenchmark.DistinctSourceChunks(chunker)),
+            new("100,000 chunks", "distinct-100000.db", 100_000, () => FileSearchBenchmark.DistinctSourceChunks(chunker)),
+        ];
+        var loadBefore = RetrievalBenchmark.Load();
+        using var recorder = new PhaseRecorder();
+        var measured = new List<Measured>();
+        try
+        {
+            foreach (var store in stores)
+            {
+                var database = new SqliteDatabase(Path.Combine(dir, store.File));
+                await new SqliteMigrator(database).MigrateAsync(ct);
+                var index = new SqliteChunkIndex(database);
+                await EnsureStoreAsync(index, store, realVectors, ct);
+                await WarmFileAsync(Path.Combine(dir, store.File), ct);
+                var m = new Measured(store, database, index, new HybridFileSearch(index, new FileSearchBenchmark.PrecomputedEmbeddings(queryVectors)), new MiniLmEmbeddingGenerator());
+                var clock = Stopwatch.StartNew();
+                await m.IndexPath.SearchAsync(new FileSearchQuery(Project, [Store], [questions[0]], MaxResults), ct); // loads the vectors
+                m.FirstSearchMs = clock.Elapsed.TotalMilliseconds;
+                await m.Model.GenerateAsync(["warm up"], cancellationToken: ct); // the session's first pass
+                measured.Add(m);
+                Console.Error.WriteLine($"latency: {store.Name} ready, first search {m.FirstSearchMs:F0} ms (load {RetrievalBenchmark.Load()})");
+            }
+
+            // The index path: every question twice, hybrid; keyword and vector lists on their own once.
+            for (var round = 0; round < 2; round++)
+            {
+                foreach (var q in questions)
+                {
+                    foreach (var m in measured)
+                    {
+                        recorder.Take();
+                        m.Hybrid.Add(await TimeAsync(() => m.IndexPath.SearchAsync(new FileSearchQuery(Project, [Store], [q], MaxResults), ct)));
+                        m.IndexPhases.Add(recorder.Take());
+                        if (round == 0)
+                        {
+                            m.Keyword.Add(await TimeAsync(() => m.Index.KeywordSearchAsync(Project, Store, q, HybridFileSearch.CandidateDepth, null, ct)));
+                            m.Vector.Add(await TimeAsync(() => m.Index.VectorSearchAsync(Project, Store, queryVectors[q], HybridFileSearch.CandidateDepth, null, ct)));
+                        }
+                    }
+                }
+                Console.Error.WriteLine($"latency: index path round {round + 1} done (load {RetrievalBenchmark.Load()})");
+            }
+            // The real path: first a model pass per question (each store has its own generator), then the cached vectors.
+            foreach (var cold in (bool[])[true, false])
+            {
+                foreach (var q in questions)
+                {
+                    foreach (var m in measured)
+                    {
+                        recorder.Take();
+                        var t = await TimeAsync(() => m.RealPath.SearchAsync(new FileSearchQuery(Project, [Store], [q], MaxResults), ct));
+                        var split = recorder.Take();
+                        (cold ? m.RealCold : m.RealWarm).Add(t);
+                        if (cold)
+                        {
+                            m.RealPhases.Add(split);
+                        }
+                    }
+                }
+                Console.Error.WriteLine($"latency: real path ({(cold ? "model pass" : "query cache")}) done (load {RetrievalBenchmark.Load()})");
+            }
+        }
+        finally
+        {
+            foreach (var m in measured)
+            {
+                m.Model.Dispose();
+                await m.Database.DisposeAsync();
+            }
+            Microsoft.Data.Sqlite.SqliteConnection.ClearAllPools();
+        }
+        var runtimes = await EmbeddingRuntimesAsync(questions, ct);
+        var loadAfter = RetrievalBenchmark.Load();
+        return Report(measured, questions.Count, loadBefore, loadAfter) + runtimes;
+    }
+
+    private static string Report(List<Measured> measured, int questions, string loadBefore, string loadAfter)
+    {
+        var P = FileSearchBenchmark.P;
+        var md = new StringBuilder();
+        md.AppendLine(CultureInfo.InvariantCulture, $"### Search latency at every size (max_num_results {MaxResults}; {DateTimeOffset.UtcNow:yyyy-MM-dd HH:mm} UTC; load {loadBefore} → {loadAfter})");
+        md.AppendLine();
+        md.AppendLine("| store | hybrid, real path (MiniLM pass per question) p50 / p99 | hybrid, real path, query vector cached p50 / p99 | hybrid, index path p50 / p99 | keyword list p50 / p99 | vector list p50 / p99 | first search |");
+        md.AppendLine("|---|---|---|---|---|---|---|");
+        foreach (var m in measured)
+        {
+            md.AppendLine(CultureInfo.InvariantCulture,
+                $"| {m.Store.Name} | **{P(m.RealCold, 50):F1} / {P(m.RealCold, 99):F1} ms** | {P(m.RealWarm, 50):F1} / {P(m.RealWarm, 99):F1} ms | **{P(m.Hybrid, 50):F1} / {P(m.Hybrid, 99):F1} ms** | {P(m.Keyword, 50):F1} / {P(m.Keyword, 99):F1} ms | {P(m.Vector, 50):F1} / {P(m.Vector, 99):F1} ms | {m.FirstSearchMs:F0} ms |");
+        }
+        md.AppendLine();
+        md.AppendLine(CultureInfo.InvariantCulture,
+            $"{questions} distinct questions of both sets; the stores searched in turn, question by question. Index path: hybrid twice per question (the first time pays for the terms' document frequencies), keyword and vector list (top {HybridFileSearch.CandidateDepth}) once. Real path: once with a model pass, once from the query cache.");
+        md.AppendLine();
+        md.AppendLine("Per phase (ms per search, p50 / p99; \"n\" = calls per search on average). The embedding and the vector list run beside the keyword list, so phases do not add up to the total.");
+        md.AppendLine();
+        md.AppendLine("| phase | " + string.Join(" | ", measured.Select(m => m.Store.Name + " (real path)")) + " | " + string.Join(" | ", measured.Select(m => m.Store.Name + " (index path)")) + " |");
+        md.AppendLine("|---|" + string.Concat(Enumerable.Repeat("---|", measured.Count * 2)));
+        foreach (var (phase, label) in PhaseLabels)
+        {
+            string Cell(List<Dictionary<string, (double Ms, int Count, long Rows)>> all)
+            {
+                var ms = all.Select(d => d.TryGetValue(phase, out var v) ? v.Ms : 0).ToList();
+                var n = all.Average(d => d.TryGetValue(phase, out var v) ? v.Count : 0);
+                return n == 0 ? "–" : $"{P(ms, 50):F2} / {P(ms, 99):F2} (n {n:F1})";
+            }
+            md.AppendLine(CultureInfo.InvariantCulture, $"| {label} | {string.Join(" | ", measured.Select(m => Cell(m.RealPhases)))} | {string.Join(" | ", measured.Select(m => Cell(m.IndexPhases)))} |");
+        }
+        string Rows(List<Dictionary<string, (double Ms, int Count, long Rows)>> all)
+        {
+            var rows = all.Select(d => d.TryGetValue(FileSearchTracing.Phases.KeywordPass, out var v) ? (double)v.Rows : 0).ToList();
+            return $"{P(rows, 50):F0} / {P(rows, 99):F0}";
+        }
+        md.AppendLine(CultureInfo.InvariantCulture, $"| rows the keyword passes match (sum of the chosen terms' document frequencies) | {string.Join(" | ", measured.Select(m => Rows(m.RealPhases)))} | {string.Join(" | ", measured.Select(m => Rows(m.IndexPhases)))} |");
+        md.AppendLine();
+        return md.ToString();
+    }
+
+    /// <summary>
+    /// One question's model pass on the default runtime (both cores, spinning threads) and on one thread without
+    /// spinning, alternately (which goes first alternates too), each generator fresh so that nothing is cached.
+    /// </summary>
+    private static async Task<string> EmbeddingRuntimesAsync(List<string> questions, CancellationToken ct)
+    {
+        (string Name, MiniLmRuntime Runtime)[] runtimes = [("default (all cores, spinning)", MiniLmRuntime.Default), ("one thread, no spinning", new MiniLmRuntime(1, 1, false))];
+        var generators = runtimes.Select(r => new MiniLmEmbeddingGenerator(r.Runtime)).ToArray();
+        var times = runtimes.Select(_ => new List<double>()).ToArray();
+        try
+        {
+            foreach (var g in generators)
+            {
+                await g.GenerateAsync(["warm up"], cancellationToken: ct);
+            }
+            for (var i = 0; i < questions.Count; i++)
+            {
+                for (var j = 0; j < generators.Length; j++)
+                {
+                    var k = (i + j) % generators.Length;
+                    times[k].Add(await TimeAsync(() => generators[k].GenerateAsync([questions[i]], cancellationToken: ct)));
+                }
+            }
+        }
+        finally
+        {
+            foreach (var g in generators)
+            {
+                g.Dispose();
+            }
+        }
+        var P = FileSearchBenchmark.P;
+        var md = new StringBuilder();
+        md.AppendLine(CultureInfo.InvariantCulture, $"Query embedding alone, {questions.Count} questions, the two runtimes alternately (load {RetrievalBenchmark.Load()}):");
+        md.AppendLine();
+        md.AppendLine("| MiniLM runtime | p50 | p99 |");
+        md.AppendLine("|---|---|---|");
+        for (var j = 0; j < runtimes.Length; j++)
+        {
+            md.AppendLine(CultureInfo.InvariantCulture, $"| {runtimes[j].Name} | {P(times[j], 50):F1} ms | {P(times[j], 99):F1} ms |");
+        }
+        md.AppendLine();
+        return md.ToString();
+    }
+
+    private static readonly (string Phase, string Label)[] PhaseLabels =
+    [
+        (FileSearchTracing.Phases.Search, "**whole search**"),
+        (FileSearchTracing.Phases.Embed, "query embedding (MiniLM)"),
+        (FileSearchTracing.Phases.Keyword, "keyword list"),
+        (FileSearchTracing.Phases.KeywordStatistics, "· statistics (row counts, document frequencies)"),
+        (FileSearchTracing.Phases.KeywordPass, "· ranking passes (bm25)"),
+        (FileSearchTracing.Phases.KeywordFullQuery, "· full query (slow path)"),
+        (PhaseRecorder.KeywordFetch, "· row fetch"),
+        (FileSearchTracing.Phases.Vector, "vector list"),
+        (FileSearchTracing.Phases.VectorLoad, "· load of the store's vectors"),
+        (FileSearchTracing.Phases.VectorScan, "· scan (int8 + float32 rescoring)"),
+        (PhaseRecorder.VectorFetch, "· row fetch"),
+        (FileSearchTracing.Phases.Fuse, "fusion"),
+    ];
+
+    /// <summary>Fills the store (unless its database already holds it): the texts chunked 800/400, vectors perturbed from real ones (seed 7, as before).</summary>
+    private static async Task EnsureStoreAsync(SqliteChunkIndex index, LatencyStore store, List<float[]> realVectors, CancellationToken ct)
+    {
+        if ((await index.GetUsageAsync(Project, Store, ct)).ChunkCount == store.Chunks)
+        {
+            return;
+        }
+        Console.Error.WriteLine($"latency: building {store.Name} (load {RetrievalBenchmark.Load()})");
+        await index.DeleteVectorStoreAsync(Project, Store, ct);
+        var random = new Random(7);
+        var written = 0;
+        var fileCount = 0;
+        foreach (var (file, texts) in store.Texts())
+        {
+            var take = Math.Min(texts.Count, store.Chunks - written);
+            var chunks = texts.Take(take).Select((text, i) => new IndexedChunk(i, text, 0, 0, 0, null, null, FileSearchBenchmark.Perturb(realVectors[random.Next(realVectors.Count)], random))).ToList();
+            await index.ReplaceFileAsync(new ChunkSource(Project, Store, "file-" + fileCount++, file), MiniLmEmbeddingGenerator.ModelId, chunks, ct);
+            written += take;
+            if (written == store.Chunks)
+            {
+                return;
+            }
+        }
+        throw new InvalidOperationException($"Only {written} chunks of text found for {store.Name}.");
+    }
+
+    /// <summary>The labelled set's man pages, then the machine's other pages of sections 1 and 8 (path order), rendered with <c>man -P cat</c> and chunked 800/400.</summary>
+    private static IEnumerable<(string File, List<string> Texts)> ManPageChunks(RetrievalBenchmark.LabelledSet manSet, TextChunker chunker, CancellationToken ct)
+    {
+        var seen = new HashSet<string>(StringComparer.Ordinal);
+        foreach (var (name, bytes) in manSet.Documents)
+        {
+            seen.Add(name);
+            yield return (name, Chunk(Encoding.UTF8.GetString(bytes)));
+        }
+        var others = new[] { "1", "8" }.SelectMany(s => Directory.Exists($"/usr/share/man/man{s}")
+                ? Directory.EnumerateFiles($"/usr/share/man/man{s}").Order(StringComparer.Ordinal).Select(f => (Page: Path.GetFileName(f).Split('.')[0], Section: s))
+                : [])
+            .Where(p => !seen.Contains(FileSearchBenchmark.PageFile(p.Page, p.Section)));
+        foreach (var batch in others.Chunk(16))
+        {
+            foreach (var (name, text) in FileSearchBenchmark.RenderPagesAsync(batch.Distinct().ToList(), ct).GetAwaiter().GetResult())
+            {
+                if (text.Trim().Length >= 200 && seen.Add(name + ".txt"))
+                {
+                    yield return (name + ".txt", Chunk(text));
+                }
+            }
+        }
+
+        List<string> Chunk(string text) => chunker.Chunk(new ExtractedDocument(text, null, [], []), StaticChunkingStrategy.Default).Select(c => c.Text).ToList();
+    }
+
+    /// <summary>
+    /// Reads the database file once, so that it is in the OS page cache as a searched store's would be: without it the
+    /// first search of each term read its pages from disk (20 ms for one term's count in a probe, 0.4 ms once cached).
+    /// </summary>
+    private static async Task WarmFileAsync(string path, CancellationToken ct)
+    {
+        await using var file = new FileStream(path, FileMode.Open, FileAccess.Read, FileShare.ReadWrite, 1 << 20);
+        var buffer = new byte[1 << 20];
+        while (await file.ReadAsync(buffer, ct) > 0)
+        {
+        }
+    }
+
+    private static async Task<double> TimeAsync<T>(Func<Task<T>> action)
+    {
+        var clock = Stopwatch.StartNew();
+        await action();
+        return clock.Elapsed.TotalMilliseconds;
+    }
+
+    /// <summary>Sums the spans of <see cref="FileSearchTracing"/> by phase between two calls of <see cref="Take"/>.</summary>
+    private sealed class PhaseRecorder : IDisposable
+    {
+        public const string KeywordFetch = FileSearchTracing.Phases.RowFetch + ".keyword";
+        public const string VectorFetch = FileSearchTracing.Phases.RowFetch + ".vector";
+
+        private readonly ActivityListener _listener;
+        private readonly Lock _lock = new();
+        private Dictionary<string, (double Ms, int Count, long Rows)> _current = new(StringComparer.Ordinal);
+
+        public PhaseRecorder()
+        {
+            _listener = new ActivityListener
+            {
+                ShouldListenTo = s => s.Name == FileSearchTracing.SourceName,
+                Sample = (ref ActivityCreationOptions<ActivityContext> _) => ActivitySamplingResult.AllData,
+                ActivityStopped = Stopped,
+            };
+            ActivitySource.AddActivityListener(_listener);
+        }
+
+        private void Stopped(Activity activity)
+        {
+            var phase = activity.OperationName;
+            if (phase == FileSearchTracing.Phases.RowFetch)
+            {
+                phase = activity.Parent?.OperationName == FileSearchTracing.Phases.Vector ? VectorFetch : KeywordFetch;
+            }
+            var rows = activity.GetTagItem("df_sum") is long df ? df : 0;
+            lock (_lock)
+            {
+                var (ms, count, r) = _current.GetValueOrDefault(phase);
+                _current[phase] = (ms + activity.Duration.TotalMilliseconds, count + 1, r + rows);
+            }
+        }
+
+        public Dictionary<string, (double Ms, int Count, long Rows)> Take()
+        {
+            lock (_lock)
+            {
+                var taken = _current;
+                _current = new(StringComparer.Ordinal);
+                return taken;
+            }
+        }
+
+        public void Dispose() => _listener.Dispose();
+    }
+}
