@@ -126,31 +126,35 @@ public static partial class RetrievalBenchmark
                     Console.Error.WriteLine($"| {set.Name} | {variant.Name} | {label} | {Row(score)} (load {Load()}, {DateTimeOffset.UtcNow:HH:mm})");
                 }
                 var conversational = set.Questions.Where(q => q.Style == "conv").ToList();
-                if (conversational.Count > 0)
+                // rewrite_query on its own: without it, and with what the vectors embed under it (the cleaned question,
+                // the default; the rewritten keywords; the question as asked), with the re-scoring pass and without it;
+                // on the conversational questions (python) and on all questions.
+                foreach (var (rescoreLabel, rescore) in (ValueTuple<string, RescoreWeights>[])[("", RescoreWeights.Default), (", re-scoring off", RescoreWeights.None)])
                 {
-                    foreach (var rewrite in (bool[])[false, true])
-                    {
-                        var score = await ScoreAsync(set, built.Search, FileSearchMode.Hybrid, rewrite, ct, conversational);
-                        md.AppendLine(CultureInfo.InvariantCulture, $"| {set.Name} | {variant.Name} | hybrid{(rewrite ? " + rewrite_query" : "")}, the {conversational.Count} conversational questions only | {Row(score)}");
-                    }
-                }
-                // What the vectors embed under rewrite_query: the cleaned question (default), the keywords (before issue #11's
-                // rewrite work), the question as asked; on the conversational questions (python) and on all questions.
-                foreach (var embedding in (RewriteEmbedding[])[RewriteEmbedding.Cleaned, RewriteEmbedding.Keywords, RewriteEmbedding.Original])
-                {
-                    var search = built.With(new HybridFusion(RewriteEmbedding: embedding));
                     if (conversational.Count > 0)
                     {
-                        var conv = await ScoreAsync(set, search, FileSearchMode.Hybrid, true, ct, conversational);
-                        md.AppendLine(CultureInfo.InvariantCulture, $"| {set.Name} | {variant.Name} | hybrid + rewrite_query, vectors embed the {embedding.ToString().ToLowerInvariant()} question, the {conversational.Count} conversational questions only | {Row(conv)}");
+                        var plain = await ScoreAsync(set, built.With(new HybridFusion(Rescore: rescore)), FileSearchMode.Hybrid, false, ct, conversational);
+                        md.AppendLine(CultureInfo.InvariantCulture, $"| {set.Name} | {variant.Name} | hybrid{rescoreLabel}, no rewrite, the {conversational.Count} conversational questions only | {Row(plain)}");
+                        Console.Error.WriteLine($"| {set.Name} | {variant.Name} | hybrid{rescoreLabel}, no rewrite, conversational | {Row(plain)}");
                     }
-                    var all = await ScoreAsync(set, search, FileSearchMode.Hybrid, true, ct);
-                    md.AppendLine(CultureInfo.InvariantCulture, $"| {set.Name} | {variant.Name} | hybrid + rewrite_query, vectors embed the {embedding.ToString().ToLowerInvariant()} question, all questions | {Row(all)}");
-                    Console.Error.WriteLine($"| {set.Name} | {variant.Name} | rewrite embedding {embedding} | {Row(all)}");
+                    foreach (var embedding in (RewriteEmbedding[])[RewriteEmbedding.Cleaned, RewriteEmbedding.Keywords, RewriteEmbedding.Original])
+                    {
+                        var search = built.With(new HybridFusion(RewriteEmbedding: embedding, Rescore: rescore));
+                        var what = $"hybrid + rewrite_query{rescoreLabel}, vectors embed the {embedding.ToString().ToLowerInvariant()} question";
+                        if (conversational.Count > 0)
+                        {
+                            var conv = await ScoreAsync(set, search, FileSearchMode.Hybrid, true, ct, conversational);
+                            md.AppendLine(CultureInfo.InvariantCulture, $"| {set.Name} | {variant.Name} | {what}, the {conversational.Count} conversational questions only | {Row(conv)}");
+                            Console.Error.WriteLine($"| {set.Name} | {variant.Name} | {what}, conversational | {Row(conv)}");
+                        }
+                        var all = await ScoreAsync(set, search, FileSearchMode.Hybrid, true, ct);
+                        md.AppendLine(CultureInfo.InvariantCulture, $"| {set.Name} | {variant.Name} | {what}, all questions | {Row(all)}");
+                        Console.Error.WriteLine($"| {set.Name} | {variant.Name} | {what}, all | {Row(all)}");
+                    }
                 }
                 if (args.Contains("--tune-rescore"))
                 {
-                    grids.Add((set.Name, localModel.Alias, await RescoreGridAsync(set, built.With(new HybridFusion()), ct)));
+                    grids.Add((set.Name, localModel.Alias, await RescoreGridAsync(set, built.With(new HybridFusion(Rescore: RescoreWeights.None)), ct)));
                 }
                 if (variant == Variants[^1] || variant == chosen[^1])
                 {
@@ -271,17 +275,15 @@ public static partial class RetrievalBenchmark
     // Search-time fusion settings, measured on the last (default) variant's stores; the first is the default.
     private static readonly (string Name, HybridFusion Fusion)[] Fusions =
     [
-        ("k 20, weights 1/1, depth 50 (default)", new HybridFusion()),
+        ("k 20, weights 1/1, depth 50, re-scoring pass (default)", new HybridFusion()),
         ("k 20, depth 100", new HybridFusion(CandidateDepth: 100)),
         ("k 60 (the default before issue #11)", new HybridFusion(K: 60)),
         ("k 100", new HybridFusion(K: 100)),
         ("keyword weight 1.5", new HybridFusion(KeywordWeight: 1.5)),
         ("vector weight 1.5", new HybridFusion(VectorWeight: 1.5)),
-        ("re-scoring pass (the default's weights)", new HybridFusion(Rescore: RescoreDefault)),
+        ("re-scoring pass off (before issue #11's re-scoring)", new HybridFusion(Rescore: RescoreWeights.None)),
+        ("vector weight 1.5, re-scoring pass off", new HybridFusion(VectorWeight: 1.5, Rescore: RescoreWeights.None)),
     ];
-
-    /// <summary>The re-scoring weights measured as a fusion row (the chosen setting, tuned on the man-page set).</summary>
-    private static readonly RescoreWeights RescoreDefault = new(Coverage: 0.1, Phrase: 0.1, Proximity: 0.05, Title: 0);
 
     internal static async Task<Score> ScoreAsync(LabelledSet set, HybridFileSearch search, FileSearchMode mode, bool rewrite, CancellationToken ct, IReadOnlyList<Question>? only = null)
     {

@@ -105,7 +105,7 @@ public sealed class HybridFileSearchTests
         // Fusion alone ranks 1 above 2 (both lists agree), 3 last.
         var index = new ScriptedIndex { Keyword = [loose, exact, other], Vector = [loose, exact, other] };
         var query = new FileSearchQuery("p", ["vs_1"], ["list directory contents"]);
-        var plain = await new HybridFileSearch(index, new ConstantEmbeddings()).SearchAsync(query, CancellationToken.None);
+        var plain = await new HybridFileSearch(index, new ConstantEmbeddings(), fusion: new HybridFusion(Rescore: RescoreWeights.None)).SearchAsync(query, CancellationToken.None);
         var rescored = await new HybridFileSearch(index, new ConstantEmbeddings(), fusion: new HybridFusion(Rescore: new RescoreWeights(Phrase: 0.2, Proximity: 0.1)))
             .SearchAsync(query, CancellationToken.None);
 

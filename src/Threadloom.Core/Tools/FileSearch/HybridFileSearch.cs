@@ -57,8 +57,8 @@ public sealed record HybridFusion(int K = ReciprocalRankFusion.DefaultK, double 
 {
     public static HybridFusion Default { get; } = new();
 
-    /// <summary>The re-scoring pass after fusion (<see cref="PhraseRescoring"/>); none unless set.</summary>
-    public RescoreWeights Rescoring => Rescore ?? RescoreWeights.None;
+    /// <summary>The re-scoring pass after fusion (<see cref="PhraseRescoring"/>); <see cref="RescoreWeights.Default"/> unless set.</summary>
+    public RescoreWeights Rescoring => Rescore ?? RescoreWeights.Default;
 }
 
 /// <summary>A fused search result; <see cref="Score"/> is in 0–1; <see cref="Text"/> is the document's text at <see cref="StartChar"/>–<see cref="EndChar"/>.</summary>
