@@ -156,7 +156,7 @@ public static partial class RetrievalBenchmark
                 {
                     grids.Add((set.Name, localModel.Alias, await RescoreGridAsync(set, built.With(new HybridFusion(Rescore: RescoreWeights.None)), ct)));
                 }
-                if (variant == Variants[^1] || variant == chosen[^1])
+                if (baseVariant == Variants[^1] || baseVariant == chosen[^1])
                 {
                     foreach (var (name, fusion) in Fusions)
                     {
