@@ -13,7 +13,7 @@ namespace Threadloom.Bench.FileSearch;
 /// whole-input vectors and span sums are cached. With <see cref="ReadThrough"/> false every input goes to the model
 /// (throughput runs) and the results are still stored.
 /// </summary>
-internal sealed class EmbeddingCache : IEmbeddingGenerator<string, Embedding<float>>, ISpanEmbeddingGenerator
+internal sealed class EmbeddingCache : IEmbeddingGenerator<string, Embedding<float>>, ISpanEmbeddingGenerator, IQueryEmbeddingGenerator
 {
     private readonly IEmbeddingGenerator<string, Embedding<float>> _inner;
     private readonly ISpanEmbeddingGenerator? _spans;
@@ -47,6 +47,13 @@ internal sealed class EmbeddingCache : IEmbeddingGenerator<string, Embedding<flo
             (await _inner.GenerateAsync(missing, options, cancellationToken)).Select(e => new SpanEmbedding(e.Vector.ToArray(), 1)).ToList());
         return new GeneratedEmbeddings<Embedding<float>>(found.Select(f => new Embedding<float>(f.WeightedSum) { ModelId = _model }));
     }
+
+    /// <summary>
+    /// A local model's queries are its whole-input vectors of the prefixed question (what
+    /// <see cref="MiniLmEmbeddingGenerator.EmbedQueriesAsync"/> computes), cached as such.
+    /// </summary>
+    public Task<GeneratedEmbeddings<Embedding<float>>> EmbedQueriesAsync(IReadOnlyList<string> queries, CancellationToken cancellationToken) =>
+        GenerateAsync(_inner.GetService<MiniLmEmbeddingGenerator>()?.Model.QueryPrefix is { } prefix ? queries.Select(q => prefix + q) : queries, null, cancellationToken);
 
     public Task<IReadOnlyList<SpanEmbedding>> EmbedSpansAsync(IReadOnlyList<string> inputs, CancellationToken cancellationToken) =>
         LookupAsync("span", inputs, async missing => (await _spans!.EmbedSpansAsync(missing, cancellationToken)).ToList());

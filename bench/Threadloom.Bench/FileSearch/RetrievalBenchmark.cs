@@ -66,11 +66,21 @@ public static partial class RetrievalBenchmark
         {
             sets.Reverse();
         }
+        // --set man|python: one set only (while iterating; a decision's check on the other set is a full run).
+        if (args.SkipWhile(a => a != "--set").Skip(1).FirstOrDefault() is { } only)
+        {
+            sets = sets.Where(s => s.Name.StartsWith(only, StringComparison.OrdinalIgnoreCase)).ToList();
+        }
         // --variants 0,3: only those ingestion variants (indexes into Variants), e.g. when the model time is scarce.
         var chosen = args.SkipWhile(a => a != "--variants").Skip(1).Select(a => a.Split(',').Select(v => Variants[int.Parse(v, CultureInfo.InvariantCulture)]).ToList())
             .FirstOrDefault(Variants.ToList());
-        using var model = new MiniLmEmbeddingGenerator();
-        using var cache = new EmbeddingCache(model, Path.Combine(data, "embeddings.db"));
+        // --models minilm,arctic: the local models to score, side by side in this run (default: the built-in default).
+        var models = args.SkipWhile(a => a != "--models").Skip(1).Select(a => a.Split(',').Select(ModelNamed).ToList()).FirstOrDefault([LocalEmbeddingModel.MiniLm]);
+        var generators = models.Select(m => new MiniLmEmbeddingGenerator(m)).ToList();
+        var caches = generators.Select(g => new EmbeddingCache(g, Path.Combine(data, "embeddings.db"))).ToList();
+        using var disposeModels = new Disposables([.. generators, .. caches]);
+        var model = generators[0];
+        var cache = caches[0];
         var md = new StringBuilder();
         md.AppendLine("## Retrieval (both labelled sets)");
         md.AppendLine();
@@ -99,14 +109,16 @@ public static partial class RetrievalBenchmark
         }
         md.AppendLine("| set | variant | mode | recall@5 | MRR@10 | passage in top-5 chunks |");
         md.AppendLine("|---|---|---|---|---|---|");
+        var grids = new List<(string Set, string Model, Dictionary<RescoreWeights, Score> Grid)>();
         foreach (var set in sets)
         {
             var (r5, mrr) = await WholeDocumentBm25Async(set, ct);
             md.AppendLine(CultureInfo.InvariantCulture, $"| {set.Name} | whole documents | BM25 baseline | {r5:F3} | {mrr:F3} | |");
             Console.Error.WriteLine($"| {set.Name} | whole documents | BM25 baseline | {r5:F3} | {mrr:F3} | | (load {Load()}, {DateTimeOffset.UtcNow:HH:mm})");
-            foreach (var variant in chosen)
+            foreach (var (localModel, modelCache, baseVariant) in models.Zip(caches).SelectMany(m => chosen.Select(v => (m.First, m.Second, v))))
             {
-                await using var built = await BuildAsync(set, variant, cache, ct);
+                var variant = models.Count == 1 ? baseVariant : baseVariant with { Name = $"{localModel.Alias}: {baseVariant.Name}" };
+                await using var built = await BuildAsync(set, variant, modelCache, ct);
                 foreach (var (label, mode, rewrite) in Modes)
                 {
                     var score = await ScoreAsync(set, built.Search, mode, rewrite, ct);
@@ -114,19 +126,37 @@ public static partial class RetrievalBenchmark
                     Console.Error.WriteLine($"| {set.Name} | {variant.Name} | {label} | {Row(score)} (load {Load()}, {DateTimeOffset.UtcNow:HH:mm})");
                 }
                 var conversational = set.Questions.Where(q => q.Style == "conv").ToList();
-                if (conversational.Count > 0)
+                // rewrite_query on its own: without it, and with what the vectors embed under it (the cleaned question,
+                // the default; the rewritten keywords; the question as asked), with the re-scoring pass and without it;
+                // on the conversational questions (python) and on all questions.
+                foreach (var (rescoreLabel, rescore) in (ValueTuple<string, RescoreWeights>[])[("", RescoreWeights.Default), (", re-scoring off", RescoreWeights.None)])
                 {
-                    foreach (var rewrite in (bool[])[false, true])
+                    if (conversational.Count > 0)
                     {
-                        var score = await ScoreAsync(set, built.Search, FileSearchMode.Hybrid, rewrite, ct, conversational);
-                        md.AppendLine(CultureInfo.InvariantCulture, $"| {set.Name} | {variant.Name} | hybrid{(rewrite ? " + rewrite_query" : "")}, the {conversational.Count} conversational questions only | {Row(score)}");
+                        var plain = await ScoreAsync(set, built.With(new HybridFusion(Rescore: rescore)), FileSearchMode.Hybrid, false, ct, conversational);
+                        md.AppendLine(CultureInfo.InvariantCulture, $"| {set.Name} | {variant.Name} | hybrid{rescoreLabel}, no rewrite, the {conversational.Count} conversational questions only | {Row(plain)}");
+                        Console.Error.WriteLine($"| {set.Name} | {variant.Name} | hybrid{rescoreLabel}, no rewrite, conversational | {Row(plain)}");
                     }
-                    var original = await ScoreAsync(set, built.With(new HybridFusion(EmbedOriginalQuery: true)), FileSearchMode.Hybrid, true, ct, conversational);
-                    md.AppendLine(CultureInfo.InvariantCulture, $"| {set.Name} | {variant.Name} | hybrid + rewrite_query for keywords only (vectors embed the question), conversational only | {Row(original)}");
-                    var all = await ScoreAsync(set, built.With(new HybridFusion(EmbedOriginalQuery: true)), FileSearchMode.Hybrid, true, ct);
-                    md.AppendLine(CultureInfo.InvariantCulture, $"| {set.Name} | {variant.Name} | hybrid + rewrite_query for keywords only, all questions | {Row(all)}");
+                    foreach (var embedding in (RewriteEmbedding[])[RewriteEmbedding.Cleaned, RewriteEmbedding.Keywords, RewriteEmbedding.Original])
+                    {
+                        var search = built.With(new HybridFusion(RewriteEmbedding: embedding, Rescore: rescore));
+                        var what = $"hybrid + rewrite_query{rescoreLabel}, vectors embed the {embedding.ToString().ToLowerInvariant()} question";
+                        if (conversational.Count > 0)
+                        {
+                            var conv = await ScoreAsync(set, search, FileSearchMode.Hybrid, true, ct, conversational);
+                            md.AppendLine(CultureInfo.InvariantCulture, $"| {set.Name} | {variant.Name} | {what}, the {conversational.Count} conversational questions only | {Row(conv)}");
+                            Console.Error.WriteLine($"| {set.Name} | {variant.Name} | {what}, conversational | {Row(conv)}");
+                        }
+                        var all = await ScoreAsync(set, search, FileSearchMode.Hybrid, true, ct);
+                        md.AppendLine(CultureInfo.InvariantCulture, $"| {set.Name} | {variant.Name} | {what}, all questions | {Row(all)}");
+                        Console.Error.WriteLine($"| {set.Name} | {variant.Name} | {what}, all | {Row(all)}");
+                    }
                 }
-                if (variant == Variants[^1] || variant == chosen[^1])
+                if (args.Contains("--tune-rescore"))
+                {
+                    grids.Add((set.Name, localModel.Alias, await RescoreGridAsync(set, built.With(new HybridFusion(Rescore: RescoreWeights.None)), ct)));
+                }
+                if (baseVariant == Variants[^1] || baseVariant == chosen[^1])
                 {
                     foreach (var (name, fusion) in Fusions)
                     {
@@ -137,8 +167,100 @@ public static partial class RetrievalBenchmark
                 }
             }
         }
+        md.Append(GridTable(grids));
         md.AppendLine();
-        md.AppendLine(CultureInfo.InvariantCulture, $"Embedding cache: {cache.Hits} hits, {cache.Misses} misses. Load at the end: {Load()}.");
+        md.AppendLine(CultureInfo.InvariantCulture, $"Embedding cache: {caches.Sum(c => c.Hits)} hits, {caches.Sum(c => c.Misses)} misses. Load at the end: {Load()}.");
+        return md.ToString();
+    }
+
+    private static LocalEmbeddingModel ModelNamed(string name) =>
+        name.ToLowerInvariant() switch
+        {
+            "minilm" => LocalEmbeddingModel.MiniLm,
+            "arctic" => LocalEmbeddingModel.ArcticXs,
+            _ => LocalEmbeddingModel.Find(name) ?? throw new ArgumentException($"Unknown local model '{name}' (minilm, arctic)."),
+        };
+
+    private sealed class Disposables(IEnumerable<IDisposable> items) : IDisposable
+    {
+        public void Dispose()
+        {
+            foreach (var item in items.Reverse())
+            {
+                item.Dispose();
+            }
+        }
+    }
+
+    /// <summary>The re-scoring weights tried by <c>--tune-rescore</c>: every combination of a few strengths per feature.</summary>
+    private static IEnumerable<RescoreWeights> RescoreGrid()
+    {
+        return from depth in (int[])[10, 30]
+               from c in (double[])[0, 0.05, 0.1]
+               from p in (double[])[0, 0.1, 0.2, 0.3, 0.5, 0.8]
+               from x in (double[])[0, 0.05, 0.1, 0.2]
+               from t in (double[])[0, 0.05, 0.1]
+               select new RescoreWeights(c, p, x, t, depth);
+    }
+
+    /// <summary>
+    /// Every weight setting of <see cref="RescoreGrid"/> scored in memory: each question searched once without the pass
+    /// (top 50 chunks), the pass's features measured once per candidate, then each setting re-ranks those lists.
+    /// Exactly what the search does with the setting (the pass runs on the fused list before the cut to 50).
+    /// </summary>
+    private static async Task<Dictionary<RescoreWeights, Score>> RescoreGridAsync(LabelledSet set, HybridFileSearch search, CancellationToken ct)
+    {
+        var lists = new List<(Question Q, List<FileSearchResult> Results, List<PhraseRescoring.Features> Features)>();
+        foreach (var q in set.Questions)
+        {
+            var results = (await search.SearchAsync(new FileSearchQuery(Project, [Store], [q.Text], 50), ct)).ToList();
+            var terms = PhraseRescoring.Prepare(q.Text);
+            lists.Add((q, results, results.Select(r => PhraseRescoring.Measure(terms, r.Text, r.FileName, r.Heading)).ToList()));
+        }
+        var grid = new Dictionary<RescoreWeights, Score>();
+        foreach (var w in RescoreGrid())
+        {
+            double hits5 = 0, mrr = 0;
+            foreach (var (q, results, features) in lists)
+            {
+                var depth = Math.Min(w.Depth, results.Count);
+                var order = Enumerable.Range(0, depth).Select(i => (i, Score: results[i].Score + PhraseRescoring.Bonus(features[i], w)))
+                    .OrderByDescending(x => x.Score).ThenBy(x => x.i).Select(x => results[x.i].FileName).Concat(results.Skip(depth).Select(r => r.FileName));
+                var rank = order.Distinct().ToList().IndexOf(q.File) + 1;
+                hits5 += rank is > 0 and <= 5 ? 1 : 0;
+                mrr += rank is > 0 and <= 10 ? 1.0 / rank : 0;
+            }
+            grid[w] = new Score(hits5 / lists.Count, mrr / lists.Count, null);
+        }
+        return grid;
+    }
+
+    /// <summary>The best settings by the man-page set's MRR@10 (the set the pass is tuned on), with the other set beside.</summary>
+    private static string GridTable(List<(string Set, string Model, Dictionary<RescoreWeights, Score> Grid)> grids)
+    {
+        if (grids.Count == 0)
+        {
+            return "";
+        }
+        var md = new StringBuilder();
+        foreach (var modelGrids in grids.GroupBy(g => g.Model))
+        {
+            var tuneOn = modelGrids.First(g => g.Set.StartsWith("man", StringComparison.Ordinal));
+            var others = modelGrids.Where(g => g != tuneOn).ToList();
+            md.AppendLine();
+            md.AppendLine(CultureInfo.InvariantCulture, $"Re-scoring grid ({modelGrids.Key}), sorted by the man-page set's MRR@10 (tuned there), top 25 and the pass off:");
+            md.AppendLine();
+            md.AppendLine("| coverage | phrase | proximity | title | depth | " + string.Join(" | ", modelGrids.Select(g => $"{g.Set} recall@5 | {g.Set} MRR@10")) + " |");
+            md.AppendLine("|---|---|---|---|---|" + string.Concat(modelGrids.Select(_ => "---|---|")));
+            var rows = tuneOn.Grid.OrderByDescending(kv => kv.Value.Mrr10).ThenByDescending(kv => kv.Value.Recall5).Take(25).Select(kv => kv.Key)
+                .Prepend(new RescoreWeights(Depth: 30));
+            foreach (var w in rows)
+            {
+                md.AppendLine(string.Create(CultureInfo.InvariantCulture, $"| {w.Coverage} | {w.Phrase} | {w.Proximity} | {w.Title} | {w.Depth} | ")
+                    + string.Join(" | ", modelGrids.Select(g => string.Create(CultureInfo.InvariantCulture, $"{g.Grid[w].Recall5:F3} | {g.Grid[w].Mrr10:F3}"))) + " |");
+            }
+        }
+        Console.Error.WriteLine(md.ToString());
         return md.ToString();
     }
 
@@ -153,12 +275,14 @@ public static partial class RetrievalBenchmark
     // Search-time fusion settings, measured on the last (default) variant's stores; the first is the default.
     private static readonly (string Name, HybridFusion Fusion)[] Fusions =
     [
-        ("k 20, weights 1/1, depth 50 (default)", new HybridFusion()),
+        ("k 20, weights 1/1, depth 50, re-scoring pass (default)", new HybridFusion()),
         ("k 20, depth 100", new HybridFusion(CandidateDepth: 100)),
         ("k 60 (the default before issue #11)", new HybridFusion(K: 60)),
         ("k 100", new HybridFusion(K: 100)),
         ("keyword weight 1.5", new HybridFusion(KeywordWeight: 1.5)),
         ("vector weight 1.5", new HybridFusion(VectorWeight: 1.5)),
+        ("re-scoring pass off (before issue #11's re-scoring)", new HybridFusion(Rescore: RescoreWeights.None)),
+        ("vector weight 1.5, re-scoring pass off", new HybridFusion(VectorWeight: 1.5, Rescore: RescoreWeights.None)),
     ];
 
     internal static async Task<Score> ScoreAsync(LabelledSet set, HybridFileSearch search, FileSearchMode mode, bool rewrite, CancellationToken ct, IReadOnlyList<Question>? only = null)

@@ -6,8 +6,9 @@ namespace Threadloom.Core.Ingestion;
 
 /// <summary>
 /// The embedding model of file search, section <c>Embeddings</c>. With no <see cref="Model"/> the built-in
-/// all-MiniLM-L6-v2 runs locally; with one, an upstream OpenAI-compatible or Azure OpenAI embeddings endpoint of an
-/// <c>Inference:Providers</c> entry is called.
+/// all-MiniLM-L6-v2 runs locally; with <see cref="Provider"/> <c>local</c>, <see cref="Model"/> names a built-in model
+/// (<c>all-MiniLM-L6-v2</c> or <c>snowflake-arctic-embed-xs</c>, see <see cref="LocalEmbeddingModel"/>); otherwise an
+/// upstream OpenAI-compatible or Azure OpenAI embeddings endpoint of an <c>Inference:Providers</c> entry is called.
 /// </summary>
 /// <remarks>
 /// A vector store keeps the model it was built with for its whole life (issue #4): changing these settings affects new
@@ -16,6 +17,9 @@ namespace Threadloom.Core.Ingestion;
 public sealed class EmbeddingsOptions
 {
     public const string SectionName = "Embeddings";
+
+    /// <summary>The <see cref="Provider"/> value that selects a built-in model, run in this process.</summary>
+    public const string LocalProvider = "local";
 
     /// <summary>
     /// A key of <c>Inference:Providers</c>. May be omitted when exactly one provider is configured (the same rule as
@@ -42,7 +46,13 @@ public sealed class EmbeddingsOptions
     public int MaxBatchTokens { get; init; } = 300_000;
 
     /// <summary>True when an upstream model is configured.</summary>
-    public bool IsUpstream => !string.IsNullOrWhiteSpace(Model);
+    public bool IsUpstream => !string.IsNullOrWhiteSpace(Model) && !IsLocalProvider;
+
+    /// <summary>True when <see cref="Provider"/> is <c>local</c>.</summary>
+    public bool IsLocalProvider => string.Equals(Provider?.Trim(), LocalProvider, StringComparison.OrdinalIgnoreCase);
+
+    /// <summary>The built-in model to run when not upstream (null when <see cref="Model"/> names none; the validator says so).</summary>
+    public LocalEmbeddingModel? LocalModel => IsUpstream ? null : LocalEmbeddingModel.Find(IsLocalProvider ? Model : null);
 
     /// <summary>The provider key to call, or null when it cannot be resolved (the validator reports why).</summary>
     internal string? ResolveProvider(InferenceOptions inference)
@@ -62,7 +72,7 @@ public sealed class EmbeddingsOptions
 /// </summary>
 internal sealed class EmbeddingsOptionsValidator(IOptions<InferenceOptions> inference) : IValidateOptions<EmbeddingsOptions>
 {
-    private const string Builtin = "Leave Embeddings:Model and Embeddings:Provider unset to use the built-in all-MiniLM-L6-v2.";
+    private const string Builtin = "Leave Embeddings:Model and Embeddings:Provider unset to use the built-in all-MiniLM-L6-v2, or set Embeddings:Provider to 'local' and Embeddings:Model to a built-in model.";
 
     public ValidateOptionsResult Validate(string? name, EmbeddingsOptions options)
     {
@@ -70,13 +80,18 @@ internal sealed class EmbeddingsOptionsValidator(IOptions<InferenceOptions> infe
         if (!options.IsUpstream)
         {
             var failures = new List<string>();
-            if (!string.IsNullOrWhiteSpace(options.Provider))
+            if (options.LocalModel is null)
+            {
+                failures.Add($"{section}:Model '{options.Model}' is not a built-in model (with {section}:Provider '{EmbeddingsOptions.LocalProvider}'); the built-in models are " +
+                    string.Join(", ", LocalEmbeddingModel.All.Select(m => $"'{m.Alias}' ({m.Id})")) + ".");
+            }
+            if (!string.IsNullOrWhiteSpace(options.Provider) && !options.IsLocalProvider)
             {
                 failures.Add($"{section}:Model is required when {section}:Provider is set: the upstream embedding model or Azure deployment, e.g. text-embedding-3-small. {Builtin}");
             }
             if (options.Dimensions is not null)
             {
-                failures.Add($"{section}:Dimensions applies to an upstream model only ({section}:Model); the built-in model has {MiniLmEmbeddingGenerator.Dimensions}.");
+                failures.Add($"{section}:Dimensions applies to an upstream model only ({section}:Model); the built-in models have {MiniLmEmbeddingGenerator.Dimensions}.");
             }
             return failures.Count == 0 ? ValidateOptionsResult.Success : ValidateOptionsResult.Fail(failures);
         }

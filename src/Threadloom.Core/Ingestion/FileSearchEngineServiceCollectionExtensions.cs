@@ -12,7 +12,8 @@ public static class FileSearchEngineServiceCollectionExtensions
     /// <summary>
     /// Registers extraction, chunking, the embedding generator (unless an
     /// <see cref="IEmbeddingGenerator{TInput, TEmbedding}"/> is already registered), <see cref="FileIngestor"/> and
-    /// <see cref="HybridFileSearch"/>. The generator is the local MiniLM, or the upstream model that
+    /// <see cref="HybridFileSearch"/>. The generator is the local MiniLM (or the built-in model that
+    /// <c>Embeddings:Provider</c> <c>local</c> and <c>Embeddings:Model</c> name), or the upstream model that
     /// <see cref="EmbeddingsOptions"/> names (validated at startup against <c>Inference:Providers</c>, so
     /// <c>AddInference</c> should be registered too). An <see cref="Storage.IChunkIndex"/> must come from a storage provider
     /// (<c>Storage:Provider</c>). The host binds <see cref="IngestionOptions"/> to <c>Ingestion</c> and
@@ -31,7 +32,7 @@ public static class FileSearchEngineServiceCollectionExtensions
         services.TryAddSingleton<IEmbeddingGenerator<string, Embedding<float>>>(sp =>
             sp.GetRequiredService<IOptions<EmbeddingsOptions>>().Value.IsUpstream
                 ? ActivatorUtilities.CreateInstance<UpstreamEmbeddingGenerator>(sp)
-                : new MiniLmEmbeddingGenerator());
+                : new MiniLmEmbeddingGenerator(sp.GetRequiredService<IOptions<EmbeddingsOptions>>().Value.LocalModel ?? LocalEmbeddingModel.MiniLm));
         services.TryAddSingleton<FileIngestor>();
         services.TryAddSingleton<IngestionCancellations>();
         services.TryAddSingleton<HybridFileSearch>();

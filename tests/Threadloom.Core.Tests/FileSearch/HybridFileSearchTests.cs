@@ -82,6 +82,57 @@ public sealed class HybridFileSearchTests
         await Assert.ThrowsAsync<ModelCallException>(() => search.SearchAsync(new FileSearchQuery("p", ["vs_1"], ["q"], Mode: FileSearchMode.VectorOnly), CancellationToken.None));
     }
 
+    [Fact]
+    public async Task Search_RewriteQuery_KeywordsSearchTheRewriteAndVectorsEmbedTheCleanedQuestion()
+    {
+        var index = new ScriptedIndex { Keyword = [Hit(1)], Vector = [Hit(1)] };
+        var embeddings = new ConstantEmbeddings();
+        var search = new HybridFileSearch(index, embeddings);
+
+        await search.SearchAsync(new FileSearchQuery("p", ["vs_1"], ["hey, my boss says passing shell=True is dangerous, why exactly?"], RewriteQuery: true), CancellationToken.None);
+
+        Assert.Equal(["passing shell True dangerous"], index.KeywordQueries);
+        Assert.Equal(["passing shell=True is dangerous, why ?"], embeddings.Inputs);
+    }
+
+    [Fact]
+    public async Task Search_Rescoring_RaisesTheChunkWithTheQueryPhrase_AndNeverLowersAScore()
+    {
+        static ChunkHit Text(long id, string text) => new(id, "vs_1", "file-" + id, "doc" + id + ".txt", 0, text, null, null, null, 1, 0, text.Length);
+        var loose = Text(1, "The directory holds a list. Contents vary.");
+        var exact = Text(2, "ls: list directory contents, sorted by name.");
+        var other = Text(3, "Nothing relevant here.");
+        // Fusion alone ranks 1 above 2 (both lists agree), 3 last.
+        var index = new ScriptedIndex { Keyword = [loose, exact, other], Vector = [loose, exact, other] };
+        var query = new FileSearchQuery("p", ["vs_1"], ["list directory contents"]);
+        var plain = await new HybridFileSearch(index, new ConstantEmbeddings(), fusion: new HybridFusion(Rescore: RescoreWeights.None)).SearchAsync(query, CancellationToken.None);
+        var rescored = await new HybridFileSearch(index, new ConstantEmbeddings(), fusion: new HybridFusion(Rescore: new RescoreWeights(Phrase: 0.2, Proximity: 0.1)))
+            .SearchAsync(query, CancellationToken.None);
+
+        Assert.Equal(["file-1", "file-2", "file-3"], plain.Select(r => r.FileId));
+        Assert.Equal(["file-2", "file-1", "file-3"], rescored.Select(r => r.FileId));
+        foreach (var r in rescored)
+        {
+            Assert.InRange(r.Score, plain.Single(p => p.FileId == r.FileId).Score, 1.0);
+        }
+    }
+
+    [Fact]
+    public void Rescoring_Features_PhraseProximityCoverageAndTitle()
+    {
+        var query = PhraseRescoring.Prepare("How do I list the directory contents?");
+        Assert.Equal(["list", "directory", "content"], query.Terms);
+
+        var adjacent = PhraseRescoring.Measure(query, "ls - list directory contents", "ls.1.txt", null);
+        Assert.Equal((1.0, 1.0, 1.0), (adjacent.Coverage, adjacent.Phrase, adjacent.Proximity));
+        var apart = PhraseRescoring.Measure(query, "a list of things, then much later one directory and no more", "dir.txt", "Directory listing");
+        Assert.Equal(2.0 / 3, apart.Coverage, 6);
+        Assert.Equal(0, apart.Phrase);
+        Assert.True(apart.Proximity is > 0 and < 0.5);
+        Assert.Equal(1.0 / 3, apart.Title, 6); // "directory" from the heading; "dir" and "listing" are other words
+        Assert.Equal(default, PhraseRescoring.Measure(PhraseRescoring.Prepare("the of"), "the of", "x.txt", null));
+    }
+
     [Theory]
     [InlineData(0, 0.0)]
     [InlineData(51, 0.0)]
@@ -128,11 +179,14 @@ public sealed class HybridFileSearchTests
     {
         public int Calls { get; private set; }
 
+        public List<string> Inputs { get; } = [];
+
         public Exception? Failure { get; init; }
 
         public Task<GeneratedEmbeddings<Embedding<float>>> GenerateAsync(IEnumerable<string> values, EmbeddingGenerationOptions? options = null, CancellationToken cancellationToken = default)
         {
             Calls++;
+            Inputs.AddRange(values);
             return Failure is not null
                 ? Task.FromException<GeneratedEmbeddings<Embedding<float>>>(Failure)
                 : Task.FromResult(new GeneratedEmbeddings<Embedding<float>>(values.Select(_ => new Embedding<float>(new float[] { 1, 0 }))));

@@ -24,4 +24,18 @@ public sealed class QueryRewriterTests
     [Fact]
     public void Rewrite_RepeatedWords_AppearOnce() =>
         Assert.Equal("leave policy", QueryRewriter.Rewrite("leave policy? Leave policy!"));
+
+    [Theory]
+    [InlineData("hey, I have strings like 2011-11-04 coming from an API, how do I turn them into day objects?", "I have strings like 2011-11-04 coming from an API, how do I turn them into day objects?")]
+    [InlineData("my boss says passing shell=True is dangerous when spawning commands, why exactly?", "passing shell=True is dangerous when spawning commands, why ?")]
+    [InlineData("I want a cache whose entries disappear once nothing else uses the cached objects. Ideas?", "I want a cache whose entries disappear once nothing else uses the cached objects. ?")]
+    [InlineData("is there a lazy way to get running totals of a sequence of numbers?", "get running totals of a sequence of numbers?")]
+    [InlineData("parental leave", "parental leave")]
+    [InlineData("please?", "please?")]
+    public void Clean_DropsTheChitChat_KeepsTheSentence(string query, string expected) =>
+        Assert.Equal(expected, QueryRewriter.Clean(query));
+
+    [Fact]
+    public void Rewrite_ConversationalQuestion_KeepsTheContentWords() =>
+        Assert.Equal("passing shell True dangerous spawning commands", QueryRewriter.Rewrite("my boss says passing shell=True is dangerous when spawning commands, why exactly?"));
 }

@@ -270,6 +270,31 @@ public sealed class UpstreamEmbeddingGeneratorTests : IAsyncLifetime
     }
 
     [Fact]
+    public void LocalProvider_WithArctic_RegistersArcticLocally()
+    {
+        var settings = InferenceHarness.OpenAIProvider(_server.OpenAIBaseAddress, "up", Key);
+        settings["Embeddings:Provider"] = "local";
+        settings["Embeddings:Model"] = "snowflake-arctic-embed-xs";
+
+        var generator = Assert.IsType<MiniLmEmbeddingGenerator>(Generator(Build(settings)));
+
+        Assert.Same(LocalEmbeddingModel.ArcticXs, generator.Model);
+        Assert.Equal("Snowflake/snowflake-arctic-embed-xs", generator.GetService<EmbeddingGeneratorMetadata>()?.DefaultModelId);
+        Assert.Empty(_server.Requests);
+    }
+
+    [Fact]
+    public void LocalProvider_UnknownModel_FailsValidationNamingTheBuiltInModels()
+    {
+        var services = Build(new Dictionary<string, string?> { ["Embeddings:Provider"] = "local", ["Embeddings:Model"] = "text-embedding-3-small" });
+
+        var error = Assert.Throws<OptionsValidationException>(() => services.GetRequiredService<IOptions<EmbeddingsOptions>>().Value);
+
+        Assert.Contains("'text-embedding-3-small' is not a built-in model", error.Message, StringComparison.Ordinal);
+        Assert.Contains("snowflake-arctic-embed-xs", error.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
     public void Dimensions_WithTheLocalModel_FailsValidation()
     {
         var services = Build(new Dictionary<string, string?> { ["Embeddings:Dimensions"] = "256" });

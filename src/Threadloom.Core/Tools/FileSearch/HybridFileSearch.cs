@@ -35,14 +35,30 @@ public sealed record FileSearchQuery(
         : null;
 }
 
+/// <summary>What the vector lists embed when <c>rewrite_query</c> is set (the keyword lists search the rewritten keywords).</summary>
+public enum RewriteEmbedding
+{
+    /// <summary>The question with only its chit-chat removed (<see cref="QueryRewriter.Clean"/>); the default.</summary>
+    Cleaned,
+
+    /// <summary>The rewritten keywords (<see cref="QueryRewriter.Rewrite"/>), as before issue #11.</summary>
+    Keywords,
+
+    /// <summary>The question as asked.</summary>
+    Original,
+}
+
 /// <summary>
 /// How the keyword and vector lists are fused: RRF constant, each list's weight, and how deep each list is read.
 /// The defaults are the measured choice (docs/file-search.md says on which labelled set).
 /// </summary>
 public sealed record HybridFusion(int K = ReciprocalRankFusion.DefaultK, double KeywordWeight = 1, double VectorWeight = 1, int CandidateDepth = HybridFileSearch.CandidateDepth,
-    bool EmbedOriginalQuery = false)
+    RewriteEmbedding RewriteEmbedding = RewriteEmbedding.Cleaned, RescoreWeights? Rescore = null)
 {
     public static HybridFusion Default { get; } = new();
+
+    /// <summary>The re-scoring pass after fusion (<see cref="PhraseRescoring"/>); <see cref="RescoreWeights.Default"/> unless set.</summary>
+    public RescoreWeights Rescoring => Rescore ?? RescoreWeights.Default;
 }
 
 /// <summary>A fused search result; <see cref="Score"/> is in 0–1; <see cref="Text"/> is the document's text at <see cref="StartChar"/>–<see cref="EndChar"/>.</summary>
@@ -72,6 +88,9 @@ public sealed partial class HybridFileSearch(
     private readonly HybridFusion _fusion = fusion ?? HybridFusion.Default;
 
     private readonly string? _modelId = embeddings.GetService<EmbeddingGeneratorMetadata>()?.DefaultModelId;
+
+    // A model that embeds queries with an instruction (arctic-embed-xs) is asked through its query interface.
+    private readonly Ingestion.IQueryEmbeddingGenerator? _queryEmbeddings = embeddings.GetService<Ingestion.IQueryEmbeddingGenerator>();
     private readonly ILogger _logger = (ILogger?)logger ?? NullLogger.Instance;
 
     public async Task<IReadOnlyList<FileSearchResult>> SearchAsync(FileSearchQuery query, CancellationToken cancellationToken)
@@ -81,11 +100,17 @@ public sealed partial class HybridFileSearch(
             throw new ArgumentException(error, nameof(query));
         }
         using var searchSpan = FileSearchTracing.Start(FileSearchTracing.Phases.Search);
-        // With rewrite_query the keyword lists search the rewritten query; the vector lists embed the question as asked
-        // when EmbedOriginalQuery is set (a sentence embeds better than the keywords left of it).
+        // With rewrite_query the keyword lists search the rewritten keywords; the vector lists embed the question with its
+        // chit-chat removed by default (a sentence embeds better than the keywords left of it).
         var pairs = query.Queries.Where(q => !string.IsNullOrWhiteSpace(q))
-            .Select(q => (Keywords: query.RewriteQuery ? QueryRewriter.Rewrite(q) : q, Embedded: query.RewriteQuery && _fusion.EmbedOriginalQuery ? q : null))
-            .Select(p => (p.Keywords, Embedded: p.Embedded ?? p.Keywords)).Distinct().ToList();
+            .Select(q => !query.RewriteQuery ? (Keywords: q, Embedded: q)
+                : (Keywords: QueryRewriter.Rewrite(q), Embedded: _fusion.RewriteEmbedding switch
+                {
+                    RewriteEmbedding.Original => q,
+                    RewriteEmbedding.Keywords => QueryRewriter.Rewrite(q),
+                    _ => QueryRewriter.Clean(q),
+                }))
+            .Distinct().ToList();
         var queries = pairs.Select(p => p.Keywords).ToList();
         var depth = Math.Max(_fusion.CandidateDepth, query.MaxNumResults);
         var stores = query.VectorStoreIds.Distinct(StringComparer.Ordinal).ToList();
@@ -137,7 +162,8 @@ public sealed partial class HybridFileSearch(
         }
 
         using var fuse = FileSearchTracing.Start(FileSearchTracing.Phases.Fuse);
-        return ReciprocalRankFusion.Fuse(lists, h => h.ChunkId, weights, _fusion.K)
+        var fused = ReciprocalRankFusion.Fuse(lists, h => h.ChunkId, weights, _fusion.K);
+        return PhraseRescoring.Rescore(fused, queries, h => (h.Text, h.FileName, h.Heading), _fusion.Rescoring)
             .Where(f => f.Score >= query.ScoreThreshold)
             .Take(query.MaxNumResults)
             .Select(f => new FileSearchResult(f.Item.VectorStoreId, f.Item.FileId, f.Item.FileName, f.Score, f.Item.Text, f.Item.ChunkIndex,
@@ -156,7 +182,9 @@ public sealed partial class HybridFileSearch(
         try
         {
             using var span = FileSearchTracing.Start(FileSearchTracing.Phases.Embed);
-            vectors = await embeddings.GenerateAsync(embedded, cancellationToken: cancellationToken);
+            vectors = _queryEmbeddings is { } queryModel
+                ? await queryModel.EmbedQueriesAsync(embedded, cancellationToken)
+                : await embeddings.GenerateAsync(embedded, cancellationToken: cancellationToken);
         }
         catch (ModelCallException e) when (query.Mode == FileSearchMode.Hybrid)
         {

