@@ -116,7 +116,7 @@ public sealed class Cluster : IAsyncDisposable
             "--Runs:ShutdownGracePeriod", "00:00:00",
             "--IngestionWorker:SweepInterval", "00:00:00.500",
             // Nodes on one machine need their own sandbox folders and host uids (a sandbox clears its folder at start).
-            "--CodeInterpreter:WorkRoot", Path.Combine(Path.GetTempPath(), "threadloom-cluster-sandbox", Database, index.ToString(System.Globalization.CultureInfo.InvariantCulture)),
+            "--CodeInterpreter:WorkRoot", SandboxRoot(index),
             "--CodeInterpreter:HostUidBase", (1_800_000_000 + (index * 100_000)).ToString(System.Globalization.CultureInfo.InvariantCulture),
             "--CodeInterpreter:HostUidCount", "1000",
         ];
@@ -124,6 +124,10 @@ public sealed class Cluster : IAsyncDisposable
         _nodes[index] = node;
         await node.WaitHealthyAsync(TimeSpan.FromMinutes(3));
     }
+
+    /// <summary>Node <paramref name="index"/>'s sandbox folder (its session folders are under <c>sessions/</c>).</summary>
+    public string SandboxRoot(int index) =>
+        Path.Combine(Path.GetTempPath(), "threadloom-cluster-sandbox", Database, index.ToString(System.Globalization.CultureInfo.InvariantCulture));
 
     public ThreadloomProcess Node(int index) => _nodes[index] ?? throw new InvalidOperationException($"Node {index} is not running.");
 
