@@ -1,11 +1,8 @@
 using System.ClientModel;
-using System.Diagnostics;
 using System.Net.Http.Headers;
 using Npgsql;
 using OpenAI;
 using OpenAI.Assistants;
-using Threadloom.Testing;
-using Xunit.Abstractions;
 
 [assembly: CollectionBehavior(DisableTestParallelization = true)]
 
@@ -172,13 +169,17 @@ public sealed class Cluster : IAsyncDisposable
     /// <summary>Polls <paramref name="probe"/> on the next nodes round-robin until it returns a value, for at most <paramref name="timeout"/>.</summary>
     public async Task<T> EventuallyAsync<T>(string what, Func<int, Task<T?>> probe, TimeSpan timeout) where T : class
     {
+        T? found = null;
+        await UntilAsync(what, async () => (found = await probe(NextIndex())) is not null, timeout);
+        return found!;
+    }
+
+    /// <summary>Polls <paramref name="done"/> until it holds, for at most <paramref name="timeout"/>.</summary>
+    public static async Task UntilAsync(string what, Func<Task<bool>> done, TimeSpan timeout)
+    {
         var waited = Stopwatch.StartNew();
-        while (true)
+        while (!await done())
         {
-            if (await probe(NextIndex()) is { } value)
-            {
-                return value;
-            }
             if (waited.Elapsed > timeout)
             {
                 throw new TimeoutException($"Timed out after {timeout} waiting for {what}.");

@@ -2,8 +2,6 @@ using OpenAI.Assistants;
 using OpenAI.Files;
 using Threadloom.Core.Tools.CodeInterpreter;
 using Threadloom.Sandbox;
-using Threadloom.Testing;
-using Xunit.Abstractions;
 
 namespace Threadloom.Cluster.Tests;
 
