@@ -5,7 +5,7 @@ using Threadloom.Bench.Runs;
 using Threadloom.Bench.Sandbox;
 using Threadloom.Bench.Storage;
 
-// dotnet run -c Release --project bench/Threadloom.Bench -- [foundation|sandbox|filesearch|runs|storage|cluster|all|retrieval [--throughput]|ingestion]
+// dotnet run -c Release --project bench/Threadloom.Bench -- [foundation|sandbox|filesearch|runs|storage|cluster|all|retrieval [--throughput]|ingestion|pgprobe [clients] [runs]]
 // storage and cluster need PostgreSQL with pgvector: eval "$(bash .ci/postgres.sh | tail -1)" (THREADLOOM_BENCH_CHUNKS: storage sizes, default 100000,1000000).
 // Prints a markdown report; docs/benchmarks.md records the results.
 var which = args.Length > 0 ? args[0] : "all";
@@ -13,6 +13,13 @@ var sections = new List<string>
 {
     $"Machine: {Environment.ProcessorCount} cores, {Environment.OSVersion}; date {DateTimeOffset.UtcNow:yyyy-MM-dd HH:mm} UTC",
 };
+if (which is "pgprobe")
+{
+    // Statements per run on PostgreSQL, one node in-process: -- pgprobe [clients=16] [runs=1000]
+    var clients = args.Length > 1 ? int.Parse(args[1], System.Globalization.CultureInfo.InvariantCulture) : 16;
+    var runs = args.Length > 2 ? int.Parse(args[2], System.Globalization.CultureInfo.InvariantCulture) : 1000;
+    sections.Add(await StatementProbe.RunAsync(clients, runs, CancellationToken.None));
+}
 if (which is "ingestion")
 {
     sections.Add(await IngestionThroughputBenchmark.RunAsync(CancellationToken.None));

@@ -6,18 +6,42 @@ namespace Threadloom.Storage.Postgres;
 /// One PostgreSQL database, through one <see cref="NpgsqlDataSource"/> (its pool) with the pgvector type mapping.
 /// Writes are short transactions; every statement that must be atomic across nodes is one statement.
 /// </summary>
+/// <remarks>
+/// A run costs a few dozen short statements (docs/benchmarks.md), so per-statement overhead is what bounds a node on
+/// PostgreSQL. Unless the connection string says otherwise, the pool therefore keeps sessions as they are between uses
+/// (<c>No Reset On Close</c>: no <c>DISCARD ALL</c>, one statement and one transaction fewer on every use) and
+/// prepares the statements a connection runs repeatedly (<c>Max Auto Prepare</c>), so the server parses and plans
+/// them once. Nothing that uses the pool leaves session state behind: <c>SET LOCAL</c> only, advisory locks released
+/// in <c>finally</c>; the <c>LISTEN</c> connection comes from <see cref="OpenUnpooledAsync"/>.
+/// </remarks>
 public sealed class PostgresDatabase : IAsyncDisposable
 {
+    private readonly NpgsqlDataSource _unpooled;
+
     public PostgresDatabase(string connectionString)
     {
+        var given = new System.Data.Common.DbConnectionStringBuilder { ConnectionString = connectionString };
         var builder = new NpgsqlDataSourceBuilder(connectionString);
+        if (!given.ContainsKey("No Reset On Close") && !given.ContainsKey("NoResetOnClose"))
+        {
+            builder.ConnectionStringBuilder.NoResetOnClose = true;
+        }
+        if (!given.ContainsKey("Max Auto Prepare") && !given.ContainsKey("MaxAutoPrepare"))
+        {
+            builder.ConnectionStringBuilder.MaxAutoPrepare = 64;
+            builder.ConnectionStringBuilder.AutoPrepareMinUsages = 2;
+        }
         builder.UseVector();
         DataSource = builder.Build();
+        _unpooled = NpgsqlDataSource.Create(new NpgsqlConnectionStringBuilder(connectionString) { Pooling = false });
     }
 
     public NpgsqlDataSource DataSource { get; }
 
     public ValueTask<NpgsqlConnection> OpenAsync(CancellationToken cancellationToken) => DataSource.OpenConnectionAsync(cancellationToken);
+
+    /// <summary>A connection of its own, closed for good when disposed: for session state (<c>LISTEN</c>) that must not return to the pool.</summary>
+    public ValueTask<NpgsqlConnection> OpenUnpooledAsync(CancellationToken cancellationToken) => _unpooled.OpenConnectionAsync(cancellationToken);
 
     /// <summary>Runs <paramref name="work"/> in a transaction (read committed) and commits it; rolls back if it throws.</summary>
     public async Task<T> WriteAsync<T>(Func<NpgsqlConnection, NpgsqlTransaction, Task<T>> work, CancellationToken cancellationToken)
@@ -29,7 +53,11 @@ public sealed class PostgresDatabase : IAsyncDisposable
         return result;
     }
 
-    public ValueTask DisposeAsync() => DataSource.DisposeAsync();
+    public async ValueTask DisposeAsync()
+    {
+        await _unpooled.DisposeAsync();
+        await DataSource.DisposeAsync();
+    }
 }
 
 /// <summary>Small ADO.NET helpers; they stay inside this project. Parameters are positional (<c>$1</c>, <c>$2</c>, …).</summary>

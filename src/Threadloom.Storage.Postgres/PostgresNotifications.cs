@@ -45,7 +45,7 @@ public sealed partial class PostgresNotifications(PostgresDatabase database, ILo
         {
             try
             {
-                await using var connection = await database.OpenAsync(stoppingToken);
+                await using var connection = await database.OpenUnpooledAsync(stoppingToken);
                 connection.Notification += OnNotification;
                 foreach (var channel in Channels)
                 {

@@ -17,6 +17,13 @@ namespace Threadloom.Storage.Postgres;
 /// a woken tail always finds the rows, and rows of one run commit in sequence order.</item>
 /// <item>A tail reads <c>seq &gt; cursor</c> when woken, and at least every <see cref="PollInterval"/> without a
 /// notification, so a notification lost while the LISTEN connection was down delays events but loses none.</item>
+/// <item>Events this node wrote reach this node's tails from memory: the insert returns each run's new head, so the
+/// writer knows every row's sequence number and hands the events to the tails of their run once the batch commits.
+/// The table is for the other nodes and for replays. A tail takes only the event after its cursor, from either
+/// source, so it sees each event once and in order; an event past a gap (rows another node wrote that the tail has
+/// not read) wakes the tail to read them first. The notification's payload is <c>run_id seq</c> (the run's head
+/// after the batch): a tail already at <c>seq</c>, such as one fed from memory by this node's own write, does not
+/// read. A payload without a sequence (an older node) wakes the tail as before.</item>
 /// <item>Rows of runs that ended more than <see cref="Retention"/> ago are pruned by every node in turn (a
 /// <c>SKIP LOCKED</c> batch), and so are rows of any run idle for <see cref="MaxAge"/>: the tables stay bounded.</item>
 /// </list>
@@ -49,7 +56,7 @@ public sealed partial class PostgresRunEventBus : BackgroundService, IRunEventBu
             FROM input i JOIN heads h ON h.run_id = i.run_id),
         inserted AS (
             INSERT INTO run_events (run_id, seq, name, kind, data) SELECT run_id, seq, name, kind, data FROM numbered RETURNING 1)
-        SELECT pg_notify('threadloom_run_events', run_id) FROM heads
+        SELECT run_id, last_seq, pg_notify('threadloom_run_events', run_id || ' ' || last_seq) FROM heads
         """;
 
     private const string PruneSql = """
@@ -80,7 +87,7 @@ public sealed partial class PostgresRunEventBus : BackgroundService, IRunEventBu
         {
             if (channel == PostgresNotifications.EventsChannel)
             {
-                WakeTails(payload);
+                Notified(payload);
             }
         };
         notifications.Reconnected += () => WakeTails(null);
@@ -89,7 +96,7 @@ public sealed partial class PostgresRunEventBus : BackgroundService, IRunEventBu
     public void Publish(string runId, RunEvent runEvent)
     {
         var (kind, json) = RunEventCodec.Encode(runEvent);
-        _outbox.Writer.TryWrite(new Outgoing(runId, runEvent.Name, kind, PgCommands.NoNul(json), null));
+        _outbox.Writer.TryWrite(new Outgoing(runId, runEvent, kind, PgCommands.NoNul(json), null));
     }
 
     public Task FlushAsync(CancellationToken cancellationToken)
@@ -156,11 +163,7 @@ public sealed partial class PostgresRunEventBus : BackgroundService, IRunEventBu
                 var events = batch.Where(o => o.RunId is not null).ToList();
                 if (events.Count > 0)
                 {
-                    await using var connection = await _database.OpenAsync(CancellationToken.None);
-                    await connection.ExecuteAsync(InsertSql, null, CancellationToken.None,
-                        PgCommands.TextArray(events.Select(e => e.RunId!)), PgCommands.TextArray(events.Select(e => e.Name!)),
-                        PgCommands.TextArray(events.Select(e => e.Kind!)), PgCommands.TextArray(events.Select(e => e.Json!)),
-                        _time.GetUtcNow().ToUnixTimeMilliseconds());
+                    await WriteAsync(events);
                 }
                 foreach (var flush in batch.Where(o => o.Flushed is not null))
                 {
@@ -178,6 +181,72 @@ public sealed partial class PostgresRunEventBus : BackgroundService, IRunEventBu
                     return;
                 }
             }
+        }
+    }
+
+    /// <summary>
+    /// Writes one batch and hands its events to this node's tails. Tails of the batch's runs hold off their reads while
+    /// the batch is in flight (<see cref="Tail.BeginLocalWrite"/>), so the notification of this very write, which can
+    /// arrive before the insert's reply, does not send them to the table for what they are about to get from memory.
+    /// </summary>
+    private async Task WriteAsync(List<Outgoing> events)
+    {
+        var runIds = events.Select(e => e.RunId!).Distinct(StringComparer.Ordinal).ToList();
+        List<Tail> waiting;
+        lock (_gate)
+        {
+            waiting = [.. runIds.SelectMany(id => _tails.TryGetValue(id, out var list) ? list : [])];
+        }
+        foreach (var tail in waiting)
+        {
+            tail.BeginLocalWrite();
+        }
+        List<(string RunId, long Head)> heads;
+        try
+        {
+            await using var connection = await _database.OpenAsync(CancellationToken.None);
+            heads = await connection.QueryAsync(InsertSql, null, r => (r.GetString(0), r.GetInt64(1)), CancellationToken.None,
+                PgCommands.TextArray(events.Select(e => e.RunId!)), PgCommands.TextArray(events.Select(e => e.Event!.Name)),
+                PgCommands.TextArray(events.Select(e => e.Kind!)), PgCommands.TextArray(events.Select(e => e.Json!)),
+                _time.GetUtcNow().ToUnixTimeMilliseconds());
+        }
+        catch
+        {
+            foreach (var tail in waiting)
+            {
+                tail.EndLocalWrite([]);
+            }
+            throw;
+        }
+        // The j-th of a run's k events in this batch has sequence head - k + j, as the insert numbered them.
+        var byRun = new Dictionary<string, List<RunEvent>>(StringComparer.Ordinal);
+        foreach (var e in events)
+        {
+            if (!byRun.TryGetValue(e.RunId!, out var list))
+            {
+                byRun[e.RunId!] = list = [];
+            }
+            list.Add(e.Event!);
+        }
+        var numbered = new Dictionary<string, RunEvent[]>(StringComparer.Ordinal);
+        foreach (var (runId, head) in heads)
+        {
+            var list = byRun[runId];
+            numbered[runId] = [.. list.Select((e, j) => e with { Sequence = head - list.Count + j + 1 })];
+        }
+        List<Tail> current;
+        lock (_gate)
+        {
+            current = [.. runIds.SelectMany(id => _tails.TryGetValue(id, out var list) ? list : [])];
+        }
+        foreach (var tail in waiting)
+        {
+            tail.EndLocalWrite(numbered.TryGetValue(tail.RunId, out var mine) ? mine : []);
+        }
+        foreach (var tail in current.Except(waiting))
+        {
+            // Subscribed while the batch was in flight.
+            tail.Deliver(numbered.TryGetValue(tail.RunId, out var mine) ? mine : []);
         }
     }
 
@@ -233,11 +302,7 @@ public sealed partial class PostgresRunEventBus : BackgroundService, IRunEventBu
                         "SELECT seq, name, kind, data FROM run_events WHERE run_id = $1 AND seq > $2 ORDER BY seq LIMIT 500", null,
                         r => RunEventCodec.Decode(r.GetString(1), r.GetString(2), r.GetString(3), r.GetInt64(0)), token, tail.RunId, tail.Cursor);
                 }
-                foreach (var e in rows)
-                {
-                    tail.Output.Writer.TryWrite(e);
-                    tail.Cursor = e.Sequence;
-                }
+                tail.Deliver(rows);
                 if (rows.Count == 500)
                 {
                     continue;
@@ -253,6 +318,26 @@ public sealed partial class PostgresRunEventBus : BackgroundService, IRunEventBu
                 LogTailFailed(e, tail.RunId);
                 await Task.Delay(PollInterval, token).ContinueWith(_ => { }, TaskScheduler.Default);
             }
+        }
+    }
+
+    /// <summary>A notification: <c>run_id seq</c> wakes the run's tails that are behind <c>seq</c>; a bare run id wakes them all.</summary>
+    private void Notified(string payload)
+    {
+        var space = payload.IndexOf(' ', StringComparison.Ordinal);
+        if (space < 0 || !long.TryParse(payload.AsSpan(space + 1), System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out var head))
+        {
+            WakeTails(payload);
+            return;
+        }
+        Tail[] targets;
+        lock (_gate)
+        {
+            targets = _tails.TryGetValue(payload[..space], out var list) ? [.. list] : [];
+        }
+        foreach (var tail in targets)
+        {
+            tail.Behind(head);
         }
     }
 
@@ -297,15 +382,108 @@ public sealed partial class PostgresRunEventBus : BackgroundService, IRunEventBu
         base.Dispose();
     }
 
-    private sealed record Outgoing(string? RunId, string? Name, string? Kind, string? Json, TaskCompletionSource? Flushed);
+    private sealed record Outgoing(string? RunId, RunEvent? Event, string? Kind, string? Json, TaskCompletionSource? Flushed);
 
     private sealed class Tail(string runId, long cursor, Channel<RunEvent> output)
     {
         private readonly Channel<bool> _wake = Channel.CreateBounded<bool>(new BoundedChannelOptions(1) { FullMode = BoundedChannelFullMode.DropWrite });
+        private readonly Lock _gate = new();
+        private long _cursor = cursor;
+        private int _localWrites;
+        private long _heldWake;
 
         public string RunId => runId;
 
-        public long Cursor { get; set; } = cursor;
+        /// <summary>The sequence of the last event handed to the subscriber.</summary>
+        public long Cursor
+        {
+            get
+            {
+                lock (_gate)
+                {
+                    return _cursor;
+                }
+            }
+        }
+
+        /// <summary>
+        /// Hands the subscriber the events that follow its cursor, in order, from the table or from memory: those at or
+        /// below the cursor were handed already; one past a gap wakes the tail to read the gap from the table.
+        /// </summary>
+        public void Deliver(IReadOnlyList<RunEvent> events)
+        {
+            var gap = false;
+            lock (_gate)
+            {
+                foreach (var e in events)
+                {
+                    if (e.Sequence == _cursor + 1)
+                    {
+                        output.Writer.TryWrite(e);
+                        _cursor = e.Sequence;
+                    }
+                    else if (e.Sequence > _cursor + 1)
+                    {
+                        gap = true;
+                        break;
+                    }
+                }
+            }
+            if (gap)
+            {
+                Wake();
+            }
+        }
+
+        /// <summary>This node is writing a batch with events of this run: wake-ups wait for its events.</summary>
+        public void BeginLocalWrite()
+        {
+            lock (_gate)
+            {
+                _localWrites++;
+            }
+        }
+
+        /// <summary>The batch begun with <see cref="BeginLocalWrite"/> is written (or failed: no events); a wake-up held meanwhile that they do not cover goes out now.</summary>
+        public void EndLocalWrite(IReadOnlyList<RunEvent> events)
+        {
+            Deliver(events);
+            var wake = false;
+            lock (_gate)
+            {
+                _localWrites--;
+                if (_localWrites == 0 && _heldWake > _cursor)
+                {
+                    wake = true;
+                }
+                if (_localWrites == 0)
+                {
+                    _heldWake = 0;
+                }
+            }
+            if (wake)
+            {
+                Wake();
+            }
+        }
+
+        /// <summary>The run's stream reached <paramref name="head"/> on some node: read unless this tail is there already, or will be once this node's write in flight lands.</summary>
+        public void Behind(long head)
+        {
+            lock (_gate)
+            {
+                if (head <= _cursor)
+                {
+                    return;
+                }
+                if (_localWrites > 0)
+                {
+                    _heldWake = Math.Max(_heldWake, head);
+                    return;
+                }
+            }
+            Wake();
+        }
 
         public Channel<RunEvent> Output => output;
 

@@ -80,6 +80,77 @@ public sealed class PostgresClusterBusTests
         }
     }
 
+    /// <summary>
+    /// Each node hands its own events to its tails from memory and reads the other's from the table: with both nodes
+    /// publishing to one run at once, every subscriber on either node still sees 1…N once each, in the table's order.
+    /// </summary>
+    [SkippableFact]
+    public async Task Events_PublishedOnBothNodesAtOnce_EverySubscriberSeesEachOnceInTableOrder()
+    {
+        var (storage, a, b, hosts) = await TwoNodesAsync();
+        try
+        {
+            var busA = a.GetRequiredService<IRunEventBus>();
+            var busB = b.GetRequiredService<IRunEventBus>();
+            const int PerNode = 300;
+            var subscriptions = new[]
+            {
+                await busA.SubscribeAsync("run_both", 0, CancellationToken.None),
+                await busB.SubscribeAsync("run_both", 0, CancellationToken.None),
+                await busA.SubscribeAsync("run_both", 0, CancellationToken.None),
+            };
+            try
+            {
+                var publishers = new (IRunEventBus Bus, string Prefix)[] { (busA, "a"), (busB, "b") };
+                await Task.WhenAll(publishers.Select(p => Task.Run(async () =>
+                {
+                    for (var i = 0; i < PerNode; i++)
+                    {
+                        p.Bus.Publish("run_both", new RunEvent("thread.message.delta", new MessageDelta("msg_1", 0, $"{p.Prefix}{i}")));
+                        if (i % 7 == 0)
+                        {
+                            await p.Bus.FlushAsync(CancellationToken.None);
+                        }
+                    }
+                    await p.Bus.FlushAsync(CancellationToken.None);
+                })));
+                using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(60));
+                // A subscriber started after everything was written reads it all from the table: the reference order.
+                using var late = await busB.SubscribeAsync("run_both", 0, CancellationToken.None);
+                var reference = new List<string>();
+                while (reference.Count < 2 * PerNode)
+                {
+                    reference.Add(Assert.IsType<MessageDelta>((await late.Reader.ReadAsync(timeout.Token)).Payload).Text);
+                }
+                foreach (var subscription in subscriptions)
+                {
+                    var seen = new List<RunEvent>();
+                    while (seen.Count < 2 * PerNode)
+                    {
+                        seen.Add(await subscription.Reader.ReadAsync(timeout.Token));
+                    }
+                    Assert.Equal(Enumerable.Range(1, 2 * PerNode).Select(i => (long)i), seen.Select(e => e.Sequence));
+                    Assert.Equal(reference, seen.Select(e => Assert.IsType<MessageDelta>(e.Payload).Text));
+                    Assert.False(subscription.Reader.TryRead(out var extra), $"an event after the last: {extra?.Sequence}");
+                }
+                // Each node's own events keep their order.
+                Assert.Equal(Enumerable.Range(0, PerNode).Select(i => $"a{i}"), reference.Where(t => t[0] == 'a'));
+                Assert.Equal(Enumerable.Range(0, PerNode).Select(i => $"b{i}"), reference.Where(t => t[0] == 'b'));
+            }
+            finally
+            {
+                foreach (var subscription in subscriptions)
+                {
+                    subscription.Dispose();
+                }
+            }
+        }
+        finally
+        {
+            await StopAsync(storage, hosts);
+        }
+    }
+
     [SkippableFact]
     public async Task Cancel_SentToAnotherNode_CancelsTheOwnersToken()
     {

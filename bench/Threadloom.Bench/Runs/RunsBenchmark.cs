@@ -156,7 +156,7 @@ public static class RunsBenchmark
     }
 
     /// <summary>Reads one SSE response to its end; returns the timestamp at which the first message delta was read.</summary>
-    private static async Task<long> StreamAsync(HttpClient http, string path, string json, CancellationToken ct, bool expectCompleted = false, bool expectRequiresAction = false)
+    internal static async Task<long> StreamAsync(HttpClient http, string path, string json, CancellationToken ct, bool expectCompleted = false, bool expectRequiresAction = false)
     {
         using var request = new HttpRequestMessage(HttpMethod.Post, path) { Content = new StringContent(json, Encoding.UTF8, "application/json") };
         using var response = await http.SendAsync(request, HttpCompletionOption.ResponseHeadersRead, ct);

@@ -17,7 +17,9 @@ public sealed partial class RunExecutor
         }
         var run = state.Run;
         state.Images.Clear();
-        if (_builtIns.ContainsKey(CodeInterpreterTool.ToolName))
+        // Only a run offered code_interpreter can have made figures (its tools are fixed when it is created): the
+        // others skip reading their steps.
+        if (_builtIns.ContainsKey(CodeInterpreterTool.ToolName) && run.Tools.Any(t => t is CodeInterpreterToolDefinition))
         {
             state.Images.AddRange(await PendingImagesAsync(run.Id, cancellationToken));
         }

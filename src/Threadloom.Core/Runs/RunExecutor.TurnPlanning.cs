@@ -61,7 +61,9 @@ public sealed partial class RunExecutor
             }
         }
 
-        var satisfied = ToolChoiceSatisfied(run.ToolChoice, await steps.ListAllAsync(run.Id, cancellationToken));
+        // auto and none never force anything, so only required or a named tool needs the run's steps.
+        var satisfied = run.ToolChoice is { Mode: not null and not "required" }
+            || ToolChoiceSatisfied(run.ToolChoice, await steps.ListAllAsync(run.Id, cancellationToken));
         var (toolChoice, forced) = ToolChoiceFor(run, satisfied, tools.Count > 0);
         IReadOnlyList<AI.ChatMessage> prompt = system is null ? plan.Messages : [system, .. plan.Messages];
         var request = new ModelRequest(run.Model, prompt, tools, toolChoice, forced,
