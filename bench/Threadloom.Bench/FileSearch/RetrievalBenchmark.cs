@@ -71,6 +71,9 @@ public static partial class RetrievalBenchmark
             .FirstOrDefault(Variants.ToList());
         using var model = new MiniLmEmbeddingGenerator();
         using var cache = new EmbeddingCache(model, Path.Combine(data, "embeddings.db"));
+        // --int8: each chosen variant also with the int8-quantized model (its own cache entries: another model id).
+        using var int8Model = args.Contains("--int8") ? new MiniLmEmbeddingGenerator(MiniLmRuntime.DefaultInt8) : null;
+        using var int8Cache = int8Model is null ? null : new EmbeddingCache(int8Model, Path.Combine(data, "embeddings.db"));
         var md = new StringBuilder();
         md.AppendLine("## Retrieval (both labelled sets)");
         md.AppendLine();
@@ -104,6 +107,16 @@ public static partial class RetrievalBenchmark
             var (r5, mrr) = await WholeDocumentBm25Async(set, ct);
             md.AppendLine(CultureInfo.InvariantCulture, $"| {set.Name} | whole documents | BM25 baseline | {r5:F3} | {mrr:F3} | |");
             Console.Error.WriteLine($"| {set.Name} | whole documents | BM25 baseline | {r5:F3} | {mrr:F3} | | (load {Load()}, {DateTimeOffset.UtcNow:HH:mm})");
+            foreach (var variant in chosen.Where(_ => int8Cache is not null))
+            {
+                await using var quantized = await BuildAsync(set, variant, int8Cache!, ct);
+                foreach (var (label, mode, rewrite) in Modes)
+                {
+                    var score = await ScoreAsync(set, quantized.Search, mode, rewrite, ct);
+                    md.AppendLine(CultureInfo.InvariantCulture, $"| {set.Name} | {variant.Name}, **int8 weights** | {label} | {Row(score)}");
+                    Console.Error.WriteLine($"| {set.Name} | {variant.Name}, int8 weights | {label} | {Row(score)} (load {Load()}, {DateTimeOffset.UtcNow:HH:mm})");
+                }
+            }
             foreach (var variant in chosen)
             {
                 await using var built = await BuildAsync(set, variant, cache, ct);
@@ -138,7 +151,7 @@ public static partial class RetrievalBenchmark
             }
         }
         md.AppendLine();
-        md.AppendLine(CultureInfo.InvariantCulture, $"Embedding cache: {cache.Hits} hits, {cache.Misses} misses. Load at the end: {Load()}.");
+        md.AppendLine(CultureInfo.InvariantCulture, $"Embedding cache: {cache.Hits} hits, {cache.Misses} misses{(int8Cache is null ? "" : $" (int8: {int8Cache.Hits} hits, {int8Cache.Misses} misses)")}. Load at the end: {Load()}.");
         return md.ToString();
     }
 
@@ -228,8 +241,8 @@ public static partial class RetrievalBenchmark
 
     /// <summary>
     /// Ingestion paths over each corpus side by side in this process, straight to the model (no cache): the path before
-    /// issue #11 (per-chunk inputs, one forward pass at a time over both cores), the per-chunk inputs with a pass per
-    /// core (<see cref="MiniLmRuntime.PassPerCore"/>), and the new default (shared spans, the shared window queue). Files go in groups of
+    /// issue #11 (per-chunk inputs, one forward pass at a time over both cores), shared spans with the shared window
+    /// queue on the float model, and the same with int8 weights (<see cref="MiniLmRuntime.DefaultInt8"/>). Files go in groups of
     /// <c>--throughput-group</c> (default 8), each group through every path in turn (the order rotating), and within a
     /// path <see cref="IngestionWorkerOptions"/>' default of files at once, as the ingestion worker runs a file batch.
     /// </summary>
@@ -238,13 +251,13 @@ public static partial class RetrievalBenchmark
         var group = args.SkipWhile(a => a != "--throughput-group").Skip(1).Select(a => int.Parse(a, CultureInfo.InvariantCulture)).FirstOrDefault(8);
         var concurrent = new IngestionWorkerOptions().MaxConcurrentFiles;
         using var legacy = new MiniLmEmbeddingGenerator();
-        using var perCore = new MiniLmEmbeddingGenerator(MiniLmRuntime.PassPerCore);
-        using var current = new MiniLmEmbeddingGenerator();
+        using var spans = new MiniLmEmbeddingGenerator();
+        using var int8 = new MiniLmEmbeddingGenerator(MiniLmRuntime.DefaultInt8);
         (string Name, Variant Variant, MiniLmEmbeddingGenerator Model)[] paths =
         [
-            ("before issue #11: per-chunk inputs, one pass at a time on both cores", Variants[0], legacy),
-            ("per-chunk inputs, a pass per core (MiniLmRuntime.PassPerCore)", Variants[0], perCore),
-            ("new default: shared spans, one pass at a time, queue shared by the files in flight", Variants[^1], current),
+            ("before issue #11: per-chunk inputs, float model, one pass at a time on both cores", Variants[0], legacy),
+            ("shared spans, queue shared by the files in flight, float model", Variants[^1], spans),
+            ("shared spans, shared queue, int8 weights (MiniLmRuntime.DefaultInt8)", Variants[^1], int8),
         ];
         var md = new StringBuilder();
         md.AppendLine("### Ingestion throughput, old path and new side by side (local all-MiniLM-L6-v2, 800/400)");
@@ -297,9 +310,9 @@ public static partial class RetrievalBenchmark
                 md.AppendLine(CultureInfo.InvariantCulture,
                     $"| {set.Name} | {paths[r].Name} | {set.Documents.Count} | {mb:F2} | {chunks[r]} | {seconds:F1} | {seconds / mb:F1} | {mb * 3600 / seconds:F2} | {chunks[r] / seconds:F2} | {modelTime[r].TotalSeconds:F1} | {passes[r]} | {loadBefore} → {loadAfter} |");
             }
-            md.AppendLine(CultureInfo.InvariantCulture, $"| {set.Name} | **speed-up of the new default over the path before issue #11** | | | | **{wall[0] / wall[^1]:F2}×** | | | | | | |");
-            md.AppendLine(CultureInfo.InvariantCulture, $"| {set.Name} | a pass per core instead of one pass on both cores (per-chunk inputs) | | | | {wall[0] / wall[1]:F2}× | | | | | | |");
-            md.AppendLine(CultureInfo.InvariantCulture, $"| {set.Name} | new default over per-chunk inputs on a pass per core | | | | {wall[1] / wall[^1]:F2}× | | | | | | |");
+            md.AppendLine(CultureInfo.InvariantCulture, $"| {set.Name} | **speed-up of shared spans + int8 over the path before issue #11** | | | | **{wall[0] / wall[^1]:F2}×** | | | | | | |");
+            md.AppendLine(CultureInfo.InvariantCulture, $"| {set.Name} | shared spans (float) over the path before issue #11 | | | | {wall[0] / wall[1]:F2}× | | | | | | |");
+            md.AppendLine(CultureInfo.InvariantCulture, $"| {set.Name} | int8 over float, both on shared spans (wall; model time {modelTime[1] / modelTime[^1]:F2}×) | | | | {wall[1] / wall[^1]:F2}× | | | | | | |");
             Console.Error.WriteLine(md.ToString());
             foreach (var run in runs)
             {

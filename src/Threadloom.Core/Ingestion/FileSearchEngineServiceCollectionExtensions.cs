@@ -31,7 +31,7 @@ public static class FileSearchEngineServiceCollectionExtensions
         services.TryAddSingleton<IEmbeddingGenerator<string, Embedding<float>>>(sp =>
             sp.GetRequiredService<IOptions<EmbeddingsOptions>>().Value.IsUpstream
                 ? ActivatorUtilities.CreateInstance<UpstreamEmbeddingGenerator>(sp)
-                : new MiniLmEmbeddingGenerator());
+                : new MiniLmEmbeddingGenerator(sp.GetRequiredService<IOptions<EmbeddingsOptions>>().Value.LocalInt8 ? MiniLmRuntime.DefaultInt8 : MiniLmRuntime.Default));
         services.TryAddSingleton<FileIngestor>();
         services.TryAddSingleton<IngestionCancellations>();
         services.TryAddSingleton<HybridFileSearch>();

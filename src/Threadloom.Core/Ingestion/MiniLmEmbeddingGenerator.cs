@@ -25,6 +25,12 @@ namespace Threadloom.Core.Ingestion;
 public sealed partial class MiniLmEmbeddingGenerator : IEmbeddingGenerator<string, Embedding<float>>, ISpanEmbeddingGenerator
 {
     public const string ModelId = "sentence-transformers/all-MiniLM-L6-v2";
+
+    /// <summary>
+    /// The same model with its weight matrices quantized to int8 at load (<see cref="MiniLmRuntime.Int8"/>). Its vectors
+    /// are close to the float model's but not equal, so it is another model for a store (issue #4: one model per store).
+    /// </summary>
+    public const string Int8ModelId = ModelId + "+int8";
     public const int Dimensions = 384;
 
     /// <summary>Word pieces per window, excluding [CLS] and [SEP]: the model's 256-piece training window.</summary>
@@ -33,10 +39,11 @@ public sealed partial class MiniLmEmbeddingGenerator : IEmbeddingGenerator<strin
     private const int MaxWordChars = 48;
     private const int BatchSize = 16;
 
-    private readonly SentenceEncoder _encoder;
+    private readonly Func<string[], float[][]> _encode;
+    private readonly IDisposable _encoder;
     private readonly MiniLMTokenizer _tokenizer = new();
     private readonly MiniLmRuntime _runtime;
-    private readonly EmbeddingGeneratorMetadata _metadata = new("threadloom-local", null, ModelId, Dimensions);
+    private readonly EmbeddingGeneratorMetadata _metadata;
 
     // Windows of every call in flight wait here, in call order; each runner takes up to BatchSize of them.
     private readonly Lock _queueLock = new();
@@ -73,7 +80,18 @@ public sealed partial class MiniLmEmbeddingGenerator : IEmbeddingGenerator<strin
         {
             options.AddSessionConfigEntry("session.intra_op.allow_spinning", "0");
         }
-        _encoder = new SentenceEncoder(options);
+        if (runtime.Int8)
+        {
+            var model = SentenceTransformers.ResourceLoader.GetResource(typeof(SentenceEncoder).Assembly, "model.onnx");
+            var encoder = new OnnxSentenceEncoder(OnnxDynamicQuantizer.Quantize(model, QuantizedWeights.Int8ReducedRange, out _), options, new MiniLMTokenizer(), SentencePooling.Mean);
+            (_encode, _encoder) = (encoder.Encode, encoder);
+        }
+        else
+        {
+            var encoder = new SentenceEncoder(options);
+            (_encode, _encoder) = (s => encoder.Encode(s, CancellationToken.None), encoder);
+        }
+        _metadata = new EmbeddingGeneratorMetadata("threadloom-local", null, runtime.Int8 ? Int8ModelId : ModelId, Dimensions);
     }
 
     /// <summary>
@@ -125,7 +143,7 @@ public sealed partial class MiniLmEmbeddingGenerator : IEmbeddingGenerator<strin
         foreach (var vector in vectors)
         {
             // A copy: callers own the returned vectors, the cache keeps its own.
-            result.Add(new Embedding<float>(vector.ToArray()) { ModelId = ModelId });
+            result.Add(new Embedding<float>(vector.ToArray()) { ModelId = _metadata.DefaultModelId });
         }
         return result;
     }
@@ -262,7 +280,7 @@ public sealed partial class MiniLmEmbeddingGenerator : IEmbeddingGenerator<strin
             try
             {
                 var started = System.Diagnostics.Stopwatch.GetTimestamp();
-                encoded = _encoder.Encode(batch.Select(w => w.Text).ToArray(), CancellationToken.None);
+                encoded = _encode(batch.Select(w => w.Text).ToArray());
                 Interlocked.Add(ref _modelTicks, System.Diagnostics.Stopwatch.GetElapsedTime(started).Ticks);
                 Interlocked.Increment(ref _batches);
             }
@@ -366,10 +384,15 @@ public sealed partial class MiniLmEmbeddingGenerator : IEmbeddingGenerator<strin
 /// Runtime's own thread pool), as before issue #11. <see cref="PassPerCore"/>: one thread per pass and as many passes
 /// at once as there are cores, without spinning threads; measured beside the default in the benchmark (issue #11) and
 /// not faster on a quiet machine (0.93–0.98×), so not the default. Either way every caller's windows share one queue.
+/// <see cref="Int8"/>: the weight matrices quantized to int8 at load (<see cref="OnnxDynamicQuantizer"/>), a
+/// different model id (<see cref="MiniLmEmbeddingGenerator.Int8ModelId"/>).
 /// </summary>
-public sealed record MiniLmRuntime(int IntraOpThreads, int ParallelBatches, bool AllowSpinning)
+public sealed record MiniLmRuntime(int IntraOpThreads, int ParallelBatches, bool AllowSpinning, bool Int8 = false)
 {
     public static MiniLmRuntime Default { get; } = new(Math.Max(1, Environment.ProcessorCount), 1, true);
+
+    /// <summary>The default runtime with the int8 model.</summary>
+    public static MiniLmRuntime DefaultInt8 { get; } = Default with { Int8 = true };
 
     public static MiniLmRuntime PassPerCore { get; } = new(1, Math.Max(1, Environment.ProcessorCount), false);
 }
