@@ -20,8 +20,9 @@ public sealed partial class PostgresNotifications(PostgresDatabase database, ILo
     public const string EventsChannel = "threadloom_run_events";
     public const string WorkChannel = "threadloom_work";
     public const string CancelChannel = "threadloom_run_cancel";
+    public const string CodeSessionEndChannel = "threadloom_code_session_end";
 
-    private static readonly string[] Channels = [EventsChannel, WorkChannel, CancelChannel];
+    private static readonly string[] Channels = [EventsChannel, WorkChannel, CancelChannel, CodeSessionEndChannel];
 
     private readonly Channel<(string Channel, string Payload)> _outbox =
         Channel.CreateUnbounded<(string, string)>(new UnboundedChannelOptions { SingleReader = true });

@@ -173,4 +173,19 @@ public sealed class PostgresRunStepStore(PostgresDatabase database, IUnitOfWork 
         var rows = await connection.QueryAsync("SELECT data FROM run_steps WHERE run_id = $1 ORDER BY seq", null, r => r.GetString(0), cancellationToken, runId);
         return rows.Select(_table.Deserialize).ToList();
     }
+
+    public async Task<string?> FindLastRunWithBuiltInCallAsync(string projectId, string threadId, string toolName, int lookBackRuns, CancellationToken cancellationToken)
+    {
+        await using var connection = await database.OpenAsync(cancellationToken);
+        var rows = await connection.QueryAsync(
+            """
+            SELECT run_id, data FROM run_steps
+            WHERE project_id = $1 AND thread_id = $2 AND data LIKE $3
+              AND run_id IN (SELECT id FROM runs WHERE project_id = $1 AND thread_id = $2 ORDER BY seq DESC LIMIT $4)
+            ORDER BY seq DESC
+            """,
+            null, r => (RunId: r.GetString(0), Data: r.GetString(1)), cancellationToken,
+            projectId, threadId, BuiltInCallSteps.LikePattern(toolName), lookBackRuns);
+        return rows.FirstOrDefault(row => BuiltInCallSteps.Made(_table.Deserialize(row.Data), toolName)).RunId;
+    }
 }

@@ -3,6 +3,7 @@ using Microsoft.Extensions.DependencyInjection.Extensions;
 using Threadloom.Core.Runs;
 using Threadloom.Core.Storage;
 using Threadloom.Core.Storage.Blobs;
+using Threadloom.Core.Tools.CodeInterpreter;
 using Threadloom.Core.Workers;
 
 namespace Threadloom.Storage.Postgres;
@@ -50,7 +51,7 @@ public static class PostgresStorage
 
     /// <summary>
     /// The pieces that let nodes share the work (issue #12 §3): run events through <c>run_events</c>, and the work
-    /// signal and run cancellation through <c>LISTEN/NOTIFY</c>. Registered before the run engine's in-process defaults.
+    /// signal, run cancellation and code session ends through <c>LISTEN/NOTIFY</c>. Registered before the run engine's in-process defaults.
     /// </summary>
     private static void AddCluster(IServiceCollection services)
     {
@@ -62,5 +63,8 @@ public static class PostgresStorage
         services.AddSingleton<IWorkSignal, PostgresWorkSignal>();
         services.TryAddSingleton<RunCancellations>();
         services.AddSingleton<IRunCancellation, PostgresRunCancellation>();
+        services.AddSingleton<PostgresCodeSessionCloser>();
+        services.AddSingleton<ICodeSessionCloser>(sp => sp.GetRequiredService<PostgresCodeSessionCloser>());
+        services.AddHostedService(sp => sp.GetRequiredService<PostgresCodeSessionCloser>());
     }
 }

@@ -113,4 +113,19 @@ public sealed class SqliteRunStepStore(SqliteDatabase database) : IRunStepStore
         var rows = await connection.QueryAsync("SELECT data FROM run_steps WHERE run_id = $r ORDER BY seq", r => r.GetString(0), cancellationToken, ("$r", runId));
         return rows.Select(_table.Deserialize).ToList();
     }
+
+    public async Task<string?> FindLastRunWithBuiltInCallAsync(string projectId, string threadId, string toolName, int lookBackRuns, CancellationToken cancellationToken)
+    {
+        await using var connection = await database.OpenAsync(cancellationToken);
+        var rows = await connection.QueryAsync(
+            """
+            SELECT run_id, data FROM run_steps
+            WHERE project_id = $p AND thread_id = $t AND data LIKE $like
+              AND run_id IN (SELECT id FROM runs WHERE project_id = $p AND thread_id = $t ORDER BY seq DESC LIMIT $n)
+            ORDER BY seq DESC
+            """,
+            r => (RunId: r.GetString(0), Data: r.GetString(1)), cancellationToken,
+            ("$p", projectId), ("$t", threadId), ("$like", BuiltInCallSteps.LikePattern(toolName)), ("$n", lookBackRuns));
+        return rows.FirstOrDefault(row => BuiltInCallSteps.Made(_table.Deserialize(row.Data), toolName)).RunId;
+    }
 }

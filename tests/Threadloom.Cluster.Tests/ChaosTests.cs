@@ -1,11 +1,3 @@
-using System.Diagnostics;
-using System.Globalization;
-using System.Net;
-using System.Text;
-using System.Text.Json.Nodes;
-using Threadloom.Testing;
-using Xunit.Abstractions;
-
 namespace Threadloom.Cluster.Tests;
 
 /// <summary>
@@ -190,18 +182,7 @@ public sealed class ChaosTests(ITestOutputHelper output)
         return [.. list["data"]!.AsArray().Select(m => m!["id"]!.GetValue<string>())];
     }
 
-    private static async Task WaitAsync(string what, Func<Task<bool>> done)
-    {
-        var waited = Stopwatch.StartNew();
-        while (!await done())
-        {
-            if (waited.Elapsed > Patience)
-            {
-                throw new TimeoutException($"Timed out after {Patience} waiting for {what}.");
-            }
-            await Task.Delay(200);
-        }
-    }
+    private static Task WaitAsync(string what, Func<Task<bool>> done) => Cluster.UntilAsync(what, done, Patience);
 
     private static async Task<JsonNode> PostAsync(HttpClient client, string path, string json)
     {

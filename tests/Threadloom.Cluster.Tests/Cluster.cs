@@ -1,11 +1,8 @@
 using System.ClientModel;
-using System.Diagnostics;
 using System.Net.Http.Headers;
 using Npgsql;
 using OpenAI;
 using OpenAI.Assistants;
-using Threadloom.Testing;
-using Xunit.Abstractions;
 
 [assembly: CollectionBehavior(DisableTestParallelization = true)]
 
@@ -116,7 +113,7 @@ public sealed class Cluster : IAsyncDisposable
             "--Runs:ShutdownGracePeriod", "00:00:00",
             "--IngestionWorker:SweepInterval", "00:00:00.500",
             // Nodes on one machine need their own sandbox folders and host uids (a sandbox clears its folder at start).
-            "--CodeInterpreter:WorkRoot", Path.Combine(Path.GetTempPath(), "threadloom-cluster-sandbox", Database, index.ToString(System.Globalization.CultureInfo.InvariantCulture)),
+            "--CodeInterpreter:WorkRoot", SandboxRoot(index),
             "--CodeInterpreter:HostUidBase", (1_800_000_000 + (index * 100_000)).ToString(System.Globalization.CultureInfo.InvariantCulture),
             "--CodeInterpreter:HostUidCount", "1000",
         ];
@@ -124,6 +121,10 @@ public sealed class Cluster : IAsyncDisposable
         _nodes[index] = node;
         await node.WaitHealthyAsync(TimeSpan.FromMinutes(3));
     }
+
+    /// <summary>Node <paramref name="index"/>'s sandbox folder (its session folders are under <c>sessions/</c>).</summary>
+    public string SandboxRoot(int index) =>
+        Path.Combine(Path.GetTempPath(), "threadloom-cluster-sandbox", Database, index.ToString(System.Globalization.CultureInfo.InvariantCulture));
 
     public ThreadloomProcess Node(int index) => _nodes[index] ?? throw new InvalidOperationException($"Node {index} is not running.");
 
@@ -168,13 +169,17 @@ public sealed class Cluster : IAsyncDisposable
     /// <summary>Polls <paramref name="probe"/> on the next nodes round-robin until it returns a value, for at most <paramref name="timeout"/>.</summary>
     public async Task<T> EventuallyAsync<T>(string what, Func<int, Task<T?>> probe, TimeSpan timeout) where T : class
     {
+        T? found = null;
+        await UntilAsync(what, async () => (found = await probe(NextIndex())) is not null, timeout);
+        return found!;
+    }
+
+    /// <summary>Polls <paramref name="done"/> until it holds, for at most <paramref name="timeout"/>.</summary>
+    public static async Task UntilAsync(string what, Func<Task<bool>> done, TimeSpan timeout)
+    {
         var waited = Stopwatch.StartNew();
-        while (true)
+        while (!await done())
         {
-            if (await probe(NextIndex()) is { } value)
-            {
-                return value;
-            }
             if (waited.Elapsed > timeout)
             {
                 throw new TimeoutException($"Timed out after {timeout} waiting for {what}.");

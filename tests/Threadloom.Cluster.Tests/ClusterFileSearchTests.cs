@@ -1,10 +1,6 @@
-using System.Text;
-using System.Text.Json.Nodes;
 using OpenAI.Assistants;
 using OpenAI.Files;
 using OpenAI.VectorStores;
-using Threadloom.Testing;
-using Xunit.Abstractions;
 
 namespace Threadloom.Cluster.Tests;
 

@@ -1,7 +1,5 @@
-using System.Text;
+using System.ClientModel;
 using OpenAI.Assistants;
-using Threadloom.Testing;
-using Xunit.Abstractions;
 
 namespace Threadloom.Cluster.Tests;
 
@@ -65,26 +63,10 @@ public sealed class ClusterRunTests(ITestOutputHelper output)
             Assert.Equal(assistant.Id, (await cluster.Assistants(ApiOnly).GetAssistantAsync(assistant.Id)).Value.Id);
 
             // A run created and streamed on node 2, which executes nothing: every event crossed from another process.
-            var streamed = new StringBuilder();
-            var kinds = new List<StreamingUpdateReason>();
-            ThreadRun? last = null;
-            await using var stream = await cluster.Assistants(ApiOnly).CreateRunStreamingAsync(thread.Id, assistant.Id);
-            await foreach (var update in stream)
-            {
-                kinds.Add(update.UpdateKind);
-                switch (update)
-                {
-                    case MessageContentUpdate content:
-                        streamed.Append(content.Text);
-                        break;
-                    case RunUpdate run:
-                        last = run.Value;
-                        break;
-                }
-            }
+            var (streamed, last, kinds) = await ReadAsync(cluster.Assistants(ApiOnly).CreateRunStreamingAsync(thread.Id, assistant.Id));
             Assert.NotNull(last);
             Assert.Equal(RunStatus.Completed, last.Status);
-            Assert.Equal("Streamed across nodes: STREAM hello from node 1", streamed.ToString());
+            Assert.Equal("Streamed across nodes: STREAM hello from node 1", streamed);
             Assert.True(kinds.Count(k => k == StreamingUpdateReason.MessageUpdated) > 3, "the text arrived in several deltas");
             Assert.Equal(StreamingUpdateReason.RunCompleted, kinds.Last(k => k != StreamingUpdateReason.Done));
             var executor = Cluster.NodeOf(Assert.Single(model.ChatRequests));
@@ -92,7 +74,7 @@ public sealed class ClusterRunTests(ITestOutputHelper output)
             // Polled from node 0 and listed from node 1: the same run and message.
             Assert.Equal(RunStatus.Completed, (await cluster.Assistants(0).GetRunAsync(thread.Id, last.Id)).Value.Status);
             var reply = await cluster.Assistants(1).GetMessagesAsync(thread.Id, new MessageCollectionOptions { Order = MessageCollectionOrder.Descending }).FirstAsync();
-            Assert.Equal(streamed.ToString(), reply.Content[0].Text);
+            Assert.Equal(streamed, reply.Content[0].Text);
 
             // Function calling: run created on node 0, polled on node 1, outputs submitted (and streamed) on node 2.
             await cluster.Assistants(ApiOnly).CreateMessageAsync(thread.Id, MessageRole.User, [MessageContent.FromText("WEATHER in Paris?")]);
@@ -105,22 +87,8 @@ public sealed class ClusterRunTests(ITestOutputHelper output)
             }, Patience);
             var action = Assert.Single(waiting.RequiredActions);
             Assert.Equal(("get_weather", "call_weather"), (action.FunctionName, action.ToolCallId));
-            var afterTools = new StringBuilder();
-            ThreadRun? toolLast = null;
-            await using var toolStream = await cluster.Assistants(ApiOnly).SubmitToolOutputsToRunStreamingAsync(thread.Id, toolRun.Id, [new ToolOutput(action.ToolCallId, "18 C and sunny")]);
-            await foreach (var update in toolStream)
-            {
-                switch (update)
-                {
-                    case MessageContentUpdate content:
-                        afterTools.Append(content.Text);
-                        break;
-                    case RunUpdate run:
-                        toolLast = run.Value;
-                        break;
-                }
-            }
-            Assert.Equal("Done: 18 C and sunny", afterTools.ToString());
+            var (afterTools, toolLast, _) = await ReadAsync(cluster.Assistants(ApiOnly).SubmitToolOutputsToRunStreamingAsync(thread.Id, toolRun.Id, [new ToolOutput(action.ToolCallId, "18 C and sunny")]));
+            Assert.Equal("Done: 18 C and sunny", afterTools);
             Assert.Equal(RunStatus.Completed, toolLast?.Status);
             Assert.Equal(RunStatus.Completed, (await cluster.Assistants(1).GetRunAsync(thread.Id, toolRun.Id)).Value.Status);
             var toolCalls = model.ChatRequests.Skip(1).ToList();
@@ -179,5 +147,28 @@ public sealed class ClusterRunTests(ITestOutputHelper output)
         {
             hold.TrySetResult();
         }
+    }
+
+    /// <summary>Reads a run's stream to its end: the message text it streamed, the last run it reported, and every update's kind.</summary>
+    private static async Task<(string Text, ThreadRun? Last, List<StreamingUpdateReason> Kinds)> ReadAsync(Task<AsyncStreamingResult<StreamingUpdate>> starting)
+    {
+        var text = new StringBuilder();
+        var kinds = new List<StreamingUpdateReason>();
+        ThreadRun? last = null;
+        await using var stream = await starting;
+        await foreach (var update in stream)
+        {
+            kinds.Add(update.UpdateKind);
+            switch (update)
+            {
+                case MessageContentUpdate content:
+                    text.Append(content.Text);
+                    break;
+                case RunUpdate run:
+                    last = run.Value;
+                    break;
+            }
+        }
+        return (text.ToString(), last, kinds);
     }
 }

@@ -1,11 +1,4 @@
-using System.Diagnostics;
-using System.Globalization;
-using System.Net;
 using System.Net.Http.Headers;
-using System.Text;
-using System.Text.Json.Nodes;
-using Threadloom.Testing;
-using Xunit.Abstractions;
 
 namespace Threadloom.Cluster.Tests;
 
@@ -144,16 +137,5 @@ public sealed class IngestionRestartTests(ITestOutputHelper output)
         return JsonNode.Parse(text)!;
     }
 
-    private static async Task WaitAsync(string what, Func<Task<bool>> done)
-    {
-        var waited = Stopwatch.StartNew();
-        while (!await done())
-        {
-            if (waited.Elapsed > Patience)
-            {
-                throw new TimeoutException($"Timed out after {Patience} waiting for {what}.");
-            }
-            await Task.Delay(200);
-        }
-    }
+    private static Task WaitAsync(string what, Func<Task<bool>> done) => Cluster.UntilAsync(what, done, Patience);
 }

@@ -63,4 +63,21 @@ public interface IRunStepStore
 
     /// <summary>Every step of a run, oldest first; for the engine.</summary>
     Task<IReadOnlyList<RunStep>> ListAllAsync(string runId, CancellationToken cancellationToken);
+
+    /// <summary>
+    /// The newest of the thread's last <paramref name="lookBackRuns"/> runs with a step that made a built-in call named
+    /// <paramref name="toolName"/> (<see cref="RunStep.BuiltInCalls"/>), in one query; null when there is none.
+    /// </summary>
+    Task<string?> FindLastRunWithBuiltInCallAsync(string projectId, string threadId, string toolName, int lookBackRuns, CancellationToken cancellationToken);
+}
+
+/// <summary>What both providers share of <see cref="IRunStepStore.FindLastRunWithBuiltInCallAsync"/>.</summary>
+public static class BuiltInCallSteps
+{
+    /// <summary>A <c>LIKE</c> pattern every step data holding the call matches; a cheap filter, confirmed by <see cref="Made"/>.</summary>
+    public static string LikePattern(string toolName) => "%\"" + toolName + "\"%";
+
+    /// <summary>Whether the step made a built-in call named <paramref name="toolName"/>.</summary>
+    public static bool Made(RunStep step, string toolName) =>
+        step.BuiltInCalls?.Values.Any(c => string.Equals(c.Name, toolName, StringComparison.Ordinal)) == true;
 }

@@ -1,3 +1,4 @@
+using Microsoft.Extensions.DependencyInjection.Extensions;
 using Microsoft.Extensions.Options;
 using OpenTelemetry.Metrics;
 using Threadloom.Core.Domain;
@@ -108,6 +109,7 @@ public static class ThreadloomApp
         // call code_interpreter fail with a clear last_error. Code never runs unsandboxed.
         services.AddCodeSandbox(configuration);
         services.AddSingleton<IBuiltInTool, CodeInterpreterTool>();
+        services.TryAddSingleton<ICodeSessionCloser, LocalCodeSessionCloser>();
 
         services.AddOptions<IngestionOptions>().BindConfiguration(IngestionOptions.SectionName);
         services.AddOptions<EmbeddingsOptions>().BindConfiguration(EmbeddingsOptions.SectionName);

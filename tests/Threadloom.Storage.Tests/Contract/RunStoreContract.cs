@@ -167,6 +167,33 @@ public abstract class RunStoreContract<TProvider> : ContractTests<TProvider> whe
     }
 
     [SkippableFact]
+    public async Task FindLastRunWithBuiltInCall_NewestRunWithinTheLookBack_NotFooledByTheNameInAnotherCallsText()
+    {
+        var thread = await NewThreadAsync("thread_b");
+        for (var i = 0; i < 5; i++)
+        {
+            await Stores.Runs.TryCreateAsync(NewRun($"run_b{i}", thread, RunStatus.Completed), [], CancellationToken.None);
+        }
+        RunStep WithCall(string id, string runId, string name, string output) => NewStep(id, runId, thread) with
+        {
+            BuiltInCalls = new Dictionary<string, BuiltInCallRecord> { ["call_" + id] = new(name, "{}", output) },
+        };
+        await Stores.Steps.CreateAsync(WithCall("step_b1", "run_b1", "code_interpreter", "41"), CancellationToken.None);
+        // The tool's name inside another call's text matches the query's text filter, but not the call's name.
+        await Stores.Steps.CreateAsync(WithCall("step_b3", "run_b3", "file_search", "see \"code_interpreter\""), CancellationToken.None);
+        await Stores.Steps.CreateAsync(NewStep("step_b4", "run_b4", thread), CancellationToken.None);
+
+        Assert.Equal("run_b1", await Stores.Steps.FindLastRunWithBuiltInCallAsync("p1", thread, "code_interpreter", 20, CancellationToken.None));
+        Assert.Null(await Stores.Steps.FindLastRunWithBuiltInCallAsync("p1", thread, "code_interpreter", 3, CancellationToken.None));
+        Assert.Null(await Stores.Steps.FindLastRunWithBuiltInCallAsync("p2", thread, "code_interpreter", 20, CancellationToken.None));
+        Assert.Null(await Stores.Steps.FindLastRunWithBuiltInCallAsync("p1", "thread_other", "code_interpreter", 20, CancellationToken.None));
+        Assert.Equal("run_b3", await Stores.Steps.FindLastRunWithBuiltInCallAsync("p1", thread, "file_search", 20, CancellationToken.None));
+
+        await Stores.Steps.CreateAsync(WithCall("step_b4b", "run_b4", "code_interpreter", "42"), CancellationToken.None);
+        Assert.Equal("run_b4", await Stores.Steps.FindLastRunWithBuiltInCallAsync("p1", thread, "code_interpreter", 1, CancellationToken.None));
+    }
+
+    [SkippableFact]
     public async Task Runs_ListAndFind_ScopedByProjectAndThread()
     {
         var thread = await NewThreadAsync("thread_p");

@@ -26,7 +26,6 @@ public sealed partial class CodeInterpreterTool(
     IThreadStore threads,
     IMessageStore messages,
     IFileStore files,
-    IRunStore runs,
     IRunStepStore steps,
     IBlobStore blobs,
     IIdGenerator ids,
@@ -243,23 +242,8 @@ public sealed partial class CodeInterpreterTool(
     /// code_interpreter step, as the database records it whichever node ran it; null when there is none. The sandbox
     /// compares it with what its session last ran, to notice a session that is gone or out of date (issue #12 §3).
     /// </summary>
-    private async Task<string?> LastRunWithCodeAsync(Run run, CancellationToken cancellationToken)
-    {
-        var recent = await runs.ListAsync(run.ProjectId, run.ThreadId, new PageRequest(SessionLookBack), cancellationToken);
-        // Only a run offered the tool can have executed it (the executor runs built-ins only when offered), so the
-        // steps of the others are not read.
-        foreach (var candidate in recent.Items.Where(r => r.Tools.Any(t => t is CodeInterpreterToolDefinition)))
-        {
-            foreach (var step in await steps.ListAllAsync(candidate.Id, cancellationToken))
-            {
-                if (step.BuiltInCalls?.Values.Any(c => c.Name == ToolName) == true)
-                {
-                    return candidate.Id;
-                }
-            }
-        }
-        return null;
-    }
+    private Task<string?> LastRunWithCodeAsync(Run run, CancellationToken cancellationToken) =>
+        steps.FindLastRunWithBuiltInCallAsync(run.ProjectId, run.ThreadId, ToolName, SessionLookBack, cancellationToken);
 
     /// <summary>Runs of a thread looked at for an earlier code execution; older ones are not told about a reset.</summary>
     internal const int SessionLookBack = 20;

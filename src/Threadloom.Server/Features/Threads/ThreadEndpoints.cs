@@ -74,14 +74,14 @@ public static class ThreadEndpoints
             : throw ApiErrors.NotFound("thread", threadId);
     }
 
-    /// <summary>Deletes the thread and ends its code interpreter session (its kernel and <c>/mnt/data</c> folder).</summary>
-    internal static async Task<Ok<DeletionStatus>> DeleteAsync(string threadId, ApiCaller caller, IThreadStore store, ICodeSandbox sandbox, CancellationToken cancellationToken)
+    /// <summary>Deletes the thread and ends its code interpreter session (its kernel and <c>/mnt/data</c> folder) on whichever node holds it.</summary>
+    internal static async Task<Ok<DeletionStatus>> DeleteAsync(string threadId, ApiCaller caller, IThreadStore store, ICodeSessionCloser sessions, CancellationToken cancellationToken)
     {
         if (!await store.DeleteAsync(caller.ProjectId, threadId, cancellationToken))
         {
             throw ApiErrors.NotFound("thread", threadId);
         }
-        await sandbox.EndSessionAsync(threadId, CancellationToken.None);
+        await sessions.CloseEverywhereAsync(threadId, CancellationToken.None);
         return TypedResults.Ok(new DeletionStatus(threadId, "thread.deleted", true));
     }
 
