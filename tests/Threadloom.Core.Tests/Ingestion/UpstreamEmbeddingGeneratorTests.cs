@@ -230,11 +230,22 @@ public sealed class UpstreamEmbeddingGeneratorTests : IAsyncLifetime
         Assert.Empty(_server.Requests);
     }
 
+    [Fact]
+    public void LocalInt8_RegistersTheLocalModelWithInt8Weights()
+    {
+        var settings = new Dictionary<string, string?>(InferenceHarness.OpenAIProvider(_server.OpenAIBaseAddress, "up", Key)) { ["Embeddings:LocalInt8"] = "true" };
+        var generator = Generator(Build(settings));
+
+        Assert.Equal(MiniLmEmbeddingGenerator.Int8ModelId, Assert.IsType<MiniLmEmbeddingGenerator>(generator).GetService<EmbeddingGeneratorMetadata>()?.DefaultModelId);
+        Assert.Empty(_server.Requests);
+    }
+
     [Theory]
     [InlineData("Embeddings:Provider", "nope", "Embeddings:Provider 'nope' is not one of Inference:Providers (up)")]
     [InlineData("Embeddings:Model", "", "Embeddings:Model is required when Embeddings:Provider is set")]
     [InlineData("Embeddings:Dimensions", "0", "Dimensions")]
     [InlineData("Embeddings:MaxBatchSize", "4096", "MaxBatchSize")]
+    [InlineData("Embeddings:LocalInt8", "true", "Embeddings:LocalInt8 applies to the built-in model only")]
     public void InvalidConfiguration_FailsValidation(string key, string value, string expected)
     {
         var settings = Upstream(("Embeddings:Provider", "up"));
