@@ -240,6 +240,19 @@ public sealed class UpstreamEmbeddingGeneratorTests : IAsyncLifetime
         Assert.Empty(_server.Requests);
     }
 
+    [Fact]
+    public void LocalInt8_WithArctic_FailsValidation_NamingTheModelItIsBuiltFor()
+    {
+        var services = Build(new Dictionary<string, string?>
+        {
+            ["Embeddings:Provider"] = "local", ["Embeddings:Model"] = "snowflake-arctic-embed-xs", ["Embeddings:LocalInt8"] = "true",
+        });
+
+        var error = Assert.Throws<OptionsValidationException>(() => services.GetRequiredService<IOptions<EmbeddingsOptions>>().Value);
+
+        Assert.Contains("Embeddings:LocalInt8 is built for all-MiniLM-L6-v2 only, not snowflake-arctic-embed-xs", error.Message, StringComparison.Ordinal);
+    }
+
     [Theory]
     [InlineData("Embeddings:Provider", "nope", "Embeddings:Provider 'nope' is not one of Inference:Providers (up)")]
     [InlineData("Embeddings:Model", "", "Embeddings:Model is required when Embeddings:Provider is set")]
