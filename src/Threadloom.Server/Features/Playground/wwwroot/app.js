@@ -565,6 +565,9 @@ class Chat {
           .map(a => ({ start_index: a.start_index, end_index: a.end_index }));
         const cited = state.annotations.filter(a => a.type === 'file_citation' && a.end_index > a.start_index);
         const [html] = await renderMarkdown([{ text, citations }]);
+        // Deltas came while this rendered: its html is older than what is shown (it was once the empty message's,
+        // blanking a streamed reply), so the newer text's render, next round, replaces it instead.
+        if (state.text !== text) continue;
         state.html = html; state.cited = cited;
         setHtml(state.body, html);
         this.wire(state);
