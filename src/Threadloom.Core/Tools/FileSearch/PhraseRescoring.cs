@@ -50,11 +50,31 @@ public static partial class PhraseRescoring
         {
             Terms = terms.Distinct(StringComparer.Ordinal).ToList();
             Pairs = terms.Zip(terms.Skip(1)).Where(p => p.First != p.Second).Select(p => (p.First, p.Second)).Distinct().ToList();
+            IndexOf = Terms.Select((term, i) => (term, i)).ToDictionary(x => x.term, x => x.i, StringComparer.Ordinal);
+            PairSet = [.. Pairs];
         }
 
         public IReadOnlyList<string> Terms { get; }
 
         public IReadOnlyList<(string First, string Second)> Pairs { get; }
+
+        internal Dictionary<string, int> IndexOf { get; }
+
+        internal HashSet<(string, string)> PairSet { get; }
+    }
+
+    /// <summary>A candidate's side, computed once per candidate whatever the number of queries.</summary>
+    public sealed class CandidateWords
+    {
+        internal CandidateWords(string text, string fileName, string? heading)
+        {
+            Words = PhraseRescoring.Words(text.Length > MaxTextChars ? text[..MaxTextChars] : text, int.MaxValue);
+            TitleWords = PhraseRescoring.Words(Path.GetFileNameWithoutExtension(fileName) + " " + heading, 256).ToHashSet(StringComparer.Ordinal);
+        }
+
+        internal List<string> Words { get; }
+
+        internal HashSet<string> TitleWords { get; }
     }
 
     /// <summary>The four features of <see cref="RescoreWeights"/>, each in 0–1.</summary>
@@ -62,31 +82,28 @@ public static partial class PhraseRescoring
 
     public static QueryTerms Prepare(string query) => new(Words(query, 256));
 
-    public static Features Measure(QueryTerms query, string text, string fileName, string? heading)
+    public static Features Measure(QueryTerms query, string text, string fileName, string? heading) =>
+        Measure(query, new CandidateWords(text, fileName, heading));
+
+    private static Features Measure(QueryTerms query, CandidateWords candidate)
     {
         if (query.Terms.Count == 0)
         {
             return default;
         }
-        var words = Words(text.Length > MaxTextChars ? text[..MaxTextChars] : text, int.MaxValue);
-        var index = new Dictionary<string, int>(StringComparer.Ordinal);
-        for (var t = 0; t < query.Terms.Count; t++)
-        {
-            index[query.Terms[t]] = t;
-        }
+        var words = candidate.Words;
         var found = new bool[query.Terms.Count];
-        var pairSet = new HashSet<(string, string)>(query.Pairs);
         var pairsFound = new HashSet<(string, string)>();
         // Sliding window over the positions of query words: the narrowest window holding every distinct word found.
         var positions = new List<(int Position, int Term)>();
         for (var i = 0; i < words.Count; i++)
         {
-            if (index.TryGetValue(words[i], out var t))
+            if (query.IndexOf.TryGetValue(words[i], out var t))
             {
                 found[t] = true;
                 positions.Add((i, t));
             }
-            if (i > 0 && pairSet.Contains((words[i - 1], words[i])))
+            if (i > 0 && query.PairSet.Contains((words[i - 1], words[i])))
             {
                 pairsFound.Add((words[i - 1], words[i]));
             }
@@ -95,8 +112,7 @@ public static partial class PhraseRescoring
         var coverage = (double)distinct / query.Terms.Count;
         var phrase = query.Pairs.Count == 0 ? 0 : (double)pairsFound.Count / query.Pairs.Count;
         var proximity = distinct < 2 ? 0 : (double)distinct / NarrowestWindow(positions, query.Terms.Count, distinct);
-        var titleWords = Words(Path.GetFileNameWithoutExtension(fileName) + " " + heading, 256).ToHashSet(StringComparer.Ordinal);
-        var title = (double)query.Terms.Count(titleWords.Contains) / query.Terms.Count;
+        var title = (double)query.Terms.Count(candidate.TitleWords.Contains) / query.Terms.Count;
         return new Features(coverage, phrase, proximity, title);
     }
 
@@ -120,7 +136,8 @@ public static partial class PhraseRescoring
         for (var i = 0; i < depth; i++)
         {
             var (text, fileName, heading) = fields(fused[i].Item);
-            var bonus = prepared.Max(q => Bonus(Measure(q, text, fileName, heading), weights));
+            var candidate = new CandidateWords(text, fileName, heading);
+            var bonus = prepared.Max(q => Bonus(Measure(q, candidate), weights));
             top.Add((fused[i].Item, fused[i].Score + bonus, i));
         }
         // Sorted by the sum, reported capped at 1: two hits both over 1 keep their order, and scores stay in 0–1.
