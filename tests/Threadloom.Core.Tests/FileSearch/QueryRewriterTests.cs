@@ -36,6 +36,10 @@ public sealed class QueryRewriterTests
         Assert.Equal(expected, QueryRewriter.Clean(query));
 
     [Fact]
+    public void Clean_ThousandsOfLeadingGreetings_AreAllSteppedOver() =>
+        Assert.Equal("leave policy", QueryRewriter.Clean(string.Concat(Enumerable.Repeat("hey, ", 50_000)) + "leave policy"));
+
+    [Fact]
     public void Rewrite_ConversationalQuestion_KeepsTheContentWords() =>
         Assert.Equal("passing shell True dangerous spawning commands", QueryRewriter.Rewrite("my boss says passing shell=True is dangerous when spawning commands, why exactly?"));
 }

@@ -31,19 +31,28 @@ public static partial class QueryRewriter
     public static string Clean(string query)
     {
         var text = query.Trim();
-        string previous;
-        do
+        // Leading requests are stepped over where they end (\G), not cut off one by one: cutting copied the rest each
+        // time, quadratic in a query made of thousands of "hey"s.
+        var start = SkipSeparators(text, 0);
+        while (LeadingRequestRegex().Match(text, start) is { Success: true, Length: > 0 } match)
         {
-            previous = text;
-            text = LeadingRequestRegex().Replace(text, "").TrimStart(' ', ',', '!', '.', ':', ';', '-');
+            start = SkipSeparators(text, match.Index + match.Length);
         }
-        while (text != previous);
-        text = FillerRegex().Replace(text, " ");
+        text = FillerRegex().Replace(text[start..], " ");
         text = SpacesRegex().Replace(text, " ").Trim();
         return WordRegex().IsMatch(text) ? text : query.Trim();
     }
 
-    [GeneratedRegex(@"^(?:(?:hi|hello|hey|ok|okay|so|well)\b[\s,!.]*|(?:please\s+)?(?:can|could|would|will)\s+you\s+(?:please\s+)?(?:tell|show|give|find|explain|help)(?:\s+me)?(?:\s+(?:with|about))?\b|i(?:'d|’d| would)\s+like\s+to\s+(?:know|find\s+out|learn|understand)(?:\s+about)?\b|i\s+(?:want|need)\s+to\s+(?:know|find\s+out|learn|understand)(?:\s+about)?\b|(?:tell|show|give)\s+me(?:\s+about)?\b|(?:do\s+you\s+know|i\s+wonder(?:ed)?)\b|my\s+(?:boss|manager|colleague|coworker|co-worker|teacher|friend|team\s*lead)\s+(?:says|said|thinks|told\s+me)(?:\s+that)?\b|(?:someone|somebody)\s+(?:says|said|told\s+me)(?:\s+that)?\b)", RegexOptions.IgnoreCase | RegexOptions.CultureInvariant)]
+    private static int SkipSeparators(string text, int start)
+    {
+        while (start < text.Length && text[start] is ' ' or ',' or '!' or '.' or ':' or ';' or '-')
+        {
+            start++;
+        }
+        return start;
+    }
+
+    [GeneratedRegex(@"\G(?:(?:hi|hello|hey|ok|okay|so|well)\b[\s,!.]*|(?:please\s+)?(?:can|could|would|will)\s+you\s+(?:please\s+)?(?:tell|show|give|find|explain|help)(?:\s+me)?(?:\s+(?:with|about))?\b|i(?:'d|’d| would)\s+like\s+to\s+(?:know|find\s+out|learn|understand)(?:\s+about)?\b|i\s+(?:want|need)\s+to\s+(?:know|find\s+out|learn|understand)(?:\s+about)?\b|(?:tell|show|give)\s+me(?:\s+about)?\b|(?:do\s+you\s+know|i\s+wonder(?:ed)?)\b|my\s+(?:boss|manager|colleague|coworker|co-worker|teacher|friend|team\s*lead)\s+(?:says|said|thinks|told\s+me)(?:\s+that)?\b|(?:someone|somebody)\s+(?:says|said|told\s+me)(?:\s+that)?\b)", RegexOptions.IgnoreCase | RegexOptions.CultureInvariant)]
     private static partial Regex LeadingRequestRegex();
 
     // Chit-chat anywhere: closing questions that carry no content, and filler words.
