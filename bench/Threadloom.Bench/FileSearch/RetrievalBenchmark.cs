@@ -117,6 +117,7 @@ public static partial class RetrievalBenchmark
         md.AppendLine("| set | variant | mode | recall@5 | MRR@10 | passage in top-5 chunks |");
         md.AppendLine("|---|---|---|---|---|---|");
         var grids = new List<(string Set, string Model, Dictionary<RescoreWeights, Score> Grid)>();
+        var fusionGrids = new List<(string Set, string Model, Dictionary<string, Score> Grid)>();
         foreach (var set in sets)
         {
             var (r5, mrr) = await WholeDocumentBm25Async(set, ct);
@@ -159,6 +160,15 @@ public static partial class RetrievalBenchmark
                         Console.Error.WriteLine($"| {set.Name} | {variant.Name} | {what}, all | {Row(all)}");
                     }
                 }
+                // --misses DIR: the questions hybrid search does not rank first, with each list's rank (for reading, not scoring).
+                if (args.SkipWhile(a => a != "--misses").Skip(1).FirstOrDefault() is { } missesDir)
+                {
+                    await WriteMissesAsync(set, built.Search, Path.Combine(missesDir, $"misses-{set.Name.Split(' ')[0]}-{modelLabel}.tsv"), ct);
+                }
+                if (args.Contains("--tune-fusion"))
+                {
+                    fusionGrids.Add((set.Name, modelLabel, await FusionGrid.RunAsync(set, built, Project, Store, ct)));
+                }
                 if (args.Contains("--tune-rescore"))
                 {
                     grids.Add((set.Name, modelLabel, await RescoreGridAsync(set, built.With(new HybridFusion(Rescore: RescoreWeights.None)), ct)));
@@ -175,6 +185,7 @@ public static partial class RetrievalBenchmark
             }
         }
         md.Append(GridTable(grids));
+        md.Append(FusionGrid.Table(fusionGrids));
         md.AppendLine();
         md.AppendLine(CultureInfo.InvariantCulture, $"Embedding cache: {caches.Sum(c => c.Hits)} hits, {caches.Sum(c => c.Misses)} misses. Load at the end: {Load()}.");
         return md.ToString();
@@ -282,15 +293,36 @@ public static partial class RetrievalBenchmark
     // Search-time fusion settings, measured on the last (default) variant's stores; the first is the default.
     private static readonly (string Name, HybridFusion Fusion)[] Fusions =
     [
-        ("k 20, weights 1/1, depth 50, re-scoring pass (default)", new HybridFusion()),
-        ("k 20, depth 100", new HybridFusion(CandidateDepth: 100)),
-        ("k 60 (the default before issue #11)", new HybridFusion(K: 60)),
-        ("k 100", new HybridFusion(K: 100)),
-        ("keyword weight 1.5", new HybridFusion(KeywordWeight: 1.5)),
-        ("vector weight 1.5", new HybridFusion(VectorWeight: 1.5)),
-        ("re-scoring pass off (before issue #11's re-scoring)", new HybridFusion(Rescore: RescoreWeights.None)),
-        ("vector weight 1.5, re-scoring pass off", new HybridFusion(VectorWeight: 1.5, Rescore: RescoreWeights.None)),
+        ("scores, keyword 0.45 / vector 0.55, depth 50, re-scoring coverage 0.1 / pairs 1.0 (default)", new HybridFusion()),
+        ("scores, depth 100", new HybridFusion(CandidateDepth: 100)),
+        ("scores, keyword 0.5 / vector 0.5", new HybridFusion(KeywordWeight: 0.5, VectorWeight: 0.5)),
+        ("scores, re-scoring off", new HybridFusion(Rescore: RescoreWeights.None)),
+        ("ranks (RRF k 20, 1/1) with the re-scoring pass tuned for it (the default before score fusion)", HybridFusion.RankFusion),
+        ("ranks, k 60 (the default before issue #11)", HybridFusion.RankFusion with { K = 60 }),
+        ("ranks, vector weight 1.5", HybridFusion.RankFusion with { VectorWeight = 1.5 }),
+        ("ranks, re-scoring off (before issue #11's re-scoring)", HybridFusion.RankFusion with { Rescore = RescoreWeights.None }),
     ];
+
+    private static async Task WriteMissesAsync(LabelledSet set, HybridFileSearch search, string path, CancellationToken ct)
+    {
+        async Task<List<string>> Files(Question q, FileSearchMode mode) =>
+            (await search.SearchAsync(new FileSearchQuery(Project, [Store], [q.Text], 50, Mode: mode), ct)).Select(r => r.FileName).Distinct().ToList();
+        var tsv = new StringBuilder("id\tfile\thybrid\tkeyword\tvector\ttop3\tquestion\n");
+        foreach (var q in set.Questions)
+        {
+            var hybrid = await Files(q, FileSearchMode.Hybrid);
+            var rank = hybrid.IndexOf(q.File) + 1;
+            if (rank == 1)
+            {
+                continue;
+            }
+            var keyword = (await Files(q, FileSearchMode.KeywordOnly)).IndexOf(q.File) + 1;
+            var vector = (await Files(q, FileSearchMode.VectorOnly)).IndexOf(q.File) + 1;
+            tsv.AppendLine(CultureInfo.InvariantCulture, $"{q.Id}\t{q.File}\t{rank}\t{keyword}\t{vector}\t{string.Join(' ', hybrid.Take(3))}\t{q.Text}");
+        }
+        Directory.CreateDirectory(Path.GetDirectoryName(path)!);
+        await File.WriteAllTextAsync(path, tsv.ToString(), ct);
+    }
 
     internal static async Task<Score> ScoreAsync(LabelledSet set, HybridFileSearch search, FileSearchMode mode, bool rewrite, CancellationToken ct, IReadOnlyList<Question>? only = null)
     {
@@ -318,6 +350,10 @@ public static partial class RetrievalBenchmark
         public HybridFileSearch Search => search;
 
         public HybridFileSearch With(HybridFusion fusion) => new(index, embeddings, null, fusion);
+
+        public IChunkIndex Index => index;
+
+        public IEmbeddingGenerator<string, Embedding<float>> Embeddings => embeddings;
 
         public async ValueTask DisposeAsync()
         {

@@ -13,7 +13,7 @@ public sealed class HybridFileSearchTests
     [Fact]
     public async Task Search_FusesKeywordAndVectorLists()
     {
-        var index = new ScriptedIndex { Keyword = [Hit(1), Hit(2), Hit(3)], Vector = [Hit(3), Hit(1), Hit(4)] };
+        var index = new ScriptedIndex { Keyword = [Hit(1, score: 3), Hit(2, score: 2), Hit(3, score: 1)], Vector = [Hit(3, score: 0.9), Hit(1, score: 0.8), Hit(4, score: 0.7)] };
         var search = new HybridFileSearch(index, new ConstantEmbeddings());
         var results = await search.SearchAsync(new FileSearchQuery("p", ["vs_1"], ["q"]), CancellationToken.None);
         Assert.Equal([1, 3, 2, 4], results.Select(r => r.ChunkIndex));
@@ -21,11 +21,28 @@ public sealed class HybridFileSearchTests
     }
 
     [Fact]
+    public async Task Search_FusesByScoresByDefault_AClearVectorWinnerFirst_RankFusionIsASetting()
+    {
+        // Chunk 5 is far ahead in the vector list and absent from the keyword list; chunk 2 is a close second in both.
+        var index = new ScriptedIndex
+        {
+            Keyword = [Hit(1, score: 10), Hit(2, score: 9.9), Hit(3, score: 1)],
+            Vector = [Hit(5, score: 0.95), Hit(2, score: 0.40), Hit(6, score: 0.38)],
+        };
+        var query = new FileSearchQuery("p", ["vs_1"], ["q"]);
+        var byScores = await new HybridFileSearch(index, new ConstantEmbeddings(), fusion: new HybridFusion(Rescore: RescoreWeights.None)).SearchAsync(query, CancellationToken.None);
+        var byRanks = await new HybridFileSearch(index, new ConstantEmbeddings(), fusion: HybridFusion.RankFusion with { Rescore = RescoreWeights.None }).SearchAsync(query, CancellationToken.None);
+
+        Assert.Equal(5, byScores[0].ChunkIndex);
+        Assert.Equal(2, byRanks[0].ChunkIndex);
+    }
+
+    [Fact]
     public async Task Search_ScoreThresholdAndMaxNumResults_AreHonoured()
     {
-        var index = new ScriptedIndex { Keyword = [Hit(1), Hit(2), Hit(3)], Vector = [Hit(1), Hit(2), Hit(5)] };
+        var index = new ScriptedIndex { Keyword = [Hit(1, score: 3), Hit(2, score: 2.8), Hit(3, score: 1)], Vector = [Hit(1, score: 0.9), Hit(2, score: 0.85), Hit(5, score: 0.5)] };
         var search = new HybridFileSearch(index, new ConstantEmbeddings());
-        // 1 and 2 are in both lists (score > 0.9); 3 and 5 in one list only (score < 0.5).
+        // 1 and 2 are near the top of both lists (scores 1 and ≈ 0.89); 3 and 5 at the bottom of one list only (0).
         var thresholded = await search.SearchAsync(new FileSearchQuery("p", ["vs_1"], ["q"], ScoreThreshold: 0.6), CancellationToken.None);
         Assert.Equal([1, 2], thresholded.Select(r => r.ChunkIndex));
         Assert.All(thresholded, r => Assert.True(r.Score >= 0.6));
