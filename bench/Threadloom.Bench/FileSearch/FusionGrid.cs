@@ -81,6 +81,61 @@ internal static class FusionGrid
         return grid;
     }
 
+    /// <summary>
+    /// <c>--tune-rewrite</c>: under <c>rewrite_query</c>, which vector lists to fuse with the rewritten keywords' list: the
+    /// cleaned question's, the keywords', or both (two vector lists sharing the vector weight), on every question and on
+    /// the conversational ones. Scored in memory with the default fusion and pass.
+    /// </summary>
+    public static async Task<Dictionary<string, RetrievalBenchmark.Score>> RewriteAsync(RetrievalBenchmark.LabelledSet set, RetrievalBenchmark.BuiltStore built,
+        string project, string store, CancellationToken ct)
+    {
+        var fusion = HybridFusion.Default;
+        var rows = new List<(RetrievalBenchmark.Question Q, string Keywords, IReadOnlyList<ChunkHit> Keyword, IReadOnlyList<ChunkHit> Plain, IReadOnlyList<ChunkHit> Cleaned, IReadOnlyList<ChunkHit> Rewritten, IReadOnlyList<ChunkHit> PlainVector)>();
+        foreach (var q in set.Questions)
+        {
+            var keywords = QueryRewriter.Rewrite(q.Text);
+            async Task<IReadOnlyList<ChunkHit>> Vector(string text) =>
+                await built.Index.VectorSearchAsync(project, store, (await built.Embeddings.GenerateAsync([text], cancellationToken: ct))[0].Vector, HybridFileSearch.CandidateDepth, null, ct);
+            rows.Add((q, keywords,
+                await built.Index.KeywordSearchAsync(project, store, keywords, HybridFileSearch.CandidateDepth, null, ct),
+                await built.Index.KeywordSearchAsync(project, store, q.Text, HybridFileSearch.CandidateDepth, null, ct),
+                await Vector(QueryRewriter.Clean(q.Text)), await Vector(keywords), await Vector(q.Text)));
+        }
+        var (wk, wv) = (fusion.KeywordWeight, fusion.VectorWeight);
+        (string Name, Func<(RetrievalBenchmark.Question Q, string Keywords, IReadOnlyList<ChunkHit> Keyword, IReadOnlyList<ChunkHit> Plain, IReadOnlyList<ChunkHit> Cleaned, IReadOnlyList<ChunkHit> Rewritten, IReadOnlyList<ChunkHit> PlainVector), (IReadOnlyList<IReadOnlyList<ChunkHit>> Lists, double[] Weights, string[] Queries)> Build)[] settings =
+        [
+            ("no rewrite", r => ([r.Plain, r.PlainVector], [wk, wv], [r.Q.Text])),
+            ("rewrite, vectors embed the cleaned question (default)", r => ([r.Keyword, r.Cleaned], [wk, wv], [r.Keywords])),
+            ("rewrite, vectors embed the keywords", r => ([r.Keyword, r.Rewritten], [wk, wv], [r.Keywords])),
+            ("rewrite, two vector lists (cleaned and keywords) sharing the vector weight", r => ([r.Keyword, r.Cleaned, r.Rewritten], [wk, wv / 2, wv / 2], [r.Keywords])),
+            ("rewrite, two vector lists, each the full vector weight", r => ([r.Keyword, r.Cleaned, r.Rewritten], [wk, wv, wv], [r.Keywords])),
+            ("rewrite + the question as asked: both keyword lists and both vector lists", r => ([r.Keyword, r.Plain, r.Cleaned, r.PlainVector], [wk, wk, wv, wv], [r.Keywords, r.Q.Text])),
+        ];
+        var grid = new Dictionary<string, RetrievalBenchmark.Score>();
+        foreach (var (name, build) in settings)
+        {
+            foreach (var (label, only) in (ValueTuple<string, bool>[])[("all questions", false), ("conversational only", true)])
+            {
+                var chosen = rows.Where(r => !only || r.Q.Style == "conv").ToList();
+                if (chosen.Count == 0)
+                {
+                    continue;
+                }
+                double hits5 = 0, mrr = 0;
+                foreach (var r in chosen)
+                {
+                    var (lists, weights, queries) = build(r);
+                    var fused = PhraseRescoring.Rescore(ScoreFusion.Fuse(lists, h => h.ChunkId, h => h.Score, weights), queries, h => (h.Text, h.FileName, h.Heading), fusion.Rescoring);
+                    var rank = fused.Select(f => f.Item.FileName).Distinct().ToList().IndexOf(r.Q.File) + 1;
+                    hits5 += rank is > 0 and <= 5 ? 1 : 0;
+                    mrr += rank is > 0 and <= 10 ? 1.0 / rank : 0;
+                }
+                grid[$"{name}, {label} ({chosen.Count})"] = new(hits5 / chosen.Count, mrr / chosen.Count, null);
+            }
+        }
+        return grid;
+    }
+
     /// <summary>Every setting, the sets side by side, in the order tried (MRR@10 to four places: the margins are small).</summary>
     public static string Table(List<(string Set, string Model, Dictionary<string, RetrievalBenchmark.Score> Grid)> grids)
     {

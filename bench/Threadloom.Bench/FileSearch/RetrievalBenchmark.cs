@@ -165,6 +165,10 @@ public static partial class RetrievalBenchmark
                 {
                     await WriteMissesAsync(set, built.Search, Path.Combine(missesDir, $"misses-{set.Name.Split(' ')[0]}-{modelLabel}.tsv"), ct);
                 }
+                if (args.Contains("--tune-rewrite"))
+                {
+                    Console.Error.WriteLine(FusionGrid.Table([(set.Name, modelLabel, await FusionGrid.RewriteAsync(set, built, Project, Store, ct))]));
+                }
                 if (args.Contains("--tune-fusion"))
                 {
                     fusionGrids.Add((set.Name, modelLabel, await FusionGrid.RunAsync(set, built, Project, Store, ct)));
