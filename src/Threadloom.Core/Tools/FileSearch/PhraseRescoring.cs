@@ -53,31 +53,11 @@ public static partial class PhraseRescoring
         {
             Terms = terms.Distinct(StringComparer.Ordinal).ToList();
             Pairs = terms.Zip(terms.Skip(1)).Where(p => p.First != p.Second).Select(p => (p.First, p.Second)).Distinct().ToList();
-            IndexOf = Terms.Select((term, i) => (term, i)).ToDictionary(x => x.term, x => x.i, StringComparer.Ordinal);
-            PairSet = [.. Pairs];
         }
 
         public IReadOnlyList<string> Terms { get; }
 
         public IReadOnlyList<(string First, string Second)> Pairs { get; }
-
-        internal Dictionary<string, int> IndexOf { get; }
-
-        internal HashSet<(string, string)> PairSet { get; }
-    }
-
-    /// <summary>A candidate's side, computed once per candidate whatever the number of queries.</summary>
-    public sealed class CandidateWords
-    {
-        internal CandidateWords(string text, string fileName, string? heading)
-        {
-            Words = PhraseRescoring.Words(text.Length > MaxTextChars ? text[..MaxTextChars] : text, int.MaxValue);
-            TitleWords = PhraseRescoring.Words(Path.GetFileNameWithoutExtension(fileName) + " " + heading, 256).ToHashSet(StringComparer.Ordinal);
-        }
-
-        internal List<string> Words { get; }
-
-        internal HashSet<string> TitleWords { get; }
     }
 
     /// <summary>The four features of <see cref="RescoreWeights"/>, each in 0–1.</summary>
@@ -85,38 +65,10 @@ public static partial class PhraseRescoring
 
     public static QueryTerms Prepare(string query) => new(Words(query, 256));
 
-    public static Features Measure(QueryTerms query, string text, string fileName, string? heading) =>
-        Measure(query, new CandidateWords(text, fileName, heading));
-
-    private static Features Measure(QueryTerms query, CandidateWords candidate)
+    public static Features Measure(QueryTerms query, string text, string fileName, string? heading)
     {
-        if (query.Terms.Count == 0)
-        {
-            return default;
-        }
-        var words = candidate.Words;
-        var found = new bool[query.Terms.Count];
-        var pairsFound = new HashSet<(string, string)>();
-        // Sliding window over the positions of query words: the narrowest window holding every distinct word found.
-        var positions = new List<(int Position, int Term)>();
-        for (var i = 0; i < words.Count; i++)
-        {
-            if (query.IndexOf.TryGetValue(words[i], out var t))
-            {
-                found[t] = true;
-                positions.Add((i, t));
-            }
-            if (i > 0 && query.PairSet.Contains((words[i - 1], words[i])))
-            {
-                pairsFound.Add((words[i - 1], words[i]));
-            }
-        }
-        var distinct = found.Count(f => f);
-        var coverage = (double)distinct / query.Terms.Count;
-        var phrase = query.Pairs.Count == 0 ? 0 : (double)pairsFound.Count / query.Pairs.Count;
-        var proximity = distinct < 2 ? 0 : (double)distinct / NarrowestWindow(positions, query.Terms.Count, distinct);
-        var title = (double)query.Terms.Count(candidate.TitleWords.Contains) / query.Terms.Count;
-        return new Features(coverage, phrase, proximity, title);
+        var vocabulary = new Vocabulary([query]);
+        return vocabulary.Measure(0, vocabulary.Read(text, fileName, heading));
     }
 
     public static double Bonus(Features f, RescoreWeights w) =>
@@ -133,18 +85,132 @@ public static partial class PhraseRescoring
         {
             return fused;
         }
-        var prepared = queries.Select(Prepare).ToList();
+        var vocabulary = new Vocabulary(queries.Select(Prepare).ToList());
         var depth = Math.Min(weights.Depth, fused.Count);
         var top = new List<(T Item, double Score, int Rank)>(depth);
         for (var i = 0; i < depth; i++)
         {
             var (text, fileName, heading) = fields(fused[i].Item);
-            var candidate = new CandidateWords(text, fileName, heading);
-            var bonus = prepared.Max(q => Bonus(Measure(q, candidate), weights));
-            top.Add((fused[i].Item, fused[i].Score + bonus, i));
+            var candidate = vocabulary.Read(text, fileName, heading);
+            var bonus = double.NegativeInfinity;
+            for (var q = 0; q < vocabulary.Queries.Count; q++)
+            {
+                bonus = Math.Max(bonus, Bonus(vocabulary.Measure(q, candidate), weights));
+            }
+            top.Add((fused[i].Item, fused[i].Score + (vocabulary.Queries.Count == 0 ? 0 : bonus), i));
         }
         // Sorted by the sum, reported capped at 1: two hits both over 1 keep their order, and scores stay in 0–1.
         return top.OrderByDescending(t => t.Score).ThenBy(t => t.Rank).Select(t => (t.Item, Math.Min(1, t.Score))).Concat(fused.Skip(depth)).ToList();
+    }
+
+    /// <summary>A candidate as the pass sees it: its content words as ids of the queries' terms (-1: no query's term), and the terms in its title.</summary>
+    private sealed record Candidate(int[] Words, int Count, HashSet<int> TitleTerms);
+
+    /// <summary>
+    /// Every query's terms under one id each, so a candidate's text is read once, without a string per word (issue #11:
+    /// the pass cost milliseconds a search when each word became a lower-cased string): words are lower-cased into a
+    /// buffer and looked up as spans.
+    /// </summary>
+    private sealed class Vocabulary
+    {
+        private readonly Dictionary<string, int> _ids = new(StringComparer.Ordinal);
+        private readonly Dictionary<string, int>.AlternateLookup<ReadOnlySpan<char>> _lookup;
+
+        // Per query: its term index of each id (-1: not its term), and its adjacent pairs as (id, id).
+        private readonly List<int[]> _termOf = [];
+        private readonly List<HashSet<(int, int)>> _pairs = [];
+
+        public Vocabulary(IReadOnlyList<QueryTerms> queries)
+        {
+            Queries = queries;
+            foreach (var term in queries.SelectMany(q => q.Terms))
+            {
+                _ids.TryAdd(term, _ids.Count);
+            }
+            _lookup = _ids.GetAlternateLookup<ReadOnlySpan<char>>();
+            foreach (var query in queries)
+            {
+                var termOf = new int[_ids.Count];
+                Array.Fill(termOf, -1);
+                for (var t = 0; t < query.Terms.Count; t++)
+                {
+                    termOf[_ids[query.Terms[t]]] = t;
+                }
+                _termOf.Add(termOf);
+                _pairs.Add(query.Pairs.Select(p => (_ids[p.First], _ids[p.Second])).ToHashSet());
+            }
+        }
+
+        public IReadOnlyList<QueryTerms> Queries { get; }
+
+        public Candidate Read(string text, string fileName, string? heading)
+        {
+            var words = new List<int>();
+            Scan(text.AsSpan(0, Math.Min(text.Length, MaxTextChars)), int.MaxValue, words);
+            var title = new List<int>();
+            Scan(string.Concat(Path.GetFileNameWithoutExtension(fileName.AsSpan()), " ", heading), 256, title);
+            return new Candidate([.. words], words.Count, title.Where(id => id >= 0).ToHashSet());
+        }
+
+        /// <summary>The ids of the content words of <paramref name="text"/> in order, at most <paramref name="max"/>, as <see cref="Words"/> finds them.</summary>
+        private void Scan(ReadOnlySpan<char> text, int max, List<int> ids)
+        {
+            Span<char> buffer = stackalloc char[128];
+            foreach (var match in WordRegex().EnumerateMatches(text))
+            {
+                var word = text.Slice(match.Index, match.Length);
+                var lower = word.Length <= buffer.Length ? buffer[..word.Length] : new char[word.Length];
+                word.ToLowerInvariant(lower);
+                if (StopWords.Contains(lower))
+                {
+                    continue;
+                }
+                ids.Add(_lookup.TryGetValue(Stem(lower), out var id) ? id : -1);
+                if (ids.Count >= max)
+                {
+                    break;
+                }
+            }
+        }
+
+        public Features Measure(int queryIndex, Candidate candidate)
+        {
+            var query = Queries[queryIndex];
+            if (query.Terms.Count == 0)
+            {
+                return default;
+            }
+            var termOf = _termOf[queryIndex];
+            var pairs = _pairs[queryIndex];
+            var found = new bool[query.Terms.Count];
+            var pairsFound = new HashSet<(int, int)>();
+            // Sliding window over the positions of query words: the narrowest window holding every distinct word found.
+            var positions = new List<(int Position, int Term)>();
+            var words = candidate.Words;
+            for (var i = 0; i < candidate.Count; i++)
+            {
+                var t = words[i] >= 0 ? termOf[words[i]] : -1;
+                if (t >= 0)
+                {
+                    found[t] = true;
+                    positions.Add((i, t));
+                }
+                if (i > 0 && pairs.Count > 0 && t >= 0 && words[i - 1] >= 0 && pairs.Contains((words[i - 1], words[i])))
+                {
+                    pairsFound.Add((words[i - 1], words[i]));
+                }
+            }
+            var distinct = found.Count(f => f);
+            var coverage = (double)distinct / query.Terms.Count;
+            var phrase = query.Pairs.Count == 0 ? 0 : (double)pairsFound.Count / query.Pairs.Count;
+            var proximity = distinct < 2 ? 0 : (double)distinct / NarrowestWindow(positions, query.Terms.Count, distinct);
+            var title = 0;
+            foreach (var id in candidate.TitleTerms)
+            {
+                title += termOf[id] >= 0 ? 1 : 0;
+            }
+            return new Features(coverage, phrase, proximity, (double)title / query.Terms.Count);
+        }
     }
 
     /// <summary>Length in words of the narrowest window of <paramref name="positions"/> (sorted) holding <paramref name="distinct"/> distinct terms.</summary>
@@ -194,8 +260,11 @@ public static partial class PhraseRescoring
     }
 
     // A plural's -s only: "lists" meets "list"; "-ss", "-us", "-is" stay ("class", "status", "axis").
-    private static string Stem(string w) =>
-        w.Length > 3 && w[^1] == 's' && w[^2] is not ('s' or 'u' or 'i') ? w[..^1] : w;
+    private static string Stem(string w) => IsPlural(w) ? w[..^1] : w;
+
+    private static ReadOnlySpan<char> Stem(ReadOnlySpan<char> w) => IsPlural(w) ? w[..^1] : w;
+
+    private static bool IsPlural(ReadOnlySpan<char> w) => w.Length > 3 && w[^1] == 's' && w[^2] is not ('s' or 'u' or 'i');
 
     [GeneratedRegex(@"[\p{L}\p{N}]+")]
     private static partial Regex WordRegex();
