@@ -12,7 +12,8 @@ namespace Threadloom.Core.Ingestion;
 /// </summary>
 /// <remarks>
 /// A vector store keeps the model it was built with for its whole life (issue #4): changing these settings affects new
-/// stores; an existing store's vectors are then searched by keywords only, and files added to it fail.
+/// stores. An existing store built with a built-in model keeps it while the server runs a built-in model
+/// (<see cref="EmbeddingModels"/>); otherwise its vectors are searched by keywords only, and files added to it fail.
 /// </remarks>
 public sealed class EmbeddingsOptions
 {
@@ -46,13 +47,16 @@ public sealed class EmbeddingsOptions
     public int MaxBatchTokens { get; init; } = 300_000;
 
     /// <summary>
-    /// The built-in model with its weight matrices quantized to int8 at load (issue #11): about 1.3–1.6× less model
+    /// The built-in model with its weight matrices quantized to int8 at load (issue #11): about 1.7–1.9× less model
     /// time on an AVX2 CPU, vectors close to but not equal to the float model's, so it is another model id
-    /// (<see cref="MiniLmEmbeddingGenerator.Int8ModelId"/>): stores built before the switch are then searched by keywords
-    /// only and refuse new files, as after any model change. Off by default: on the man-page set it lost 0.006 of
-    /// hybrid MRR@10 (docs/file-search.md).
+    /// (<see cref="MiniLmEmbeddingGenerator.Int8ModelId"/>). Unset: on for all-MiniLM-L6-v2 (within 0.005 of the float
+    /// model's hybrid MRR@10 on both labelled sets, docs/file-search.md), off for a model without int8 weights. Either
+    /// way it applies to new stores: a store built with the other weights keeps them (<see cref="EmbeddingModels"/>).
     /// </summary>
-    public bool LocalInt8 { get; init; }
+    public bool? LocalInt8 { get; init; }
+
+    /// <summary>Whether new stores of the built-in model get int8 weights: <see cref="LocalInt8"/>, or by default when the model has them.</summary>
+    public bool UsesLocalInt8 => LocalInt8 ?? LocalModel is { LoadOnnx: not null };
 
     /// <summary>True when an upstream model is configured.</summary>
     public bool IsUpstream => !string.IsNullOrWhiteSpace(Model) && !IsLocalProvider;
@@ -98,7 +102,7 @@ internal sealed class EmbeddingsOptionsValidator(IOptions<InferenceOptions> infe
             {
                 failures.Add($"{section}:Model is required when {section}:Provider is set: the upstream embedding model or Azure deployment, e.g. text-embedding-3-small. {Builtin}");
             }
-            if (options.LocalInt8 && options.LocalModel is { LoadOnnx: null } unquantizable)
+            if (options.LocalInt8 == true && options.LocalModel is { LoadOnnx: null } unquantizable)
             {
                 failures.Add($"{section}:LocalInt8 is built for {LocalEmbeddingModel.MiniLm.Alias} only, not {unquantizable.Alias}.");
             }
@@ -109,7 +113,7 @@ internal sealed class EmbeddingsOptionsValidator(IOptions<InferenceOptions> infe
             return failures.Count == 0 ? ValidateOptionsResult.Success : ValidateOptionsResult.Fail(failures);
         }
 
-        if (options.LocalInt8)
+        if (options.LocalInt8 == true)
         {
             return ValidateOptionsResult.Fail($"{section}:LocalInt8 applies to the built-in model only; unset it or {section}:Model.");
         }

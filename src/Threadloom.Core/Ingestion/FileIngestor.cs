@@ -51,9 +51,11 @@ public sealed partial class FileIngestor(
     IEmbeddingGenerator<string, Embedding<float>> embeddings,
     IChunkIndex index,
     IOptions<IngestionOptions> options,
-    ILogger<FileIngestor> logger)
+    ILogger<FileIngestor> logger,
+    EmbeddingModels? models = null)
 {
-    private readonly string _modelId = embeddings.GetService<EmbeddingGeneratorMetadata>()?.DefaultModelId ?? "unknown";
+    // A store keeps the model it was built with; a new (empty) store gets the current one.
+    private readonly EmbeddingModels _models = models ?? new EmbeddingModels(embeddings, runOtherBuiltInModels: false);
 
     public async Task<IngestionResult> IngestAsync(IngestionRequest request, CancellationToken cancellationToken)
     {
@@ -77,19 +79,21 @@ public sealed partial class FileIngestor(
             var chunks = chunker.Chunk(document, strategy, options.Value.MaxTokensPerFile, options.Value.MaxChunksPerFile);
             chunk = clock.Elapsed - extract;
 
-            // The index write checks the model too; checking first spares embedding a whole file (upstream calls cost
-            // money) for a store that was built with another model and would refuse the chunks.
+            // The index write checks the model too; choosing first spares embedding a whole file (upstream calls cost
+            // money) for a store that was built with a model this server cannot run and would refuse the chunks.
+            var generator = _models.Current;
             if (chunks.Count > 0
-                && await index.GetEmbeddingModelAsync(request.ProjectId, request.VectorStoreId, cancellationToken) is { } storeModel
-                && storeModel.Model != _modelId)
+                && await index.GetEmbeddingModelAsync(request.ProjectId, request.VectorStoreId, cancellationToken) is { } storeModel)
             {
-                throw new EmbeddingModelMismatchException(request.VectorStoreId, storeModel, new ChunkStoreModel(_modelId, storeModel.Dimensions));
+                generator = _models.For(storeModel.Model)
+                    ?? throw new EmbeddingModelMismatchException(request.VectorStoreId, storeModel, new ChunkStoreModel(_models.CurrentId ?? "unknown", storeModel.Dimensions));
             }
+            var modelId = generator.GetService<EmbeddingGeneratorMetadata>()?.DefaultModelId ?? "unknown";
 
             var indexed = new List<IndexedChunk>(chunks.Count);
             var batchSize = options.Value.EmbeddingBatchSize;
             var embedClock = new Stopwatch();
-            if (options.Value.EmbedSharedSpans && embeddings.GetService<ISpanEmbeddingGenerator>() is { } spanGenerator && chunks.Count > 0)
+            if (options.Value.EmbedSharedSpans && generator.GetService<ISpanEmbeddingGenerator>() is { } spanGenerator && chunks.Count > 0)
             {
                 // Each token once: spans between chunk boundaries are embedded once and composed per chunk.
                 var (spans, covers) = SharedSpans.Plan(chunks, c => Header(request.FileName, document.Title, c));
@@ -114,7 +118,7 @@ public sealed partial class FileIngestor(
                     var batch = chunks.Skip(start).Take(batchSize).ToList();
                     var inputs = batch.Select(c => EmbeddingInput(request.FileName, document.Title, c)).ToList();
                     embedClock.Start();
-                    var vectors = await embeddings.GenerateAsync(inputs, cancellationToken: cancellationToken);
+                    var vectors = await generator.GenerateAsync(inputs, cancellationToken: cancellationToken);
                     embedClock.Stop();
                     for (var i = 0; i < batch.Count; i++)
                     {
@@ -128,7 +132,7 @@ public sealed partial class FileIngestor(
             var indexStart = clock.Elapsed;
             var source = new ChunkSource(request.ProjectId, request.VectorStoreId, request.FileId, request.FileName, request.Attributes,
                 options.Value.TitleInKeywords ? document.Title : null);
-            var written = await index.ReplaceFileAsync(source, _modelId, indexed, cancellationToken);
+            var written = await index.ReplaceFileAsync(source, modelId, indexed, cancellationToken);
             var timings = new IngestionTimings(extract, chunk, embed, clock.Elapsed - indexStart);
             // The loop above interleaves preparation with embedding; attribute that preparation to chunking.
             timings = timings with { Chunk = timings.Chunk + (indexStart - extract - chunk - embed) };

@@ -33,6 +33,7 @@ public static class FileSearchEngineServiceCollectionExtensions
             sp.GetRequiredService<IOptions<EmbeddingsOptions>>().Value.IsUpstream
                 ? ActivatorUtilities.CreateInstance<UpstreamEmbeddingGenerator>(sp)
                 : LocalGenerator(sp.GetRequiredService<IOptions<EmbeddingsOptions>>().Value));
+        services.TryAddSingleton(sp => new EmbeddingModels(sp.GetRequiredService<IEmbeddingGenerator<string, Embedding<float>>>()));
         services.TryAddSingleton<FileIngestor>();
         services.TryAddSingleton<IngestionCancellations>();
         services.TryAddSingleton<HybridFileSearch>();
@@ -40,5 +41,5 @@ public static class FileSearchEngineServiceCollectionExtensions
     }
 
     private static MiniLmEmbeddingGenerator LocalGenerator(EmbeddingsOptions options) =>
-        new(options.LocalModel ?? LocalEmbeddingModel.MiniLm, options.LocalInt8 ? MiniLmRuntime.DefaultInt8 : MiniLmRuntime.Default);
+        new(options.LocalModel ?? LocalEmbeddingModel.MiniLm, options.UsesLocalInt8 ? MiniLmRuntime.DefaultInt8 : MiniLmRuntime.Default);
 }

@@ -222,12 +222,22 @@ public sealed class UpstreamEmbeddingGeneratorTests : IAsyncLifetime
     }
 
     [Fact]
-    public void NoEmbeddingsSection_RegistersTheLocalModel()
+    public void NoEmbeddingsSection_RegistersTheLocalModel_WithInt8Weights()
     {
         var generator = Generator(Build(InferenceHarness.OpenAIProvider(_server.OpenAIBaseAddress, "up", Key)));
 
-        Assert.IsType<MiniLmEmbeddingGenerator>(generator);
+        Assert.Equal(MiniLmEmbeddingGenerator.Int8ModelId, Assert.IsType<MiniLmEmbeddingGenerator>(generator).GetService<EmbeddingGeneratorMetadata>()?.DefaultModelId);
         Assert.Empty(_server.Requests);
+    }
+
+    [Theory]
+    [InlineData("all-MiniLM-L6-v2", "false", MiniLmEmbeddingGenerator.ModelId)]
+    [InlineData("snowflake-arctic-embed-xs", null, "Snowflake/snowflake-arctic-embed-xs")]
+    public void LocalModel_WithoutInt8_RegistersItsFloatWeights(string model, string? int8, string expected)
+    {
+        var generator = Generator(Build(new Dictionary<string, string?> { ["Embeddings:Provider"] = "local", ["Embeddings:Model"] = model, ["Embeddings:LocalInt8"] = int8 }));
+
+        Assert.Equal(expected, generator.GetService<EmbeddingGeneratorMetadata>()?.DefaultModelId);
     }
 
     [Fact]

@@ -121,7 +121,7 @@ public sealed class UpstreamEmbeddingsTests
         var refused = await upstream.WaitUntilDoneAsync($"vector_stores/{storeId}/files/{pets}");
         Assert.Equal("failed", refused.GetProperty("status").GetString());
         Assert.Equal("server_error", refused.GetProperty("last_error").GetProperty("code").GetString());
-        Assert.Contains($"was built with embedding model '{MiniLmEmbeddingGenerator.ModelId}', not '{Model}'",
+        Assert.Contains($"was built with embedding model '{MiniLmEmbeddingGenerator.Int8ModelId}', not '{Model}'",
             refused.GetProperty("last_error").GetProperty("message").GetString(), StringComparison.Ordinal);
         Assert.Empty(upstream.Model.EmbeddingRequests);
         var again = await upstream.OkAsync(upstream.PostAsync($"vector_stores/{storeId}/search", """{"query":"medical leave"}"""));

@@ -2,6 +2,7 @@ using Microsoft.Extensions.AI;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Logging.Abstractions;
 using Threadloom.Core.Inference;
+using Threadloom.Core.Ingestion;
 using Threadloom.Core.Storage;
 
 namespace Threadloom.Core.Tools.FileSearch;
@@ -88,25 +89,25 @@ public sealed record FileSearchResult(
 /// </summary>
 /// <remarks>
 /// Design notes: several queries are fused in one RRF over all their lists, so a chunk relevant to several of the
-/// model's queries rises. A store built with a different embedding model (or vector width) than the current generator
-/// contributes its BM25 list only: its vectors are not comparable (issue #4, one model per store for its whole life).
-/// Queries are embedded only when some store can use the vectors, so searching old stores after a model change costs
-/// no upstream call. If an upstream embedding call fails, a hybrid search falls back to keywords rather than failing
+/// model's queries rises. A store's queries are embedded by the model that built it (<see cref="EmbeddingModels"/>,
+/// once per model in a search); a store whose model this server cannot run (or of another vector width) contributes
+/// its BM25 list only: other vectors are not comparable (issue #4, one model per store for its whole life). Queries
+/// are embedded only when some store can use the vectors, so searching old stores after a model change costs no
+/// upstream call. If an upstream embedding call fails, a hybrid search falls back to keywords rather than failing
 /// the run's tool call. Candidate lists are deeper than the result count (<see cref="CandidateDepth"/>) because RRF
 /// gains from agreement further down the lists. The query embedding and the vector scans run on other threads while
 /// the keyword queries run (issue #11: the embedding had been waited for before any list started).
 /// </remarks>
 public sealed partial class HybridFileSearch(
-    IChunkIndex index, IEmbeddingGenerator<string, Embedding<float>> embeddings, ILogger<HybridFileSearch>? logger = null, HybridFusion? fusion = null)
+    IChunkIndex index, IEmbeddingGenerator<string, Embedding<float>> embeddings, ILogger<HybridFileSearch>? logger = null, HybridFusion? fusion = null,
+    EmbeddingModels? models = null)
 {
     public const int CandidateDepth = 50;
 
     private readonly HybridFusion _fusion = fusion ?? HybridFusion.Default;
 
-    private readonly string? _modelId = embeddings.GetService<EmbeddingGeneratorMetadata>()?.DefaultModelId;
-
-    // A model that embeds queries with an instruction (arctic-embed-xs) is asked through its query interface.
-    private readonly Ingestion.IQueryEmbeddingGenerator? _queryEmbeddings = embeddings.GetService<Ingestion.IQueryEmbeddingGenerator>();
+    // Each store's vectors are searched with the model that built it, when this server can run it.
+    private readonly EmbeddingModels _models = models ?? new EmbeddingModels(embeddings, runOtherBuiltInModels: false);
     private readonly ILogger _logger = (ILogger?)logger ?? NullLogger.Instance;
 
     public async Task<IReadOnlyList<FileSearchResult>> SearchAsync(FileSearchQuery query, CancellationToken cancellationToken)
@@ -130,16 +131,20 @@ public sealed partial class HybridFileSearch(
         var queries = pairs.Select(p => p.Keywords).ToList();
         var depth = Math.Max(_fusion.CandidateDepth, query.MaxNumResults);
         var stores = query.VectorStoreIds.Distinct(StringComparer.Ordinal).ToList();
-        var storeModels = new ChunkStoreModel?[stores.Count];
+        // Each store's generator: the model it was built with, if this server runs it (else its keywords only).
+        var storeModels = new (ChunkStoreModel Model, IEmbeddingGenerator<string, Embedding<float>> Generator)?[stores.Count];
         for (var s = 0; s < stores.Count; s++)
         {
-            storeModels[s] = await index.GetEmbeddingModelAsync(query.ProjectId, stores[s], cancellationToken);
+            if (await index.GetEmbeddingModelAsync(query.ProjectId, stores[s], cancellationToken) is { } model && _models.For(model.Model) is { } generator)
+            {
+                storeModels[s] = (model, generator);
+            }
         }
 
         // The query embedding (the model's thread) and then the vector scans (the thread pool) run while this thread
         // runs the keyword queries (SQLite): a search costs about the slower of the two chains, not their sum.
-        Task<IReadOnlyList<ChunkHit>?[,]?>? vectorLists = null;
-        if (query.Mode != FileSearchMode.KeywordOnly && storeModels.Any(IsCurrentModel))
+        Task<IReadOnlyList<ChunkHit>?[,]>? vectorLists = null;
+        if (query.Mode != FileSearchMode.KeywordOnly && storeModels.Any(m => m is not null))
         {
             vectorLists = Task.Run(() => VectorListsAsync(query, stores, storeModels, pairs.Select(p => p.Embedded).ToList(), depth, cancellationToken), cancellationToken);
         }
@@ -190,32 +195,28 @@ public sealed partial class HybridFileSearch(
     }
 
     /// <summary>
-    /// The queries embedded, then each (store, query) vector list of the stores built with the current model; null
-    /// when a hybrid search's embedding call failed (it falls back to keywords).
+    /// The queries embedded by each store's model (once per model), then each (store, query) vector list; a store's
+    /// lists are null when it has no model this server runs, or when a hybrid search's embedding call failed (it falls
+    /// back to keywords).
     /// </summary>
-    private async Task<IReadOnlyList<ChunkHit>?[,]?> VectorListsAsync(FileSearchQuery query, List<string> stores, ChunkStoreModel?[] storeModels, List<string> embedded,
-        int depth, CancellationToken cancellationToken)
+    private async Task<IReadOnlyList<ChunkHit>?[,]> VectorListsAsync(FileSearchQuery query, List<string> stores,
+        (ChunkStoreModel Model, IEmbeddingGenerator<string, Embedding<float>> Generator)?[] storeModels, List<string> embedded, int depth, CancellationToken cancellationToken)
     {
-        GeneratedEmbeddings<Embedding<float>> vectors;
-        try
-        {
-            using var span = FileSearchTracing.Start(FileSearchTracing.Phases.Embed);
-            vectors = _queryEmbeddings is { } queryModel
-                ? await queryModel.EmbedQueriesAsync(embedded, cancellationToken)
-                : await embeddings.GenerateAsync(embedded, cancellationToken: cancellationToken);
-        }
-        catch (ModelCallException e) when (query.Mode == FileSearchMode.Hybrid)
-        {
-            LogKeywordFallback(_logger, e.Code);
-            return null;
-        }
         var lists = new IReadOnlyList<ChunkHit>?[stores.Count, embedded.Count];
+        var vectorsBy = new Dictionary<IEmbeddingGenerator<string, Embedding<float>>, GeneratedEmbeddings<Embedding<float>>?>(ReferenceEqualityComparer.Instance);
         for (var s = 0; s < stores.Count; s++)
         {
-            var storeModel = storeModels[s];
-            for (var i = 0; i < embedded.Count; i++)
+            if (storeModels[s] is not var (storeModel, generator))
             {
-                if (IsCurrentModel(storeModel) && vectors[i].Vector.Length == storeModel!.Dimensions)
+                continue;
+            }
+            if (!vectorsBy.TryGetValue(generator, out var vectors))
+            {
+                vectorsBy[generator] = vectors = await EmbedAsync(query, generator, embedded, cancellationToken);
+            }
+            for (var i = 0; vectors is not null && i < embedded.Count; i++)
+            {
+                if (vectors[i].Vector.Length == storeModel.Dimensions)
                 {
                     using var span = FileSearchTracing.Start(FileSearchTracing.Phases.Vector);
                     lists[s, i] = await index.VectorSearchAsync(query.ProjectId, stores[s], vectors[i].Vector, depth, query.Filter, cancellationToken);
@@ -225,9 +226,24 @@ public sealed partial class HybridFileSearch(
         return lists;
     }
 
-    /// <summary>True when the store has chunks embedded by the current generator's model (or the generator names none).</summary>
-    private bool IsCurrentModel(ChunkStoreModel? storeModel) =>
-        storeModel is not null && (_modelId is null || storeModel.Model == _modelId);
+    /// <summary>The queries' vectors from one model; null when a hybrid search's upstream call failed.</summary>
+    private async Task<GeneratedEmbeddings<Embedding<float>>?> EmbedAsync(FileSearchQuery query, IEmbeddingGenerator<string, Embedding<float>> generator,
+        List<string> embedded, CancellationToken cancellationToken)
+    {
+        try
+        {
+            using var span = FileSearchTracing.Start(FileSearchTracing.Phases.Embed);
+            // A model that embeds queries with an instruction (arctic-embed-xs) is asked through its query interface.
+            return generator.GetService<IQueryEmbeddingGenerator>() is { } queryModel
+                ? await queryModel.EmbedQueriesAsync(embedded, cancellationToken)
+                : await generator.GenerateAsync(embedded, cancellationToken: cancellationToken);
+        }
+        catch (ModelCallException e) when (query.Mode == FileSearchMode.Hybrid)
+        {
+            LogKeywordFallback(_logger, e.Code);
+            return null;
+        }
+    }
 
     [LoggerMessage(Level = LogLevel.Warning, Message = "Embedding the search queries failed ({Code}); searching by keywords only")]
     private static partial void LogKeywordFallback(ILogger logger, string code);
