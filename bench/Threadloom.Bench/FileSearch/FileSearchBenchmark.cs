@@ -432,13 +432,14 @@ public static partial class FileSearchBenchmark
     private static partial Regex WhitespaceRegex();
 
     /// <summary>Serves query vectors computed beforehand, so latency measures the index and fusion only.</summary>
-    internal sealed class PrecomputedEmbeddings(ConcurrentDictionary<string, ReadOnlyMemory<float>> vectors) : IEmbeddingGenerator<string, Embedding<float>>
+    internal sealed class PrecomputedEmbeddings(ConcurrentDictionary<string, ReadOnlyMemory<float>> vectors, string modelId = MiniLmEmbeddingGenerator.ModelId)
+        : IEmbeddingGenerator<string, Embedding<float>>
     {
         public Task<GeneratedEmbeddings<Embedding<float>>> GenerateAsync(IEnumerable<string> values, EmbeddingGenerationOptions? options = null, CancellationToken cancellationToken = default) =>
             Task.FromResult(new GeneratedEmbeddings<Embedding<float>>(values.Select(v => new Embedding<float>(vectors[v]))));
 
         public object? GetService(Type serviceType, object? serviceKey = null) =>
-            serviceType == typeof(EmbeddingGeneratorMetadata) ? new EmbeddingGeneratorMetadata("bench", null, MiniLmEmbeddingGenerator.ModelId, MiniLmEmbeddingGenerator.Dimensions) : null;
+            serviceType == typeof(EmbeddingGeneratorMetadata) ? new EmbeddingGeneratorMetadata("bench", null, modelId, MiniLmEmbeddingGenerator.Dimensions) : null;
 
         public void Dispose() { }
     }

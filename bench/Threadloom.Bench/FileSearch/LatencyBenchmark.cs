@@ -33,7 +33,8 @@ internal static class LatencyBenchmark
 
     private sealed record LatencyStore(string Name, string File, int Chunks, Func<IEnumerable<(string File, List<string> Texts)>> Texts);
 
-    private sealed class Measured(LatencyStore store, SqliteDatabase database, SqliteChunkIndex index, HybridFileSearch indexPath, MiniLmEmbeddingGenerator model)
+    private sealed class Measured(LatencyStore store, SqliteDatabase database, SqliteChunkIndex index, HybridFileSearch indexPath, MiniLmEmbeddingGenerator model,
+        MiniLmEmbeddingGenerator queueModel)
     {
         public LatencyStore Store { get; } = store;
         public SqliteDatabase Database { get; } = database;
@@ -41,6 +42,9 @@ internal static class LatencyBenchmark
         public HybridFileSearch IndexPath { get; } = indexPath;
         public MiniLmEmbeddingGenerator Model { get; } = model;
         public HybridFileSearch RealPath { get; } = new(index, model);
+        public MiniLmEmbeddingGenerator QueueModel { get; } = queueModel;
+        public HybridFileSearch QueuePath { get; } = new(index, queueModel);
+        public List<double> QueueCold { get; } = [];
         public double FirstSearchMs { get; set; }
         public List<double> Hybrid { get; } = [];
         public List<double> Keyword { get; } = [];
@@ -78,11 +82,13 @@ internal static class LatencyBenchmark
                 var index = new SqliteChunkIndex(database);
                 await EnsureStoreAsync(index, store, realVectors, ct);
                 await WarmFileAsync(Path.Combine(dir, store.File), ct);
-                var m = new Measured(store, database, index, new HybridFileSearch(index, new FileSearchBenchmark.PrecomputedEmbeddings(queryVectors)), new MiniLmEmbeddingGenerator());
+                var m = new Measured(store, database, index, new HybridFileSearch(index, new FileSearchBenchmark.PrecomputedEmbeddings(queryVectors, StoreModel)),
+                    new MiniLmEmbeddingGenerator(MiniLmRuntime.DefaultInt8), new MiniLmEmbeddingGenerator(MiniLmRuntime.DefaultInt8 with { QueryLane = false }));
                 var clock = Stopwatch.StartNew();
                 await m.IndexPath.SearchAsync(new FileSearchQuery(Project, [Store], [questions[0]], MaxResults), ct); // loads the vectors
                 m.FirstSearchMs = clock.Elapsed.TotalMilliseconds;
                 await m.Model.GenerateAsync(["warm up"], cancellationToken: ct); // the session's first pass
+                await m.QueueModel.GenerateAsync(["warm up"], cancellationToken: ct);
                 measured.Add(m);
                 Console.Error.WriteLine($"latency: {store.Name} ready, first search {m.FirstSearchMs:F0} ms (load {RetrievalBenchmark.Load()})");
             }
@@ -120,6 +126,9 @@ internal static class LatencyBenchmark
                         if (cold)
                         {
                             m.RealPhases.Add(split);
+                            // The same question through the shared queue (no query lane), for the comparison.
+                            m.QueueCold.Add(await TimeAsync(() => m.QueuePath.SearchAsync(new FileSearchQuery(Project, [Store], [q], MaxResults), ct)));
+                            recorder.Take();
                         }
                     }
                 }
@@ -131,6 +140,7 @@ internal static class LatencyBenchmark
             foreach (var m in measured)
             {
                 m.Model.Dispose();
+                m.QueueModel.Dispose();
                 await m.Database.DisposeAsync();
             }
             Microsoft.Data.Sqlite.SqliteConnection.ClearAllPools();
@@ -146,16 +156,16 @@ internal static class LatencyBenchmark
         var md = new StringBuilder();
         md.AppendLine(CultureInfo.InvariantCulture, $"### Search latency at every size (max_num_results {MaxResults}; {DateTimeOffset.UtcNow:yyyy-MM-dd HH:mm} UTC; load {loadBefore} → {loadAfter})");
         md.AppendLine();
-        md.AppendLine("| store | hybrid, real path (MiniLM pass per question) p50 / p99 | hybrid, real path, query vector cached p50 / p99 | hybrid, index path p50 / p99 | keyword list p50 / p99 | vector list p50 / p99 | first search |");
-        md.AppendLine("|---|---|---|---|---|---|---|");
+        md.AppendLine("| store | hybrid, real path (MiniLM int8 pass per question, query lane) p50 / p99 | the same through the shared queue (no query lane) p50 / p99 | hybrid, real path, query vector cached p50 / p99 | hybrid, index path p50 / p99 | keyword list p50 / p99 | vector list p50 / p99 | first search |");
+        md.AppendLine("|---|---|---|---|---|---|---|---|");
         foreach (var m in measured)
         {
             md.AppendLine(CultureInfo.InvariantCulture,
-                $"| {m.Store.Name} | **{P(m.RealCold, 50):F1} / {P(m.RealCold, 99):F1} ms** | {P(m.RealWarm, 50):F1} / {P(m.RealWarm, 99):F1} ms | **{P(m.Hybrid, 50):F1} / {P(m.Hybrid, 99):F1} ms** | {P(m.Keyword, 50):F1} / {P(m.Keyword, 99):F1} ms | {P(m.Vector, 50):F1} / {P(m.Vector, 99):F1} ms | {m.FirstSearchMs:F0} ms |");
+                $"| {m.Store.Name} | **{P(m.RealCold, 50):F1} / {P(m.RealCold, 99):F1} ms** | {P(m.QueueCold, 50):F1} / {P(m.QueueCold, 99):F1} ms | {P(m.RealWarm, 50):F1} / {P(m.RealWarm, 99):F1} ms | **{P(m.Hybrid, 50):F1} / {P(m.Hybrid, 99):F1} ms** | {P(m.Keyword, 50):F1} / {P(m.Keyword, 99):F1} ms | {P(m.Vector, 50):F1} / {P(m.Vector, 99):F1} ms | {m.FirstSearchMs:F0} ms |");
         }
         md.AppendLine();
         md.AppendLine(CultureInfo.InvariantCulture,
-            $"{questions} distinct questions of both sets; the stores searched in turn, question by question. Index path: hybrid twice per question (the first time pays for the terms' document frequencies), keyword and vector list (top {HybridFileSearch.CandidateDepth}) once. Real path: once with a model pass, once from the query cache.");
+            $"{questions} distinct questions of both sets; the stores searched in turn, question by question. Index path: hybrid twice per question (the first time pays for the terms' document frequencies), keyword and vector list (top {HybridFileSearch.CandidateDepth}) once. Real path: once with a model pass (and once more through a generator without the query lane, the queue path), once from the query cache.");
         md.AppendLine();
         md.AppendLine("Per phase (ms per search, p50 / p99; \"n\" = calls per search on average). The embedding and the vector list run beside the keyword list, so phases do not add up to the total.");
         md.AppendLine();
@@ -187,7 +197,13 @@ internal static class LatencyBenchmark
     /// </summary>
     private static async Task<string> EmbeddingRuntimesAsync(List<string> questions, CancellationToken ct)
     {
-        (string Name, MiniLmRuntime Runtime)[] runtimes = [("default (all cores, spinning)", MiniLmRuntime.Default), ("one thread, no spinning", new MiniLmRuntime(1, 1, false))];
+        (string Name, MiniLmRuntime Runtime)[] runtimes =
+        [
+            ("int8, query lane (the default: one thread, no spinning)", MiniLmRuntime.DefaultInt8),
+            ("int8, shared queue (all cores, spinning)", MiniLmRuntime.DefaultInt8 with { QueryLane = false }),
+            ("float, shared queue (all cores, spinning)", MiniLmRuntime.Default with { QueryLane = false }),
+            ("float, query lane", MiniLmRuntime.Default),
+        ];
         var generators = runtimes.Select(r => new MiniLmEmbeddingGenerator(r.Runtime)).ToArray();
         var times = runtimes.Select(_ => new List<double>()).ToArray();
         try
@@ -242,10 +258,16 @@ internal static class LatencyBenchmark
         (FileSearchTracing.Phases.Fuse, "fusion"),
     ];
 
-    /// <summary>Fills the store (unless its database already holds it): the texts chunked 800/400, vectors perturbed from real ones (seed 7, as before).</summary>
+    /// <summary>The model new stores are built with (the real path's generators must be the store's model, or it searches keywords only).</summary>
+    private const string StoreModel = MiniLmEmbeddingGenerator.Int8ModelId;
+
+    /// <summary>
+    /// Fills the store (unless its database already holds it, built for <see cref="StoreModel"/>): the texts chunked
+    /// 800/400, vectors perturbed from real ones (seed 7, as before).
+    /// </summary>
     private static async Task EnsureStoreAsync(SqliteChunkIndex index, LatencyStore store, List<float[]> realVectors, CancellationToken ct)
     {
-        if ((await index.GetUsageAsync(Project, Store, ct)).ChunkCount == store.Chunks)
+        if ((await index.GetUsageAsync(Project, Store, ct)).ChunkCount == store.Chunks && (await index.GetEmbeddingModelAsync(Project, Store, ct))?.Model == StoreModel)
         {
             return;
         }
@@ -258,7 +280,7 @@ internal static class LatencyBenchmark
         {
             var take = Math.Min(texts.Count, store.Chunks - written);
             var chunks = texts.Take(take).Select((text, i) => new IndexedChunk(i, text, 0, 0, 0, null, null, FileSearchBenchmark.Perturb(realVectors[random.Next(realVectors.Count)], random))).ToList();
-            await index.ReplaceFileAsync(new ChunkSource(Project, Store, "file-" + fileCount++, file), MiniLmEmbeddingGenerator.ModelId, chunks, ct);
+            await index.ReplaceFileAsync(new ChunkSource(Project, Store, "file-" + fileCount++, file), StoreModel, chunks, ct);
             written += take;
             if (written == store.Chunks)
             {

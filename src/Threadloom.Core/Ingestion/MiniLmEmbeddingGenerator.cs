@@ -52,6 +52,9 @@ public sealed partial class MiniLmEmbeddingGenerator : IEmbeddingGenerator<strin
     private readonly LocalEmbeddingModel _model;
     private readonly Func<string[], float[][]> _encode;
     private readonly IDisposable? _encoder;
+
+    // The query lane: a second session on one thread, built on the first query (see MiniLmRuntime.QueryLane).
+    private readonly Lazy<(Func<string[], float[][]> Encode, IDisposable? Encoder)>? _queryLane;
     private readonly TokenizerBase _tokenizer;
     private readonly MiniLmRuntime _runtime;
     private readonly EmbeddingGeneratorMetadata _metadata;
@@ -98,19 +101,41 @@ public sealed partial class MiniLmEmbeddingGenerator : IEmbeddingGenerator<strin
         {
             options.AddSessionConfigEntry("session.intra_op.allow_spinning", "0");
         }
+        byte[]? quantized = null;
         if (runtime.Int8)
         {
             var onnx = model.LoadOnnx?.Invoke()
                 ?? throw new NotSupportedException($"int8 weights are built for {LocalEmbeddingModel.MiniLm.Alias} only, not {model.Alias}.");
-            var encoder = new OnnxSentenceEncoder(OnnxDynamicQuantizer.Quantize(onnx, QuantizedWeights.Int8ReducedRange, out _), options, model.CreateTokenizer(), model.Pooling);
-            (_encode, _encoder) = (encoder.Encode, encoder);
+            quantized = OnnxDynamicQuantizer.Quantize(onnx, QuantizedWeights.Int8ReducedRange, out _);
         }
-        else
+        (_encode, _encoder) = CreateEncoder(model, quantized, options);
+        if (runtime.QueryLane)
         {
-            var encoder = model.CreateEncoder(options);
-            (_encode, _encoder) = (sentences => encoder.Encode(sentences, CancellationToken.None), encoder as IDisposable);
+            _queryLane = new(() =>
+            {
+                var laneOptions = new SessionOptions
+                {
+                    IntraOpNumThreads = 1,
+                    InterOpNumThreads = 1,
+                    ExecutionMode = ExecutionMode.ORT_SEQUENTIAL,
+                    GraphOptimizationLevel = GraphOptimizationLevel.ORT_ENABLE_ALL,
+                };
+                laneOptions.AddSessionConfigEntry("session.intra_op.allow_spinning", "0");
+                return CreateEncoder(model, quantized, laneOptions);
+            });
         }
         _metadata = new("threadloom-local", null, runtime.Int8 ? model.Id + Int8Suffix : model.Id, model.Dimensions);
+    }
+
+    private static (Func<string[], float[][]> Encode, IDisposable? Encoder) CreateEncoder(LocalEmbeddingModel model, byte[]? quantized, SessionOptions options)
+    {
+        if (quantized is not null)
+        {
+            var encoder = new OnnxSentenceEncoder(quantized, options, model.CreateTokenizer(), model.Pooling);
+            return (encoder.Encode, encoder);
+        }
+        var packaged = model.CreateEncoder(options);
+        return (sentences => packaged.Encode(sentences, CancellationToken.None), packaged as IDisposable);
     }
 
     /// <summary>
@@ -228,6 +253,19 @@ public sealed partial class MiniLmEmbeddingGenerator : IEmbeddingGenerator<strin
         if (windows.Count == 0)
         {
             return [];
+        }
+        if (windows.Count == 1 && _queryLane is { } lane)
+        {
+            // A query: one short window, embedded at once on this thread, beside whatever the queue is running.
+            cancellationToken.ThrowIfCancellationRequested();
+            var started = System.Diagnostics.Stopwatch.GetTimestamp();
+            var vector = lane.Value.Encode([windows[0].Text])[0];
+            Interlocked.Add(ref _modelTicks, System.Diagnostics.Stopwatch.GetElapsedTime(started).Ticks);
+            Interlocked.Increment(ref _batches);
+            // One window means one input (every input has at least one); weighted as the queue's runners weight it.
+            var weight = (float)Math.Max(1, windows[0].Pieces);
+            TensorPrimitives.Multiply(vector, weight, vector);
+            return [new SpanEmbedding(vector, weight)];
         }
         var call = new PendingCall(inputs.Count, windows.Count, _model.Dimensions);
         var nodes = new List<LinkedListNode<PendingWindow>>(windows.Count);
@@ -374,7 +412,14 @@ public sealed partial class MiniLmEmbeddingGenerator : IEmbeddingGenerator<strin
         : serviceType.IsInstanceOfType(this) ? this
         : null;
 
-    public void Dispose() => _encoder?.Dispose();
+    public void Dispose()
+    {
+        _encoder?.Dispose();
+        if (_queryLane is { IsValueCreated: true } lane)
+        {
+            lane.Value.Encoder?.Dispose();
+        }
+    }
 
     [GeneratedRegex(@"\s+")]
     private static partial Regex Whitespace();
@@ -414,9 +459,13 @@ public sealed partial class MiniLmEmbeddingGenerator : IEmbeddingGenerator<strin
 /// at once as there are cores, without spinning threads; measured beside the default in the benchmark (issue #11) and
 /// not faster on a quiet machine (0.93–0.98×), so not the default. Either way every caller's windows share one queue.
 /// <see cref="Int8"/>: the weight matrices quantized to int8 at load (<see cref="OnnxDynamicQuantizer"/>), a
-/// different model id (<see cref="MiniLmEmbeddingGenerator.Int8ModelId"/>).
+/// different model id (<see cref="MiniLmEmbeddingGenerator.Int8ModelId"/>). <see cref="QueryLane"/> (on by default): a
+/// call of one window (a search query) runs at once on its caller's thread through a second session of one thread
+/// without spinning, instead of joining the queue: it neither waits for a file's batch in flight nor splits its
+/// operators with threads the search's keyword pass needs (issue #11, search latency; about the model's size in memory
+/// again, built on the first query).
 /// </summary>
-public sealed record MiniLmRuntime(int IntraOpThreads, int ParallelBatches, bool AllowSpinning, bool Int8 = false)
+public sealed record MiniLmRuntime(int IntraOpThreads, int ParallelBatches, bool AllowSpinning, bool Int8 = false, bool QueryLane = true)
 {
     public static MiniLmRuntime Default { get; } = new(Math.Max(1, Environment.ProcessorCount), 1, true);
 

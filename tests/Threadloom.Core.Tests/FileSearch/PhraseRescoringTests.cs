@@ -14,7 +14,8 @@ public sealed partial class PhraseRescoringTests
     [
         "list", "lists", "List", "LISTS", "directory", "Directories", "content", "contents", "the", "of", "and", "a", "is", "class", "status",
         "axis", "bus", "Straße", "STRASSE", "İstanbul", "ıı", "x11", "401k", "sort", "sorted", "Sorts", "name", "names", "ls", "dir",
-        new string('w', 130) + "s", new string('W', 200), "émigré", "ÉMIGRÉS", "ǅemal", "ﬁle", "files",
+        new string('w', 130) + "s", new string('W', 200), "émigré", "ÉMIGRÉS", "ǅemal", "ﬁle", "files", "Ⅻ", "x²", "½cup", "e\u0301migre",
+        "ours", "our", "does", "doe", "Its", "it's", "bass", "basses",
     ];
 
     [Fact]

@@ -141,6 +141,26 @@ public sealed class MiniLmEmbeddingGeneratorTests : IClassFixture<MiniLmFixture>
         Assert.Single(after);
         Assert.True(after[0].Weight > 0);
     }
+
+    [Fact]
+    public async Task QueryLane_GivesTheQueuesVector_WhileALongCallIsInFlight()
+    {
+        // A one-window call (a search query) runs on its own one-thread session, not behind the queue's batches.
+        using var queueOnly = new MiniLmEmbeddingGenerator(MiniLmRuntime.Default with { QueryLane = false });
+        var longText = string.Join(' ', Enumerable.Range(0, 4_000).Select(w => "word" + w));
+        var ingestion = _generator.EmbedSpansAsync([longText, longText + " more"], CancellationToken.None);
+        const string question = "how do I list the contents of a directory sorted by modification time";
+
+        var lane = Assert.Single(await _generator.EmbedSpansAsync([question], CancellationToken.None));
+        var queued = Assert.Single(await queueOnly.EmbedSpansAsync([question], CancellationToken.None));
+
+        Assert.Equal(queued.Weight, lane.Weight);
+        Assert.True(TensorPrimitives.CosineSimilarity(queued.WeightedSum, lane.WeightedSum) > 0.99999f);
+        Assert.Equal(2, (await ingestion).Count);
+        using var cancel = new CancellationTokenSource();
+        cancel.Cancel();
+        await Assert.ThrowsAnyAsync<OperationCanceledException>(() => _generator.EmbedSpansAsync([question], cancel.Token));
+    }
 }
 
 public sealed class MiniLmFixture : IDisposable

@@ -1,3 +1,4 @@
+using System.Globalization;
 using System.Text.RegularExpressions;
 
 namespace Threadloom.Core.Tools.FileSearch;
@@ -108,13 +109,20 @@ public static partial class PhraseRescoring
 
     /// <summary>
     /// Every query's terms under one id each, so a candidate's text is read once, without a string per word (issue #11:
-    /// the pass cost milliseconds a search when each word became a lower-cased string): words are lower-cased into a
-    /// buffer and looked up as spans.
+    /// the pass cost milliseconds a search when each word became a lower-cased string). A word is looked up once, by
+    /// its lower-cased form, among the forms that matter: stop words (skipped) and each term as written and as the
+    /// plural the stemmer maps to it; a word of a length no form has is some other word without being lowered.
     /// </summary>
     private sealed class Vocabulary
     {
+        private const int StopWord = -2;
+
         private readonly Dictionary<string, int> _ids = new(StringComparer.Ordinal);
+        private readonly Dictionary<string, int> _forms = new(StringComparer.Ordinal);
         private readonly Dictionary<string, int>.AlternateLookup<ReadOnlySpan<char>> _lookup;
+
+        // Bit n: some form has n characters (bit 63: 63 or more).
+        private readonly ulong _formLengths;
 
         // Per query: its term index of each id (-1: not its term), and its adjacent pairs as (id, id).
         private readonly List<int[]> _termOf = [];
@@ -127,7 +135,26 @@ public static partial class PhraseRescoring
             {
                 _ids.TryAdd(term, _ids.Count);
             }
-            _lookup = _ids.GetAlternateLookup<ReadOnlySpan<char>>();
+            foreach (var stopWord in StopWords.All)
+            {
+                _forms[stopWord] = StopWord;
+            }
+            foreach (var (term, id) in _ids)
+            {
+                // Words whose stem is the term: the term itself, and the term with a final -s when the stemmer strips it.
+                foreach (var form in (string[])[term, term + "s"])
+                {
+                    if (Stem(form) == term)
+                    {
+                        _forms.TryAdd(form, id);
+                    }
+                }
+            }
+            foreach (var form in _forms.Keys)
+            {
+                _formLengths |= 1UL << Math.Min(form.Length, 63);
+            }
+            _lookup = _forms.GetAlternateLookup<ReadOnlySpan<char>>();
             foreach (var query in queries)
             {
                 var termOf = new int[_ids.Count];
@@ -156,22 +183,42 @@ public static partial class PhraseRescoring
         private void Scan(ReadOnlySpan<char> text, int max, List<int> ids)
         {
             Span<char> buffer = stackalloc char[128];
-            foreach (var match in WordRegex().EnumerateMatches(text))
+            var i = 0;
+            while (ids.Count < max)
             {
-                var word = text.Slice(match.Index, match.Length);
-                var lower = word.Length <= buffer.Length ? buffer[..word.Length] : new char[word.Length];
-                word.ToLowerInvariant(lower);
-                if (StopWords.Contains(lower))
+                while (i < text.Length && !IsWordChar(text[i]))
                 {
-                    continue;
+                    i++;
                 }
-                ids.Add(_lookup.TryGetValue(Stem(lower), out var id) ? id : -1);
-                if (ids.Count >= max)
+                if (i == text.Length)
                 {
-                    break;
+                    return;
+                }
+                var start = i;
+                while (i < text.Length && IsWordChar(text[i]))
+                {
+                    i++;
+                }
+                var word = text[start..i];
+                var id = -1;
+                if ((_formLengths & (1UL << Math.Min(word.Length, 63))) != 0)
+                {
+                    var lower = word.Length <= buffer.Length ? buffer[..word.Length] : new char[word.Length];
+                    word.ToLowerInvariant(lower);
+                    id = _lookup.TryGetValue(lower, out var found) ? found : -1;
+                }
+                if (id != StopWord)
+                {
+                    ids.Add(id);
                 }
             }
         }
+
+        /// <summary>A character of <c>[\p{L}\p{N}]</c>, the pattern of <see cref="WordRegex"/>.</summary>
+        private static bool IsWordChar(char c) =>
+            c < 128 ? char.IsAsciiLetterOrDigit(c)
+            : char.GetUnicodeCategory(c) is >= UnicodeCategory.UppercaseLetter and <= UnicodeCategory.OtherLetter
+                or >= UnicodeCategory.DecimalDigitNumber and <= UnicodeCategory.OtherNumber;
 
         public Features Measure(int queryIndex, Candidate candidate)
         {
@@ -261,8 +308,6 @@ public static partial class PhraseRescoring
 
     // A plural's -s only: "lists" meets "list"; "-ss", "-us", "-is" stay ("class", "status", "axis").
     private static string Stem(string w) => IsPlural(w) ? w[..^1] : w;
-
-    private static ReadOnlySpan<char> Stem(ReadOnlySpan<char> w) => IsPlural(w) ? w[..^1] : w;
 
     private static bool IsPlural(ReadOnlySpan<char> w) => w.Length > 3 && w[^1] == 's' && w[^2] is not ('s' or 'u' or 'i');
 

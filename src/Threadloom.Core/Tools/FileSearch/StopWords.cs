@@ -13,8 +13,6 @@ public static class StopWords
     /// <summary>Whether a lower-case word is a stop word.</summary>
     public static bool Contains(string lowerCaseWord) => Words.Contains(lowerCaseWord);
 
-    /// <summary>Whether a lower-case word is a stop word, without a string for it.</summary>
-    public static bool Contains(ReadOnlySpan<char> lowerCaseWord) => Lookup.Contains(lowerCaseWord);
-
-    private static readonly HashSet<string>.AlternateLookup<ReadOnlySpan<char>> Lookup = Words.GetAlternateLookup<ReadOnlySpan<char>>();
+    /// <summary>Every stop word, lower-case.</summary>
+    public static IReadOnlyCollection<string> All => Words;
 }
