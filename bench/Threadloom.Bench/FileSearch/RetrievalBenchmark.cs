@@ -408,7 +408,7 @@ public static partial class RetrievalBenchmark
     {
         var group = args.SkipWhile(a => a != "--throughput-group").Skip(1).Select(a => int.Parse(a, CultureInfo.InvariantCulture)).FirstOrDefault(8);
         var concurrent = new IngestionWorkerOptions().MaxConcurrentFiles;
-        using var legacy = new MiniLmEmbeddingGenerator();
+        using var legacy = new MiniLmEmbeddingGenerator(MiniLmRuntime.Default with { SimilarLengthBatches = false });
         using var spans = new MiniLmEmbeddingGenerator();
         using var int8 = new MiniLmEmbeddingGenerator(MiniLmRuntime.DefaultInt8);
         (string Name, Variant Variant, MiniLmEmbeddingGenerator Model)[] paths =

@@ -317,6 +317,42 @@ public sealed partial class MiniLmEmbeddingGenerator : IEmbeddingGenerator<strin
         }
     }
 
+    /// <summary>
+    /// The next pass's windows: the queue's first, then of the next <see cref="MaxBatchScan"/> those of a similar length
+    /// (the shortest at least <see cref="MinBatchFill"/> of the longest). A pass pads every window to its longest, so
+    /// with a few small files in flight a short window batched with long ones cost as much as a long one (issue #11,
+    /// ingestion). The first window is always taken, so none waits for ever.
+    /// </summary>
+    private void TakeBatchLocked(List<PendingWindow> batch)
+    {
+        var (shortest, longest) = (0, 0);
+        var node = _queue.First;
+        for (var scanned = 0; node is not null && batch.Count < BatchSize && scanned < MaxBatchScan; scanned++)
+        {
+            var next = node.Next;
+            var window = node.Value;
+            // Token length as padded: the word pieces plus [CLS] and [SEP].
+            var length = window.Pieces + 2;
+            if (window.Call.Done.Task.IsCompleted)
+            {
+                _queue.Remove(node);
+            }
+            else if (batch.Count == 0 || !_runtime.SimilarLengthBatches || Math.Min(shortest, length) >= MinBatchFill * Math.Max(longest, length))
+            {
+                _queue.Remove(node);
+                batch.Add(window);
+                (shortest, longest) = batch.Count == 1 ? (length, length) : (Math.Min(shortest, length), Math.Max(longest, length));
+            }
+            node = next;
+        }
+    }
+
+    /// <summary>Windows of the queue's front a pass looks through for windows of a similar length.</summary>
+    private const int MaxBatchScan = 256;
+
+    /// <summary>The shortest window of a pass is at least this share of its longest (padding at most a third of a window).</summary>
+    private const double MinBatchFill = 2.0 / 3;
+
     /// <summary>A runner: forward passes over the queue's next windows until the queue is empty.</summary>
     private void RunBatches()
     {
@@ -326,14 +362,7 @@ public sealed partial class MiniLmEmbeddingGenerator : IEmbeddingGenerator<strin
             batch.Clear();
             lock (_queueLock)
             {
-                while (batch.Count < BatchSize && _queue.First is { } first)
-                {
-                    _queue.RemoveFirst();
-                    if (!first.Value.Call.Done.Task.IsCompleted)
-                    {
-                        batch.Add(first.Value);
-                    }
-                }
+                TakeBatchLocked(batch);
                 if (batch.Count == 0)
                 {
                     _runners--;
@@ -463,9 +492,10 @@ public sealed partial class MiniLmEmbeddingGenerator : IEmbeddingGenerator<strin
 /// call of one window (a search query) runs at once on its caller's thread through a second session of one thread
 /// without spinning, instead of joining the queue: it neither waits for a file's batch in flight nor splits its
 /// operators with threads the search's keyword pass needs (issue #11, search latency; about the model's size in memory
-/// again, built on the first query).
+/// again, built on the first query). <see cref="SimilarLengthBatches"/> (on by default): a pass takes windows of a
+/// similar length from the queue's front rather than the next 16 whatever their length (off: as before issue #11).
 /// </summary>
-public sealed record MiniLmRuntime(int IntraOpThreads, int ParallelBatches, bool AllowSpinning, bool Int8 = false, bool QueryLane = true)
+public sealed record MiniLmRuntime(int IntraOpThreads, int ParallelBatches, bool AllowSpinning, bool Int8 = false, bool QueryLane = true, bool SimilarLengthBatches = true)
 {
     public static MiniLmRuntime Default { get; } = new(Math.Max(1, Environment.ProcessorCount), 1, true);
 

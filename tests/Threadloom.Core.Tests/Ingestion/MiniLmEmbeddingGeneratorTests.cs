@@ -143,6 +143,21 @@ public sealed class MiniLmEmbeddingGeneratorTests : IClassFixture<MiniLmFixture>
     }
 
     [Fact]
+    public async Task EmbedSpans_WindowsOfSimilarLengthShareAPass_AShortOneIsNotPaddedToALongOne()
+    {
+        using var generator = new MiniLmEmbeddingGenerator(); // its own pass count
+        var sentence = "the quick brown fox jumps over the lazy dog ";
+        var (a, b) = (string.Concat(Enumerable.Repeat(sentence, 20)), string.Concat(Enumerable.Repeat(sentence, 19)) + "and runs away");
+        Assert.All((string[])[a, b], text => Assert.InRange(Assert.Single(generator.SplitIntoWindows(text)).Pieces, 150, MiniLmEmbeddingGenerator.WindowPieces));
+
+        var spans = await generator.EmbedSpansAsync([a, "short words", b], CancellationToken.None);
+
+        Assert.Equal(2, generator.Batches); // a and b together, the short one alone
+        var alone = Assert.Single(await generator.EmbedSpansAsync(["short words"], CancellationToken.None));
+        Assert.True(TensorPrimitives.CosineSimilarity(alone.WeightedSum, spans[1].WeightedSum) > 0.9999f);
+    }
+
+    [Fact]
     public async Task QueryLane_GivesTheQueuesVector_WhileALongCallIsInFlight()
     {
         // A one-window call (a search query) runs on its own one-thread session, not behind the queue's batches.
