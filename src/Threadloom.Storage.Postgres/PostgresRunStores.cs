@@ -8,34 +8,52 @@ using Workers = Threadloom.Core.Workers;
 namespace Threadloom.Storage.Postgres;
 
 /// <summary><see cref="IUnitOfWork"/> on PostgreSQL: one read-committed transaction on one pooled connection.</summary>
+/// <remarks>
+/// Design notes: a round trip to the database is what a write costs a node most (issue #12 profile: each one is a
+/// send, a wake-up of a run thread and Npgsql's read path), so the writer sends statements whose result nobody reads
+/// (inserts, upserts) with the next statement that is read, or with the end of the unit, in one
+/// <see cref="NpgsqlBatch"/>. A unit that reads no result (a thread and its messages; a step and its message) is one
+/// batch and no explicit transaction: PostgreSQL runs the statements of one batch (one Sync) in one implicit
+/// transaction, so they land together or not at all. A unit that reads one (a run's conditional update) begins a
+/// transaction, whose <c>BEGIN</c> rides on its first batch. A failure of a deferred statement surfaces from
+/// <see cref="ExecuteAsync"/>, as before, with nothing written.
+/// </remarks>
 public sealed class PostgresUnitOfWork(PostgresDatabase database) : IUnitOfWork
 {
-    public Task<T> ExecuteAsync<T>(Func<IStoreWriter, CancellationToken, Task<T>> work, CancellationToken cancellationToken) =>
-        database.WriteAsync((c, t) => work(new PostgresStoreWriter(c, t), cancellationToken), cancellationToken);
+    public async Task<T> ExecuteAsync<T>(Func<IStoreWriter, CancellationToken, Task<T>> work, CancellationToken cancellationToken)
+    {
+        await using var connection = await database.OpenAsync(cancellationToken);
+        await using var writer = new PostgresStoreWriter(connection);
+        var result = await work(writer, cancellationToken);
+        await writer.CommitAsync(cancellationToken);
+        return result;
+    }
 }
 
-/// <summary>The rows several stores write, in one place.</summary>
-internal sealed class PostgresStoreWriter(NpgsqlConnection connection, NpgsqlTransaction transaction) : IStoreWriter
+/// <summary>The rows several stores write, in one place; see <see cref="PostgresUnitOfWork"/> for when they are sent.</summary>
+internal sealed class PostgresStoreWriter(NpgsqlConnection connection) : IStoreWriter, IAsyncDisposable
 {
     internal static readonly string ActiveStatuses = RunTransitions.ActiveStatusesSql;
 
-    public async Task InsertThreadAsync(AssistantThread thread, CancellationToken cancellationToken) =>
-        await connection.ExecuteAsync("INSERT INTO threads (id, project_id, data) VALUES ($1, $2, $3)", transaction, cancellationToken,
+    private readonly List<NpgsqlBatchCommand> _deferred = [];
+    private NpgsqlTransaction? _transaction;
+
+    public Task InsertThreadAsync(AssistantThread thread, CancellationToken cancellationToken) =>
+        Defer("INSERT INTO threads (id, project_id, data) VALUES ($1, $2, $3)",
             thread.Id, thread.ProjectId, JsonSerializer.Serialize(thread, DomainJson.Default.AssistantThread));
 
-    public async Task InsertMessageAsync(ThreadMessage message, CancellationToken cancellationToken) =>
-        await connection.ExecuteAsync("INSERT INTO messages (id, project_id, thread_id, run_id, data) VALUES ($1, $2, $3, $4, $5)", transaction, cancellationToken,
+    public Task InsertMessageAsync(ThreadMessage message, CancellationToken cancellationToken) =>
+        Defer("INSERT INTO messages (id, project_id, thread_id, run_id, data) VALUES ($1, $2, $3, $4, $5)",
             message.Id, message.ProjectId, message.ThreadId, new NpgsqlParameter<string?> { TypedValue = message.RunId, NpgsqlDbType = NpgsqlTypes.NpgsqlDbType.Text },
             JsonSerializer.Serialize(message, DomainJson.Default.ThreadMessage));
 
     public async Task<bool> UpdateMessageAsync(ThreadMessage message, CancellationToken cancellationToken) =>
-        await connection.ExecuteAsync("UPDATE messages SET data = $3 WHERE project_id = $1 AND id = $2", transaction, cancellationToken,
+        await ExecuteAsync("UPDATE messages SET data = $3 WHERE project_id = $1 AND id = $2", cancellationToken,
             message.ProjectId, message.Id, JsonSerializer.Serialize(message, DomainJson.Default.ThreadMessage)) == 1;
 
-    public async Task UpsertStepAsync(RunStep step, CancellationToken cancellationToken) =>
-        await connection.ExecuteAsync(
-            "INSERT INTO run_steps (id, project_id, thread_id, run_id, data) VALUES ($1, $2, $3, $4, $5) ON CONFLICT (id) DO UPDATE SET data = excluded.data",
-            transaction, cancellationToken, step.Id, step.ProjectId, step.ThreadId, step.RunId, JsonSerializer.Serialize(step, DomainJson.Default.RunStep));
+    public Task UpsertStepAsync(RunStep step, CancellationToken cancellationToken) =>
+        Defer("INSERT INTO run_steps (id, project_id, thread_id, run_id, data) VALUES ($1, $2, $3, $4, $5) ON CONFLICT (id) DO UPDATE SET data = excluded.data",
+            step.Id, step.ProjectId, step.ThreadId, step.RunId, JsonSerializer.Serialize(step, DomainJson.Default.RunStep));
 
     public async Task<string?> TryInsertRunAsync(Run run, CancellationToken cancellationToken)
     {
@@ -43,8 +61,8 @@ internal sealed class PostgresStoreWriter(NpgsqlConnection connection, NpgsqlTra
         // transaction, then does nothing. DO NOTHING has no target so the partial index needs no predicate here.
         while (true)
         {
-            var inserted = await connection.ExecuteAsync(
-                "INSERT INTO runs (id, project_id, thread_id, status, expires_at, data) VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT DO NOTHING", transaction, cancellationToken,
+            var inserted = await ExecuteAsync(
+                "INSERT INTO runs (id, project_id, thread_id, status, expires_at, data) VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT DO NOTHING", cancellationToken,
                 run.Id, run.ProjectId, run.ThreadId, RunTransitions.WireName(run.Status),
                 new NpgsqlParameter<long?> { TypedValue = run.ExpiresAt?.ToUnixTimeMilliseconds(), NpgsqlDbType = NpgsqlTypes.NpgsqlDbType.Bigint },
                 JsonSerializer.Serialize(run, DomainJson.Default.Run));
@@ -52,7 +70,7 @@ internal sealed class PostgresStoreWriter(NpgsqlConnection connection, NpgsqlTra
             {
                 return null;
             }
-            if (await connection.ScalarAsync($"SELECT id FROM runs WHERE thread_id = $1 AND status IN {ActiveStatuses} LIMIT 1", transaction, cancellationToken, run.ThreadId) is string active)
+            if (await connection.ScalarAsync($"SELECT id FROM runs WHERE thread_id = $1 AND status IN {ActiveStatuses} LIMIT 1", _transaction, cancellationToken, run.ThreadId) is string active)
             {
                 return active;
             }
@@ -66,10 +84,64 @@ internal sealed class PostgresStoreWriter(NpgsqlConnection connection, NpgsqlTra
         var sql = "UPDATE runs SET status = $1, expires_at = $2, data = $3" +
                   (owned ? "" : ", locked_by = NULL, locked_until = NULL") +
                   " WHERE id = $4 AND status = $5";
-        return await connection.ExecuteAsync(sql, transaction, cancellationToken,
+        return await ExecuteAsync(sql, cancellationToken,
             RunTransitions.WireName(run.Status),
             new NpgsqlParameter<long?> { TypedValue = run.ExpiresAt?.ToUnixTimeMilliseconds(), NpgsqlDbType = NpgsqlTypes.NpgsqlDbType.Bigint },
             JsonSerializer.Serialize(run, DomainJson.Default.Run), run.Id, RunTransitions.WireName(expectedStatus)) == 1;
+    }
+
+    /// <summary>Sends what is deferred and commits: one batch in an implicit transaction when nothing was read.</summary>
+    public async Task CommitAsync(CancellationToken cancellationToken)
+    {
+        if (_deferred.Count > 0)
+        {
+            await SendAsync(cancellationToken);
+        }
+        if (_transaction is not null)
+        {
+            await _transaction.CommitAsync(cancellationToken);
+        }
+    }
+
+    /// <summary>Rolls back an open transaction (the unit threw); deferred statements were never sent.</summary>
+    public async ValueTask DisposeAsync()
+    {
+        if (_transaction is not null)
+        {
+            await _transaction.DisposeAsync();
+        }
+    }
+
+    private Task Defer(string sql, params object?[] parameters)
+    {
+        var command = new NpgsqlBatchCommand(sql);
+        foreach (var value in parameters)
+        {
+            command.Parameters.Add(value is NpgsqlParameter p ? p : new NpgsqlParameter { Value = value ?? DBNull.Value });
+        }
+        _deferred.Add(command);
+        return Task.CompletedTask;
+    }
+
+    /// <summary>Runs <paramref name="sql"/> after the deferred statements, in the unit's transaction, in one round trip; its row count.</summary>
+    private async Task<int> ExecuteAsync(string sql, CancellationToken cancellationToken, params object?[] parameters)
+    {
+        _transaction ??= await connection.BeginTransactionAsync(cancellationToken);
+        await Defer(sql, parameters);
+        return await SendAsync(cancellationToken);
+    }
+
+    /// <summary>Sends the deferred statements as one batch; the last one's row count.</summary>
+    private async Task<int> SendAsync(CancellationToken cancellationToken)
+    {
+        await using var batch = new NpgsqlBatch(connection, _transaction);
+        foreach (var command in _deferred)
+        {
+            batch.BatchCommands.Add(command);
+        }
+        _deferred.Clear();
+        await batch.ExecuteNonQueryAsync(cancellationToken);
+        return batch.BatchCommands[^1].RecordsAffected;
     }
 }
 

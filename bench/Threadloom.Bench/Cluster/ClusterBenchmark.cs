@@ -27,8 +27,11 @@ public static class ClusterBenchmark
 {
     private const string ReplyText = "Hello from the bench model, answering at once.";
     private const int Clients = 64;
-    private static readonly TimeSpan WarmupTime = TimeSpan.FromSeconds(3);
-    private static readonly TimeSpan MeasureTime = TimeSpan.FromSeconds(12);
+    // THREADLOOM_BENCH_WARMUP_SECONDS and THREADLOOM_BENCH_MEASURE_SECONDS change the windows: a node that just started
+    // is still compiling its hot paths (tiered JIT) for its first ≈ 20–40 s under this load, which a 3 s warm-up
+    // counts as the cost of a run; a longer window also leaves time to attach dotnet-trace or perf to a node.
+    private static readonly TimeSpan WarmupTime = Seconds("THREADLOOM_BENCH_WARMUP_SECONDS", 3);
+    private static readonly TimeSpan MeasureTime = Seconds("THREADLOOM_BENCH_MEASURE_SECONDS", 12);
     private static readonly double Tick = 100.0; // USER_HZ on Linux
 
     public static async Task<string> RunAsync(CancellationToken ct)
@@ -115,6 +118,7 @@ public static class ClusterBenchmark
                 nodes.Add(ThreadloomProcess.Start(folder, NodeArguments(model, database, slots: 64)));
             }
             await Task.WhenAll(nodes.Select(n => n.WaitHealthyAsync(TimeSpan.FromMinutes(3))));
+            Progress($"node pids {string.Join(' ', nodes.Select(n => n.ProcessId))}");
             var clients = nodes.Select(Client).ToList();
             var assistant = await RunsBenchmark.PostAsync(clients[0], "assistants", """{"model":"gpt-4o","instructions":"Be brief."}""", ct);
 
@@ -482,6 +486,9 @@ public static class ClusterBenchmark
     private static void Progress(string line) => Console.Error.WriteLine($"[{DateTime.UtcNow:HH:mm:ss}] cluster {line} ({StorageBenchmark.Load()})");
 
     private static double Pct(List<double> sorted, double p) => sorted.Count == 0 ? double.NaN : sorted[Math.Min(sorted.Count - 1, (int)(p * sorted.Count))];
+
+    private static TimeSpan Seconds(string variable, double fallback) => TimeSpan.FromSeconds(
+        Environment.GetEnvironmentVariable(variable) is { Length: > 0 } value ? double.Parse(value, CultureInfo.InvariantCulture) : fallback);
 
     private static string Invariant(FormattableString text) => text.ToString(CultureInfo.InvariantCulture);
 }

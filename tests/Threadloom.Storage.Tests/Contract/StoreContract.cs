@@ -135,6 +135,44 @@ public abstract class StoreContract<TProvider> : ContractTests<TProvider> where 
     }
 
     [SkippableFact]
+    public async Task UnitOfWork_AStatementThatFails_WritesNothingTheUnitWroteBeforeIt()
+    {
+        // Nothing is read back before the failing insert (PostgreSQL sends such a unit as one batch, issue #12).
+        var thread = new AssistantThread("thread_u2", "p1", SameSecond, null, new Dictionary<string, string>());
+        var message = new ThreadMessage("msg_u2", "p1", SameSecond, thread.Id, MessageRole.User, [], MessageStatus.Completed, [], new Dictionary<string, string>());
+        await Assert.ThrowsAnyAsync<Exception>(() => Stores.UnitOfWork.CreateThreadAsync(thread, [message, message], CancellationToken.None));
+        Assert.Null(await Stores.Threads.FindAsync("p1", thread.Id, CancellationToken.None));
+        Assert.Null(await Stores.Messages.FindAsync("p1", thread.Id, message.Id, CancellationToken.None));
+    }
+
+    [SkippableFact]
+    public async Task UnitOfWork_AResultReadMidUnit_SeesTheUnitsEarlierWrites_AndAFailureAfterItWritesNothing()
+    {
+        var thread = new AssistantThread("thread_u3", "p1", SameSecond, null, new Dictionary<string, string>());
+        var message = new ThreadMessage("msg_u3", "p1", SameSecond, thread.Id, MessageRole.User, [], MessageStatus.InProgress, [], new Dictionary<string, string>());
+        bool? updated = null;
+        await Assert.ThrowsAnyAsync<Exception>(() => Stores.UnitOfWork.ExecuteAsync<bool>(async (w, ct) =>
+        {
+            await w.InsertThreadAsync(thread, ct);
+            await w.InsertMessageAsync(message, ct);
+            updated = await w.UpdateMessageAsync(message with { Status = MessageStatus.Completed }, ct);
+            await w.InsertMessageAsync(message, ct); // duplicate id: fails, now or at commit
+            return true;
+        }, CancellationToken.None));
+        Assert.True(updated, "the update finds the message inserted just before it, in the same unit");
+        Assert.Null(await Stores.Threads.FindAsync("p1", thread.Id, CancellationToken.None));
+        Assert.Null(await Stores.Messages.FindAsync("p1", thread.Id, message.Id, CancellationToken.None));
+
+        Assert.True(await Stores.UnitOfWork.ExecuteAsync(async (w, ct) =>
+        {
+            await w.InsertThreadAsync(thread, ct);
+            await w.InsertMessageAsync(message, ct);
+            return await w.UpdateMessageAsync(message with { Status = MessageStatus.Completed }, ct);
+        }, CancellationToken.None));
+        Assert.Equal(MessageStatus.Completed, (await Stores.Messages.FindAsync("p1", thread.Id, message.Id, CancellationToken.None))!.Status);
+    }
+
+    [SkippableFact]
     public async Task Migrate_SeveralNodesStartingAtOnceOnAnEmptyDatabase_AllSucceed()
     {
         _ = Storage;
