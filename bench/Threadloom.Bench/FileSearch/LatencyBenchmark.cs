@@ -73,6 +73,7 @@ internal static class LatencyBenchmark
         var loadBefore = RetrievalBenchmark.Load();
         using var recorder = new PhaseRecorder();
         var measured = new List<Measured>();
+        var underIngestion = "";
         try
         {
             foreach (var store in stores)
@@ -134,6 +135,7 @@ internal static class LatencyBenchmark
                 }
                 Console.Error.WriteLine($"latency: real path ({(cold ? "model pass" : "query cache")}) done (load {RetrievalBenchmark.Load()})");
             }
+            underIngestion = await UnderIngestionAsync(measured[1], questions.Take(40).ToList(), ct);
         }
         finally
         {
@@ -147,7 +149,56 @@ internal static class LatencyBenchmark
         }
         var runtimes = await EmbeddingRuntimesAsync(questions, ct);
         var loadAfter = RetrievalBenchmark.Load();
-        return Report(measured, questions.Count, loadBefore, loadAfter) + runtimes;
+        return Report(measured, questions.Count, loadBefore, loadAfter) + underIngestion + runtimes;
+    }
+
+    /// <summary>
+    /// Searches of one store while its generator embeds a long input without pause (a file being ingested): through
+    /// the query lane (the default) and through the shared queue (before), each question new to the generator.
+    /// </summary>
+    private static async Task<string> UnderIngestionAsync(Measured m, List<string> questions, CancellationToken ct)
+    {
+        var file = string.Join(' ', Enumerable.Range(0, 20_000).Select(i => "word" + (i % 977)));
+        var rows = new List<(string Name, List<double> Times)>();
+        foreach (var (name, model, search) in new[] { ("query lane (default)", m.Model, m.RealPath), ("shared queue (before): the query first in the queue", m.QueueModel, m.QueuePath) })
+        {
+            using var stop = CancellationTokenSource.CreateLinkedTokenSource(ct);
+            var ingestion = Task.Run(async () =>
+            {
+                while (!stop.IsCancellationRequested)
+                {
+                    await model.EmbedSpansAsync([file], stop.Token);
+                }
+            }, CancellationToken.None);
+            await Task.Delay(500, ct);
+            var times = new List<double>();
+            foreach (var q in questions)
+            {
+                // A prefix the generator has not seen: the query cache holds every question already.
+                times.Add(await TimeAsync(() => search.SearchAsync(new FileSearchQuery(Project, [Store], ["while a file is ingested: " + q], MaxResults), ct)));
+            }
+            await stop.CancelAsync();
+            try
+            {
+                await ingestion;
+            }
+            catch (OperationCanceledException)
+            {
+            }
+            rows.Add((name, times));
+        }
+        var P = FileSearchBenchmark.P;
+        var md = new StringBuilder();
+        md.AppendLine(CultureInfo.InvariantCulture, $"Search of the {m.Store.Name} store while its generator embeds a long input without pause (a file being ingested), {questions.Count} questions (load {RetrievalBenchmark.Load()}):");
+        md.AppendLine();
+        md.AppendLine("| query path | p50 | p99 |");
+        md.AppendLine("|---|---|---|");
+        foreach (var (name, times) in rows)
+        {
+            md.AppendLine(CultureInfo.InvariantCulture, $"| {name} | {P(times, 50):F1} ms | {P(times, 99):F1} ms |");
+        }
+        md.AppendLine();
+        return md.ToString();
     }
 
     private static string Report(List<Measured> measured, int questions, string loadBefore, string loadAfter)
