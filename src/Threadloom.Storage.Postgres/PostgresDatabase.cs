@@ -43,6 +43,16 @@ public sealed class PostgresDatabase : IAsyncDisposable
     /// <summary>A connection of its own, closed for good when disposed: for session state (<c>LISTEN</c>) that must not return to the pool.</summary>
     public ValueTask<NpgsqlConnection> OpenUnpooledAsync(CancellationToken cancellationToken) => _unpooled.OpenConnectionAsync(cancellationToken);
 
+    /// <summary>
+    /// Runs one statement that is atomic on its own (an <c>UPDATE … RETURNING</c> with its <c>FOR UPDATE SKIP LOCKED</c>
+    /// subquery) in autocommit: no <c>BEGIN</c>, and no <c>COMMIT</c> round trip of its own (issue #12).
+    /// </summary>
+    public async Task<T> WriteOneStatementAsync<T>(Func<NpgsqlConnection, Task<T>> statement, CancellationToken cancellationToken)
+    {
+        await using var connection = await OpenAsync(cancellationToken);
+        return await statement(connection);
+    }
+
     /// <summary>Runs <paramref name="work"/> in a transaction (read committed) and commits it; rolls back if it throws.</summary>
     public async Task<T> WriteAsync<T>(Func<NpgsqlConnection, NpgsqlTransaction, Task<T>> work, CancellationToken cancellationToken)
     {

@@ -171,19 +171,19 @@ public sealed class PostgresRunStore(PostgresDatabase database, IUnitOfWork unit
         unitOfWork.UpdateRunAsync(run, expectedStatus, steps, cancellationToken);
 
     public Task<Run?> ClaimNextAsync(string nodeId, DateTimeOffset now, TimeSpan lease, CancellationToken cancellationToken) =>
-        database.WriteAsync(async (c, t) =>
+        database.WriteOneStatementAsync(async c =>
         {
             var rows = await c.QueryAsync(
                 "UPDATE runs SET locked_by = $1, locked_until = $2 WHERE seq = (SELECT seq FROM runs WHERE status = 'queued' " +
-                "AND (locked_by IS NULL OR locked_until < $3) ORDER BY seq FOR UPDATE SKIP LOCKED LIMIT 1) RETURNING data", t,
+                "AND (locked_by IS NULL OR locked_until < $3) ORDER BY seq FOR UPDATE SKIP LOCKED LIMIT 1) RETURNING data", null,
                 r => r.GetString(0), cancellationToken, nodeId, (now + lease).ToUnixTimeMilliseconds(), now.ToUnixTimeMilliseconds());
             return rows.Count == 0 ? null : _table.Deserialize(rows[0]);
         }, cancellationToken);
 
     public Task<RunStatus?> RenewLeaseAsync(string runId, string nodeId, DateTimeOffset lockedUntil, CancellationToken cancellationToken) =>
-        database.WriteAsync(async (c, t) =>
+        database.WriteOneStatementAsync(async c =>
         {
-            var rows = await c.QueryAsync("UPDATE runs SET locked_until = $1 WHERE id = $2 AND locked_by = $3 RETURNING status", t,
+            var rows = await c.QueryAsync("UPDATE runs SET locked_until = $1 WHERE id = $2 AND locked_by = $3 RETURNING status", null,
                 r => r.GetString(0), cancellationToken, lockedUntil.ToUnixTimeMilliseconds(), runId, nodeId);
             return rows.Count == 0 ? (RunStatus?)null : RunTransitions.Parse(rows[0]);
         }, cancellationToken);
