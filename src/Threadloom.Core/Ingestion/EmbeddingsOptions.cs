@@ -47,7 +47,7 @@ public sealed class EmbeddingsOptions
     public int MaxBatchTokens { get; init; } = 300_000;
 
     /// <summary>
-    /// The built-in model with its weight matrices quantized to int8 at load (issue #11): about 1.7–1.9× less model
+    /// The built-in model with its weight matrices quantized to int8 at load (issue #11): 1.3–1.9× less model
     /// time on an AVX2 CPU, vectors close to but not equal to the float model's, so it is another model id
     /// (<see cref="MiniLmEmbeddingGenerator.Int8ModelId"/>). Unset: on for all-MiniLM-L6-v2 (within 0.005 of the float
     /// model's hybrid MRR@10 on both labelled sets, docs/file-search.md), off for a model without int8 weights. Either

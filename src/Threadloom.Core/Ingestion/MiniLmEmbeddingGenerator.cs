@@ -256,7 +256,8 @@ public sealed partial class MiniLmEmbeddingGenerator : IEmbeddingGenerator<strin
         }
         if (windows.Count == 1 && _queryLane is { } lane)
         {
-            // A query: one short window, embedded at once on this thread, beside whatever the queue is running.
+            // One window (a search query, or a file that short): embedded at once on this thread, beside whatever the
+            // queue is running.
             cancellationToken.ThrowIfCancellationRequested();
             var started = System.Diagnostics.Stopwatch.GetTimestamp();
             var vector = lane.Value.Encode([windows[0].Text])[0];
@@ -325,7 +326,7 @@ public sealed partial class MiniLmEmbeddingGenerator : IEmbeddingGenerator<strin
     /// </summary>
     private void TakeBatchLocked(List<PendingWindow> batch)
     {
-        var (shortest, longest) = (0, 0);
+        var (shortest, longest) = (int.MaxValue, 0);
         var node = _queue.First;
         for (var scanned = 0; node is not null && batch.Count < BatchSize && scanned < MaxBatchScan; scanned++)
         {
@@ -341,7 +342,7 @@ public sealed partial class MiniLmEmbeddingGenerator : IEmbeddingGenerator<strin
             {
                 _queue.Remove(node);
                 batch.Add(window);
-                (shortest, longest) = batch.Count == 1 ? (length, length) : (Math.Min(shortest, length), Math.Max(longest, length));
+                (shortest, longest) = (Math.Min(shortest, length), Math.Max(longest, length));
             }
             node = next;
         }
@@ -489,7 +490,7 @@ public sealed partial class MiniLmEmbeddingGenerator : IEmbeddingGenerator<strin
 /// not faster on a quiet machine (0.93–0.98×), so not the default. Either way every caller's windows share one queue.
 /// <see cref="Int8"/>: the weight matrices quantized to int8 at load (<see cref="OnnxDynamicQuantizer"/>), a
 /// different model id (<see cref="MiniLmEmbeddingGenerator.Int8ModelId"/>). <see cref="QueryLane"/> (on by default): a
-/// call of one window (a search query) runs at once on its caller's thread through a second session of one thread
+/// call of one window (a search query, or a file of one window) runs at once on its caller's thread through a second session of one thread
 /// without spinning, instead of joining the queue: it neither waits for a file's batch in flight nor splits its
 /// operators with threads the search's keyword pass needs (issue #11, search latency; about the model's size in memory
 /// again, built on the first query). <see cref="SimilarLengthBatches"/> (on by default): a pass takes windows of a

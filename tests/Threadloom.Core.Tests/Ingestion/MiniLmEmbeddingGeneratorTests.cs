@@ -166,7 +166,9 @@ public sealed class MiniLmEmbeddingGeneratorTests : IClassFixture<MiniLmFixture>
         var ingestion = _generator.EmbedSpansAsync([longText, longText + " more"], CancellationToken.None);
         const string question = "how do I list the contents of a directory sorted by modification time";
 
-        var lane = Assert.Single(await _generator.EmbedSpansAsync([question], CancellationToken.None));
+        var laneCall = _generator.EmbedSpansAsync([question], CancellationToken.None);
+        Assert.True(laneCall.IsCompleted); // run on this thread, not handed to the queue's runner
+        var lane = Assert.Single(await laneCall);
         var queued = Assert.Single(await queueOnly.EmbedSpansAsync([question], CancellationToken.None));
 
         Assert.Equal(queued.Weight, lane.Weight);

@@ -105,7 +105,7 @@ public static partial class PhraseRescoring
     }
 
     /// <summary>A candidate as the pass sees it: its content words as ids of the queries' terms (-1: no query's term), and the terms in its title.</summary>
-    private sealed record Candidate(int[] Words, int Count, HashSet<int> TitleTerms);
+    private sealed record Candidate(int[] Words, HashSet<int> TitleTerms);
 
     /// <summary>
     /// Every query's terms under one id each, so a candidate's text is read once, without a string per word (issue #11:
@@ -176,7 +176,7 @@ public static partial class PhraseRescoring
             Scan(text.AsSpan(0, Math.Min(text.Length, MaxTextChars)), int.MaxValue, words);
             var title = new List<int>();
             Scan(string.Concat(Path.GetFileNameWithoutExtension(fileName.AsSpan()), " ", heading), 256, title);
-            return new Candidate([.. words], words.Count, title.Where(id => id >= 0).ToHashSet());
+            return new Candidate([.. words], title.Where(id => id >= 0).ToHashSet());
         }
 
         /// <summary>The ids of the content words of <paramref name="text"/> in order, at most <paramref name="max"/>, as <see cref="Words"/> finds them.</summary>
@@ -234,7 +234,7 @@ public static partial class PhraseRescoring
             // Sliding window over the positions of query words: the narrowest window holding every distinct word found.
             var positions = new List<(int Position, int Term)>();
             var words = candidate.Words;
-            for (var i = 0; i < candidate.Count; i++)
+            for (var i = 0; i < words.Length; i++)
             {
                 var t = words[i] >= 0 ? termOf[words[i]] : -1;
                 if (t >= 0)
