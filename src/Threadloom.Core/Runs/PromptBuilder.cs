@@ -37,7 +37,11 @@ public sealed class PromptBuilder(IMessageStore messages, IRunStepStore steps, I
 
     private static readonly string[] ImagePurposes = ["vision", "assistants", "assistants_output"];
 
-    public async Task<List<AI.ChatMessage>> BuildAsync(Run run, PromptOptions prompt, CancellationToken cancellationToken)
+    /// <summary>
+    /// The prompt of <paramref name="run"/>'s next model call. <paramref name="runHasSteps"/> false says the run has
+    /// written no step yet (its executor knows: a run never started has none), which saves reading them.
+    /// </summary>
+    public async Task<List<AI.ChatMessage>> BuildAsync(Run run, PromptOptions prompt, bool runHasSteps, CancellationToken cancellationToken)
     {
         var all = new List<ThreadMessage>();
         string? after = null;
@@ -66,7 +70,7 @@ public sealed class PromptBuilder(IMessageStore messages, IRunStepStore steps, I
                 await ExpandRunAsync(result, message.RunId, byId, context, cancellationToken);
             }
         }
-        if (expanded.Add(run.Id))
+        if (expanded.Add(run.Id) && runHasSteps)
         {
             await ExpandRunAsync(result, run.Id, byId, context, cancellationToken);
         }

@@ -17,16 +17,16 @@ public sealed partial class RunExecutor
         }
         var run = state.Run;
         state.Images.Clear();
-        // Only a run offered code_interpreter can have made figures (its tools are fixed when it is created): the
-        // others skip reading their steps.
-        if (_builtIns.ContainsKey(CodeInterpreterTool.ToolName) && run.Tools.Any(t => t is CodeInterpreterToolDefinition))
+        // Only a run offered code_interpreter can have made figures (its tools are fixed when it is created), and only
+        // in a step: the others skip reading their steps.
+        if (state.MayHaveSteps && _builtIns.ContainsKey(CodeInterpreterTool.ToolName) && run.Tools.Any(t => t is CodeInterpreterToolDefinition))
         {
             state.Images.AddRange(await PendingImagesAsync(run.Id, cancellationToken));
         }
         var now = time.GetUtcNow();
         var message = new ThreadMessage(ids.NewId(Ids.Message), run.ProjectId, now, run.ThreadId, MessageRole.Assistant, [.. state.Images], MessageStatus.InProgress,
             [], new Dictionary<string, string>(), run.AssistantId, run.Id);
-        var step = NewStep(run, now, new MessageCreationStepDetails(new MessageCreation(message.Id)));
+        var step = NewStep(state, now, new MessageCreationStepDetails(new MessageCreation(message.Id)));
         await lifecycle.OpenMessageAsync(step, message, cancellationToken);
         state.Message = message;
         state.MessageStep = step;

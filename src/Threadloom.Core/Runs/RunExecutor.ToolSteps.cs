@@ -54,7 +54,7 @@ public sealed partial class RunExecutor
         {
             return;
         }
-        var step = NewStep(state.Run, time.GetUtcNow(), new ToolCallsStepDetails([]));
+        var step = NewStep(state, time.GetUtcNow(), new ToolCallsStepDetails([]));
         await lifecycle.OpenStepAsync(step, cancellationToken);
         state.ToolStep = step;
         state.AnnouncedCalls.Clear();

@@ -29,7 +29,7 @@ public sealed partial class RunExecutor
         List<AI.ChatMessage> history;
         try
         {
-            history = await prompts.BuildAsync(run, new PromptOptions(resolved.Vision), cancellationToken);
+            history = await prompts.BuildAsync(run, new PromptOptions(resolved.Vision), state.MayHaveSteps, cancellationToken);
         }
         catch (PromptRejectedException e)
         {
@@ -63,7 +63,7 @@ public sealed partial class RunExecutor
 
         // auto and none never force anything, so only required or a named tool needs the run's steps.
         var satisfied = run.ToolChoice is { Mode: not null and not "required" }
-            || ToolChoiceSatisfied(run.ToolChoice, await steps.ListAllAsync(run.Id, cancellationToken));
+            || ToolChoiceSatisfied(run.ToolChoice, state.MayHaveSteps ? await steps.ListAllAsync(run.Id, cancellationToken) : []);
         var (toolChoice, forced) = ToolChoiceFor(run, satisfied, tools.Count > 0);
         IReadOnlyList<AI.ChatMessage> prompt = system is null ? plan.Messages : [system, .. plan.Messages];
         var request = new ModelRequest(run.Model, prompt, tools, toolChoice, forced,

@@ -65,7 +65,8 @@ public sealed partial class RunExecutor(
             LogNotStarted(claimed.Id);
             return;
         }
-        var state = new ExecutionState(started);
+        // Steps are written only by an executor, after the run's first start: a run claimed unstarted has none.
+        var state = new ExecutionState(started) { MayHaveSteps = claimed.StartedAt is not null };
         try
         {
             while (await TurnAsync(state, cancellationToken))
@@ -94,8 +95,12 @@ public sealed partial class RunExecutor(
         }
     }
 
-    private RunStep NewStep(Run run, DateTimeOffset now, StepDetails details) =>
-        new(ids.NewId(Ids.Step), run.ProjectId, now, run.ThreadId, run.Id, run.AssistantId, RunStepStatus.InProgress, details, new Dictionary<string, string>());
+    private RunStep NewStep(ExecutionState state, DateTimeOffset now, StepDetails details)
+    {
+        state.MayHaveSteps = true;
+        var run = state.Run;
+        return new(ids.NewId(Ids.Step), run.ProjectId, now, run.ThreadId, run.Id, run.AssistantId, RunStepStatus.InProgress, details, new Dictionary<string, string>());
+    }
 
     [LoggerMessage(Level = LogLevel.Information, Message = "Run {RunId} was not started: its status changed after the claim")]
     private partial void LogNotStarted(string runId);
@@ -117,6 +122,9 @@ public sealed partial class RunExecutor(
         public Run Run { get; set; } = run;
         public ThreadMessage? Message { get; set; }
         public RunStep? MessageStep { get; set; }
+
+        /// <summary>False while the run is known to have no step (claimed unstarted, none opened since).</summary>
+        public bool MayHaveSteps { get; set; }
         public StringBuilder Text { get; } = new();
 
         /// <summary>The open message's annotations so far (streamed with its text).</summary>
