@@ -170,14 +170,14 @@ public sealed class PostgresRunStore(PostgresDatabase database, IUnitOfWork unit
     public Task<bool> UpdateAsync(Run run, RunStatus expectedStatus, IReadOnlyList<RunStep>? steps, CancellationToken cancellationToken) =>
         unitOfWork.UpdateRunAsync(run, expectedStatus, steps, cancellationToken);
 
-    public Task<Run?> ClaimNextAsync(string nodeId, DateTimeOffset now, TimeSpan lease, CancellationToken cancellationToken) =>
-        database.WriteOneStatementAsync(async c =>
+    public Task<IReadOnlyList<Run>> ClaimAsync(string nodeId, int max, DateTimeOffset now, TimeSpan lease, CancellationToken cancellationToken) =>
+        database.WriteOneStatementAsync<IReadOnlyList<Run>>(async c =>
         {
             var rows = await c.QueryAsync(
-                "UPDATE runs SET locked_by = $1, locked_until = $2 WHERE seq = (SELECT seq FROM runs WHERE status = 'queued' " +
-                "AND (locked_by IS NULL OR locked_until < $3) ORDER BY seq FOR UPDATE SKIP LOCKED LIMIT 1) RETURNING data", null,
-                r => r.GetString(0), cancellationToken, nodeId, (now + lease).ToUnixTimeMilliseconds(), now.ToUnixTimeMilliseconds());
-            return rows.Count == 0 ? null : _table.Deserialize(rows[0]);
+                "UPDATE runs SET locked_by = $1, locked_until = $2 WHERE seq IN (SELECT seq FROM runs WHERE status = 'queued' " +
+                "AND (locked_by IS NULL OR locked_until < $3) ORDER BY seq FOR UPDATE SKIP LOCKED LIMIT $4) RETURNING seq, data", null,
+                r => (Seq: r.GetInt64(0), Data: r.GetString(1)), cancellationToken, nodeId, (now + lease).ToUnixTimeMilliseconds(), now.ToUnixTimeMilliseconds(), max);
+            return [.. rows.OrderBy(r => r.Seq).Select(r => _table.Deserialize(r.Data))];
         }, cancellationToken);
 
     public Task<RunStatus?> RenewLeaseAsync(string runId, string nodeId, DateTimeOffset lockedUntil, CancellationToken cancellationToken) =>

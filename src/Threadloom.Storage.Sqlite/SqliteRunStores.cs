@@ -33,15 +33,15 @@ public sealed class SqliteRunStore(SqliteDatabase database) : IRunStore
     public Task<bool> UpdateAsync(Run run, RunStatus expectedStatus, IReadOnlyList<RunStep>? steps, CancellationToken cancellationToken) =>
         _unitOfWork.UpdateRunAsync(run, expectedStatus, steps, cancellationToken);
 
-    public Task<Run?> ClaimNextAsync(string nodeId, DateTimeOffset now, TimeSpan lease, CancellationToken cancellationToken) =>
-        database.WriteAsync(async (c, t) =>
+    public Task<IReadOnlyList<Run>> ClaimAsync(string nodeId, int max, DateTimeOffset now, TimeSpan lease, CancellationToken cancellationToken) =>
+        database.WriteAsync<IReadOnlyList<Run>>(async (c, t) =>
         {
             var rows = await c.QueryAsync(
-                "UPDATE runs SET locked_by = $n, locked_until = $u WHERE id = (SELECT id FROM runs WHERE status = 'queued' " +
-                "AND (locked_by IS NULL OR locked_until < $now) ORDER BY seq LIMIT 1) RETURNING data", t,
-                r => r.GetString(0), cancellationToken,
-                ("$n", nodeId), ("$u", (now + lease).ToUnixTimeMilliseconds()), ("$now", now.ToUnixTimeMilliseconds()));
-            return rows.Count == 0 ? null : _table.Deserialize(rows[0]);
+                "UPDATE runs SET locked_by = $n, locked_until = $u WHERE id IN (SELECT id FROM runs WHERE status = 'queued' " +
+                "AND (locked_by IS NULL OR locked_until < $now) ORDER BY seq LIMIT $max) RETURNING seq, data", t,
+                r => (Seq: r.GetInt64(0), Data: r.GetString(1)), cancellationToken,
+                ("$n", nodeId), ("$u", (now + lease).ToUnixTimeMilliseconds()), ("$now", now.ToUnixTimeMilliseconds()), ("$max", max));
+            return [.. rows.OrderBy(r => r.Seq).Select(r => _table.Deserialize(r.Data))];
         }, cancellationToken);
 
     public Task<RunStatus?> RenewLeaseAsync(string runId, string nodeId, DateTimeOffset lockedUntil, CancellationToken cancellationToken) =>

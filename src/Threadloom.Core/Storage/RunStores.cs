@@ -28,8 +28,16 @@ public interface IRunStore
     /// </summary>
     Task<bool> UpdateAsync(Run run, RunStatus expectedStatus, IReadOnlyList<RunStep>? steps, CancellationToken cancellationToken);
 
-    /// <summary>Leases the oldest queued run that nobody holds (or whose holder's lease lapsed) to <paramref name="nodeId"/>.</summary>
-    Task<Run?> ClaimNextAsync(string nodeId, DateTimeOffset now, TimeSpan lease, CancellationToken cancellationToken);
+    /// <summary>
+    /// Leases up to <paramref name="max"/> of the oldest queued runs that nobody holds (or whose holder's lease lapsed)
+    /// to <paramref name="nodeId"/>, in one atomic statement; returns them oldest first. Fewer than
+    /// <paramref name="max"/> means no other run was claimable at that moment.
+    /// </summary>
+    Task<IReadOnlyList<Run>> ClaimAsync(string nodeId, int max, DateTimeOffset now, TimeSpan lease, CancellationToken cancellationToken);
+
+    /// <summary>Leases the oldest claimable run to <paramref name="nodeId"/> (<see cref="ClaimAsync"/> of one).</summary>
+    async Task<Run?> ClaimNextAsync(string nodeId, DateTimeOffset now, TimeSpan lease, CancellationToken cancellationToken) =>
+        await ClaimAsync(nodeId, 1, now, lease, cancellationToken) is [var run] ? run : null;
 
     /// <summary>Extends the lease; returns the stored status, or null when <paramref name="nodeId"/> no longer holds the run.</summary>
     Task<RunStatus?> RenewLeaseAsync(string runId, string nodeId, DateTimeOffset lockedUntil, CancellationToken cancellationToken);

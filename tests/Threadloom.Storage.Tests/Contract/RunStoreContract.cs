@@ -104,6 +104,37 @@ public abstract class RunStoreContract<TProvider> : ContractTests<TProvider> whe
     }
 
     [SkippableFact]
+    public async Task ClaimBatch_TakesUpToMaxOldestFirst_RacingBatchesNeverShareARun()
+    {
+        for (var i = 0; i < 20; i++)
+        {
+            var thread = await NewThreadAsync($"thread_b{i:D2}");
+            await Stores.Runs.TryCreateAsync(NewRun($"run_b{i:D2}", thread), [], CancellationToken.None);
+        }
+        var lease = TimeSpan.FromMinutes(1);
+        var first = await Stores.Runs.ClaimAsync("node-first", 3, T0, lease, CancellationToken.None);
+        Assert.Equal(["run_b00", "run_b01", "run_b02"], first.Select(r => r.Id));
+        Assert.All(first, r => Assert.Equal(RunStatus.Queued, r.Status));
+
+        var batches = await Task.WhenAll(Enumerable.Range(0, 6).Select(i => Task.Run(() =>
+            Stores.Runs.ClaimAsync($"node-{i}", 4, T0, lease, CancellationToken.None))));
+        var claimed = batches.SelectMany(b => b).Select(r => r.Id).ToList();
+        Assert.Equal(17, claimed.Count);
+        Assert.Equal(17, claimed.Distinct().Count());
+        Assert.All(batches, b => Assert.True(b.Count <= 4));
+        Assert.All(batches, b => Assert.Equal(b.Select(r => r.Id).Order(StringComparer.Ordinal), b.Select(r => r.Id)));
+        Assert.Empty(await Stores.Runs.ClaimAsync("late", 4, T0, lease, CancellationToken.None));
+        // Each claimed run is leased to the node whose batch returned it.
+        foreach (var (batch, i) in batches.Select((b, i) => (b, i)))
+        {
+            foreach (var run in batch)
+            {
+                Assert.Equal(RunStatus.Queued, await Stores.Runs.RenewLeaseAsync(run.Id, $"node-{i}", T0.AddSeconds(30), CancellationToken.None));
+            }
+        }
+    }
+
+    [SkippableFact]
     public async Task Claim_LeaseLapses_AnotherNodeTakesOver_AndTheOldHolderLosesIt()
     {
         var thread = await NewThreadAsync("thread_l");
