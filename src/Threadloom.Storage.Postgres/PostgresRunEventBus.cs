@@ -106,7 +106,16 @@ public sealed partial class PostgresRunEventBus : BackgroundService, IRunEventBu
         return done.Task.WaitAsync(cancellationToken);
     }
 
-    public async Task<RunSubscription> SubscribeAsync(string runId, long? afterSequence, CancellationToken cancellationToken)
+    /// <summary>
+    /// A new run's tail starts waiting instead of reading: its first events come from this node's writer (from memory)
+    /// or with a notification from the node that claims the run, and the poll still reads if a notification is lost.
+    /// </summary>
+    public Task<RunSubscription> SubscribeToNewRunAsync(string runId, CancellationToken cancellationToken) => SubscribeAsync(runId, 0, readFirst: false, cancellationToken);
+
+    public Task<RunSubscription> SubscribeAsync(string runId, long? afterSequence, CancellationToken cancellationToken) =>
+        SubscribeAsync(runId, afterSequence, readFirst: true, cancellationToken);
+
+    private async Task<RunSubscription> SubscribeAsync(string runId, long? afterSequence, bool readFirst, CancellationToken cancellationToken)
     {
         long cursor;
         if (afterSequence is { } after)
@@ -128,7 +137,7 @@ public sealed partial class PostgresRunEventBus : BackgroundService, IRunEventBu
             }
             list.Add(tail);
         }
-        tail.Loop = Task.Run(() => TailAsync(tail), CancellationToken.None);
+        tail.Loop = Task.Run(() => TailAsync(tail, readFirst), CancellationToken.None);
         return new RunSubscription(output.Reader, () => Unsubscribe(tail));
     }
 
@@ -288,13 +297,19 @@ public sealed partial class PostgresRunEventBus : BackgroundService, IRunEventBu
         }
     }
 
-    private async Task TailAsync(Tail tail)
+    private async Task TailAsync(Tail tail, bool readFirst)
     {
         var token = tail.Stop.Token;
         while (!token.IsCancellationRequested)
         {
             try
             {
+                if (!readFirst)
+                {
+                    readFirst = true;
+                    await tail.WaitAsync(PollInterval, token);
+                    continue;
+                }
                 List<RunEvent> rows;
                 await using (var connection = await _database.OpenAsync(token))
                 {

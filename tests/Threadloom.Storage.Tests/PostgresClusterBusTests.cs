@@ -81,6 +81,42 @@ public sealed class PostgresClusterBusTests
     }
 
     /// <summary>
+    /// A stream subscribed before its run exists skips the first read; what the creating node publishes comes from memory
+    /// and what the claiming node publishes comes through the table on its notification, all in order.
+    /// </summary>
+    [SkippableFact]
+    public async Task NewRunSubscription_GetsTheCreatorsAndTheClaimersEvents_InOrder()
+    {
+        var (storage, a, b, hosts) = await TwoNodesAsync();
+        try
+        {
+            var busA = a.GetRequiredService<IRunEventBus>();
+            var busB = b.GetRequiredService<IRunEventBus>();
+            using var stream = await busA.SubscribeToNewRunAsync("run_new", CancellationToken.None);
+            busA.Publish("run_new", new RunEvent("thread.message.delta", new MessageDelta("msg_1", 0, "created")));
+            await busA.FlushAsync(CancellationToken.None);
+            busB.Publish("run_new", new RunEvent("thread.message.delta", new MessageDelta("msg_1", 0, "claimed")));
+            busB.Publish("run_new", new RunEvent("error", new RunError("server_error", "end")));
+            await busB.FlushAsync(CancellationToken.None);
+
+            using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(20));
+            var got = new List<RunEvent>();
+            while (got.Count < 3)
+            {
+                got.Add(await stream.Reader.ReadAsync(timeout.Token));
+            }
+            Assert.Equal([1L, 2L, 3L], got.Select(e => e.Sequence));
+            Assert.Equal("created", Assert.IsType<MessageDelta>(got[0].Payload).Text);
+            Assert.Equal("claimed", Assert.IsType<MessageDelta>(got[1].Payload).Text);
+            Assert.True(got[2].EndsStream);
+        }
+        finally
+        {
+            await StopAsync(storage, hosts);
+        }
+    }
+
+    /// <summary>
     /// Each node hands its own events to its tails from memory and reads the other's from the table: with both nodes
     /// publishing to one run at once, every subscriber on either node still sees 1…N once each, in the table's order.
     /// </summary>

@@ -25,6 +25,12 @@ public interface IRunEventBus
     /// (0: from the first, replayed as far as the bus still keeps them), or, when null, to those published from now on.
     /// </summary>
     Task<RunSubscription> SubscribeAsync(string runId, long? afterSequence, CancellationToken cancellationToken);
+
+    /// <summary>
+    /// Subscribes to every event of a run that does not exist yet (its id was just made, and nothing was published for
+    /// it): as <see cref="SubscribeAsync"/> from the first event, without looking for events that cannot be there.
+    /// </summary>
+    Task<RunSubscription> SubscribeToNewRunAsync(string runId, CancellationToken cancellationToken) => SubscribeAsync(runId, 0, cancellationToken);
 }
 
 /// <summary>

@@ -53,7 +53,7 @@ public static class RunEndpoints
         await fileSearch.UseStoresAsync(run.Tools, assistant, thread, cancellationToken);
         await fileSearch.AttachAsync(thread, additional, cancellationToken);
 
-        var subscription = request.Stream == true ? await hub.SubscribeAsync(run.Id, 0, cancellationToken) : null;
+        var subscription = request.Stream == true ? await hub.SubscribeToNewRunAsync(run.Id, cancellationToken) : null;
         try
         {
             if (await commands.StartAsync(run, additional, cancellationToken) is { } active)
@@ -87,7 +87,7 @@ public static class RunEndpoints
         var run = BuildRun(settings, assistant, thread.Id, caller, ids, time);
         await fileSearch.UseStoresAsync(run.Tools, assistant, thread, cancellationToken);
 
-        var subscription = request.Stream == true ? await hub.SubscribeAsync(run.Id, 0, cancellationToken) : null;
+        var subscription = request.Stream == true ? await hub.SubscribeToNewRunAsync(run.Id, cancellationToken) : null;
         try
         {
             await threads.CreateAsync(thread, initial, cancellationToken);
