@@ -69,8 +69,12 @@ public sealed partial class RunExecutor
         lifecycle.StreamMessageDelta(state.Run.Id, new MessageDelta(state.Message!.Id, state.Images.Count, value, annotations, first));
     }
 
-    /// <summary>Writes the message's text and ends it: completed, or incomplete with <paramref name="incompleteReason"/>.</summary>
-    private async Task CompleteMessageAsync(ExecutionState state, string? incompleteReason, CancellationToken cancellationToken, RunUsage? usage = null)
+    /// <summary>
+    /// Writes the message's text and ends it: completed, or incomplete with <paramref name="incompleteReason"/>. With
+    /// <paramref name="runEnd"/>, the run ends in the same transaction (one write fewer for a run's last message).
+    /// </summary>
+    private async Task CompleteMessageAsync(
+        ExecutionState state, string? incompleteReason, CancellationToken cancellationToken, RunUsage? usage = null, RunEnd? runEnd = null)
     {
         await AppendTextAsync(state, null, cancellationToken);
         var now = time.GetUtcNow();
@@ -92,7 +96,22 @@ public sealed partial class RunExecutor
         };
         var step = state.MessageStep! with { Status = RunStepStatus.Completed, CompletedAt = now, Usage = usage };
         var filePathsDelta = filePaths.Count > 0 ? new MessageDelta(message.Id, message.Content.Count - 1, "", filePaths, state.Annotations.Count) : null;
-        await lifecycle.CompleteMessageAsync(message, step, filePathsDelta, cancellationToken);
+        if (runEnd is { } end)
+        {
+            var ended = await lifecycle.CompleteLastMessageAsync(state.Run, end.Status, r => r with { IncompleteDetails = end.Incomplete },
+                message, step, filePathsDelta, cancellationToken);
+            if (ended is null)
+            {
+                // Cancelled or swept meanwhile: the text the client saw is still kept, as when the message ends alone.
+                await lifecycle.CompleteMessageAsync(message, step, filePathsDelta, cancellationToken);
+                throw new RunChangedException();
+            }
+            state.Run = ended;
+        }
+        else
+        {
+            await lifecycle.CompleteMessageAsync(message, step, filePathsDelta, cancellationToken);
+        }
         state.Message = null;
         state.MessageStep = null;
         state.Images.Clear();

@@ -102,6 +102,10 @@ public sealed partial class RunExecutor
         }
         var stepUsage = finished.Usage is { } u ? RunUsage.Add(null, u.PromptTokens, u.CompletionTokens) : null;
 
+        // A reply cut at the token limit ends the run incomplete; one without tool calls ends it completed.
+        RunEnd? runEnd = finished.FinishReason == "length" ? new RunEnd(RunStatus.Incomplete, new RunIncompleteDetails("max_completion_tokens"))
+            : finished.ToolCalls.Count == 0 ? new RunEnd(RunStatus.Completed, null)
+            : null;
         if (state.Message is not null)
         {
             await CompleteMessageAsync(state, finished.FinishReason switch
@@ -109,16 +113,14 @@ public sealed partial class RunExecutor
                 "length" => "max_tokens",
                 "content_filter" => "content_filter",
                 _ => null,
-            }, CancellationToken.None, finished.ToolCalls.Count == 0 ? stepUsage : null);
+            }, CancellationToken.None, finished.ToolCalls.Count == 0 ? stepUsage : null, runEnd);
         }
-        if (finished.FinishReason == "length")
+        else if (runEnd is { } alone)
         {
-            await EndAsync(state, RunStatus.Incomplete, new RunIncompleteDetails("max_completion_tokens"));
-            return false;
+            await EndAsync(state, alone.Status, alone.Incomplete);
         }
-        if (finished.ToolCalls.Count == 0)
+        if (runEnd is not null)
         {
-            await EndAsync(state, RunStatus.Completed, null);
             return false;
         }
         return await HandleToolCallsAsync(state, finished.ToolCalls, stepUsage, cancellationToken);

@@ -114,6 +114,9 @@ public sealed partial class RunExecutor(
     [LoggerMessage(Level = LogLevel.Error, Message = "Run {RunId} failed with an unexpected error")]
     private partial void LogUnexpected(Exception exception, string runId);
 
+    /// <summary>How a turn ends the run on its own: completed, or incomplete and why.</summary>
+    private readonly record struct RunEnd(RunStatus Status, RunIncompleteDetails? Incomplete);
+
     /// <summary>The run row's status is no longer what this executor wrote: it was cancelled or ended by a sweep.</summary>
     private sealed class RunChangedException() : Exception("The run changed status under its executor.");
 

@@ -59,31 +59,9 @@ public sealed class RunLifecycle(IRunStore runs, IRunStepStore steps, IMessageSt
         Run current, RunStatus to, Func<Run, Run>? adjust, IReadOnlyList<RunStep>? changedSteps, IReadOnlyList<ThreadMessage>? changedMessages,
         CancellationToken cancellationToken)
     {
-        var moved = RunTransitions.Apply(current, to, time.GetUtcNow());
-        var next = adjust is null ? moved : adjust(moved);
-        if (next.Status != to || next.Id != current.Id)
-        {
-            throw new ArgumentException("The adjustment of a transition may not change the run's id or status.", nameof(adjust));
-        }
         IReadOnlyList<RunStep> stepsToWrite = changedSteps ?? [];
         IReadOnlyList<ThreadMessage> messagesToWrite = changedMessages ?? [];
-        var written = await unitOfWork.ExecuteAsync(async (writer, ct) =>
-        {
-            if (!await writer.UpdateRunAsync(next, current.Status, ct))
-            {
-                return false;
-            }
-            foreach (var step in stepsToWrite)
-            {
-                await writer.UpsertStepAsync(step, ct);
-            }
-            foreach (var message in messagesToWrite)
-            {
-                await writer.UpdateMessageAsync(message, ct);
-            }
-            return true;
-        }, cancellationToken);
-        if (!written)
+        if (await WriteTransitionAsync(current, to, adjust, stepsToWrite, messagesToWrite, cancellationToken) is not { } next)
         {
             return null;
         }
@@ -101,6 +79,53 @@ public sealed class RunLifecycle(IRunStore runs, IRunStepStore steps, IMessageSt
             await bus.FlushAsync(cancellationToken);
         }
         return next;
+    }
+
+    /// <summary>
+    /// Ends the run's open message (<see cref="CompleteMessageAsync"/>) and moves the run to <paramref name="to"/> in
+    /// one transaction, as the run's last words: the message's events, then the run's. Returns null, writing and
+    /// emitting nothing, when the run's status changed meanwhile (the caller can still end the message alone).
+    /// </summary>
+    public async Task<Run?> CompleteLastMessageAsync(
+        Run current, RunStatus to, Func<Run, Run>? adjust, ThreadMessage message, RunStep step, MessageDelta? lastDelta, CancellationToken cancellationToken)
+    {
+        if (await WriteTransitionAsync(current, to, adjust, [step], [message], cancellationToken) is not { } next)
+        {
+            return null;
+        }
+        PublishMessageEnd(message, step, lastDelta);
+        bus.Publish(next.Id, RunEvent.ForRun(next));
+        return next;
+    }
+
+    /// <summary>Writes the transition and what goes with it, only while the stored status is still <paramref name="current"/>'s.</summary>
+    private async Task<Run?> WriteTransitionAsync(
+        Run current, RunStatus to, Func<Run, Run>? adjust, IReadOnlyList<RunStep> stepsToWrite, IReadOnlyList<ThreadMessage> messagesToWrite,
+        CancellationToken cancellationToken)
+    {
+        var moved = RunTransitions.Apply(current, to, time.GetUtcNow());
+        var next = adjust is null ? moved : adjust(moved);
+        if (next.Status != to || next.Id != current.Id)
+        {
+            throw new ArgumentException("The adjustment of a transition may not change the run's id or status.", nameof(adjust));
+        }
+        var written = await unitOfWork.ExecuteAsync(async (writer, ct) =>
+        {
+            if (!await writer.UpdateRunAsync(next, current.Status, ct))
+            {
+                return false;
+            }
+            foreach (var step in stepsToWrite)
+            {
+                await writer.UpsertStepAsync(step, ct);
+            }
+            foreach (var message in messagesToWrite)
+            {
+                await writer.UpdateMessageAsync(message, ct);
+            }
+            return true;
+        }, cancellationToken);
+        return written ? next : null;
     }
 
     /// <summary>
@@ -177,6 +202,11 @@ public sealed class RunLifecycle(IRunStore runs, IRunStepStore steps, IMessageSt
             await writer.UpsertStepAsync(step, ct);
             return true;
         }, cancellationToken);
+        PublishMessageEnd(message, step, lastDelta);
+    }
+
+    private void PublishMessageEnd(ThreadMessage message, RunStep step, MessageDelta? lastDelta)
+    {
         if (lastDelta is not null)
         {
             bus.Publish(step.RunId, new RunEvent(RunEventNames.MessageDelta, lastDelta));

@@ -106,11 +106,7 @@ public sealed class RunLifecycleTests : IAsyncLifetime
     {
         var run = await CreateAsync("run_1");
         var started = (await _lifecycle.TransitionAsync(run, RunStatus.InProgress, null, null, null, CancellationToken.None))!;
-        var message = new ThreadMessage("msg_1", "p1", T0, "thread_1", MessageRole.Assistant, [], MessageStatus.InProgress, [],
-            new Dictionary<string, string>(), "asst_1", run.Id);
-        var step = new RunStep("step_1", "p1", T0, "thread_1", run.Id, "asst_1", RunStepStatus.InProgress,
-            new MessageCreationStepDetails(new MessageCreation(message.Id)), new Dictionary<string, string>());
-        await _lifecycle.OpenMessageAsync(step, message, CancellationToken.None);
+        var (message, _) = await OpenMessageAsync(run.Id, "msg_1", "step_1");
         using var subscription = await _bus.SubscribeAsync(run.Id, null, CancellationToken.None);
 
         var failed = await _lifecycle.CloseAsync(started, RunStatus.Failed, new RunError("server_error", "boom"), CancellationToken.None);
@@ -125,6 +121,44 @@ public sealed class RunLifecycleTests : IAsyncLifetime
         var storedMessage = await _services.GetRequiredService<IMessageStore>().FindAsync("p1", "thread_1", message.Id, CancellationToken.None);
         Assert.Equal((MessageStatus.Incomplete, "run_failed"), (storedMessage!.Status, storedMessage.IncompleteReason));
         Assert.Equal(RunStatus.Failed, (await _runs.FindByIdAsync(run.Id, CancellationToken.None))!.Status);
+    }
+
+    [Fact]
+    public async Task CompleteLastMessage_EndsMessageStepAndRunInOneWrite_InStreamOrder_OrNothingWhenTheStatusMoved()
+    {
+        var run = await CreateAsync("run_1");
+        var started = (await _lifecycle.TransitionAsync(run, RunStatus.InProgress, null, null, null, CancellationToken.None))!;
+        var (message, step) = await OpenMessageAsync(run.Id, "msg_1", "step_1");
+        var done = message with { Content = [new TextContent(new MessageText("Hello", []))], Status = MessageStatus.Completed, CompletedAt = T0 };
+        var doneStep = step with { Status = RunStepStatus.Completed, CompletedAt = T0 };
+        var cancelling = (await _lifecycle.TransitionAsync(started, RunStatus.Cancelling, null, null, null, CancellationToken.None))!;
+        using var subscription = await _bus.SubscribeAsync(run.Id, null, CancellationToken.None);
+
+        // A caller that still believes the run in progress writes nothing.
+        Assert.Null(await _lifecycle.CompleteLastMessageAsync(started, RunStatus.Completed, null, done, doneStep, null, CancellationToken.None));
+        Assert.Empty(Drain(subscription));
+        var messages = _services.GetRequiredService<IMessageStore>();
+        Assert.Equal(MessageStatus.InProgress, (await messages.FindAsync("p1", "thread_1", message.Id, CancellationToken.None))!.Status);
+        Assert.Equal(RunStepStatus.InProgress, Assert.Single(await _services.GetRequiredService<IRunStepStore>().ListAllAsync(run.Id, CancellationToken.None)).Status);
+
+        var completed = await _lifecycle.CompleteLastMessageAsync(cancelling, RunStatus.Completed, null, done, doneStep, null, CancellationToken.None);
+
+        Assert.Equal(RunStatus.Completed, completed!.Status);
+        Assert.Equal(["thread.message.completed", "thread.run.step.completed", "thread.run.completed"], Drain(subscription).Select(e => e.Name));
+        var stored = await messages.FindAsync("p1", "thread_1", message.Id, CancellationToken.None);
+        Assert.Equal((MessageStatus.Completed, "Hello"), (stored!.Status, Assert.IsType<TextContent>(Assert.Single(stored.Content)).Text.Value));
+        Assert.Equal(RunStepStatus.Completed, Assert.Single(await _services.GetRequiredService<IRunStepStore>().ListAllAsync(run.Id, CancellationToken.None)).Status);
+        Assert.Equal(RunStatus.Completed, (await _runs.FindByIdAsync(run.Id, CancellationToken.None))!.Status);
+    }
+
+    private async Task<(ThreadMessage Message, RunStep Step)> OpenMessageAsync(string runId, string messageId, string stepId)
+    {
+        var message = new ThreadMessage(messageId, "p1", T0, "thread_1", MessageRole.Assistant, [], MessageStatus.InProgress, [],
+            new Dictionary<string, string>(), "asst_1", runId);
+        var step = new RunStep(stepId, "p1", T0, "thread_1", runId, "asst_1", RunStepStatus.InProgress,
+            new MessageCreationStepDetails(new MessageCreation(message.Id)), new Dictionary<string, string>());
+        await _lifecycle.OpenMessageAsync(step, message, CancellationToken.None);
+        return (message, step);
     }
 
     [Fact]
