@@ -38,6 +38,16 @@ public sealed class PostgresClusterBusTests
         await storage.DisposeAsync();
     }
 
+    private static async Task<List<RunEvent>> ReadAsync(RunSubscription subscription, int count, CancellationToken cancellationToken)
+    {
+        var got = new List<RunEvent>();
+        while (got.Count < count)
+        {
+            got.Add(await subscription.Reader.ReadAsync(cancellationToken));
+        }
+        return got;
+    }
+
     [SkippableFact]
     public async Task Events_PublishedOnOneNode_ReachASubscriberOnAnother_InOrder_WithReplay()
     {
@@ -55,11 +65,7 @@ public sealed class PostgresClusterBusTests
             busA.Publish("run_x", new RunEvent("error", new RunError("server_error", "boom")));
             await busA.FlushAsync(CancellationToken.None);
             using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(20));
-            var got = new List<RunEvent>();
-            while (got.Count < 3)
-            {
-                got.Add(await live.Reader.ReadAsync(timeout.Token));
-            }
+            var got = await ReadAsync(live, 3, timeout.Token);
             Assert.Equal([1L, 2L, 3L], got.Select(e => e.Sequence));
             Assert.Equal("Hel", Assert.IsType<MessageDelta>(got[0].Payload).Text);
             Assert.Equal("lo", Assert.IsType<MessageDelta>(got[1].Payload).Text);
@@ -100,11 +106,7 @@ public sealed class PostgresClusterBusTests
             await busB.FlushAsync(CancellationToken.None);
 
             using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(20));
-            var got = new List<RunEvent>();
-            while (got.Count < 3)
-            {
-                got.Add(await stream.Reader.ReadAsync(timeout.Token));
-            }
+            var got = await ReadAsync(stream, 3, timeout.Token);
             Assert.Equal([1L, 2L, 3L], got.Select(e => e.Sequence));
             Assert.Equal("created", Assert.IsType<MessageDelta>(got[0].Payload).Text);
             Assert.Equal("claimed", Assert.IsType<MessageDelta>(got[1].Payload).Text);
