@@ -170,15 +170,42 @@ public sealed class PostgresRunStore(PostgresDatabase database, IUnitOfWork unit
     public Task<bool> UpdateAsync(Run run, RunStatus expectedStatus, IReadOnlyList<RunStep>? steps, CancellationToken cancellationToken) =>
         unitOfWork.UpdateRunAsync(run, expectedStatus, steps, cancellationToken);
 
-    public Task<IReadOnlyList<Run>> ClaimAsync(string nodeId, int max, DateTimeOffset now, TimeSpan lease, CancellationToken cancellationToken) =>
-        database.WriteOneStatementAsync<IReadOnlyList<Run>>(async c =>
+    /// <summary>
+    /// The claim, and the start that <see cref="RunTransitions.Apply"/> makes of a queued run, in one statement: the
+    /// status, <c>started_at</c> unless the run started before, no <c>required_action</c>. The document is patched as
+    /// jsonb (key order and spacing change, not the content); <c>RunStoreContract</c> holds the result to
+    /// <see cref="RunTransitions.Apply"/>'s on both databases.
+    /// </summary>
+    private const string ClaimSql = """
+        UPDATE runs r SET status = $5, locked_by = $1, locked_until = $2,
+            data = ((r.data::jsonb - 'required_action')
+                || jsonb_build_object('status', $5::text, 'started_at', COALESCE(NULLIF(r.data::jsonb -> 'started_at', 'null'::jsonb), $6::jsonb)))::text
+        FROM (SELECT seq, NULLIF(data::jsonb -> 'started_at', 'null'::jsonb) IS NOT NULL AS resumed FROM runs
+              WHERE status = 'queued' AND (locked_by IS NULL OR locked_until < $3) ORDER BY seq FOR UPDATE SKIP LOCKED LIMIT $4) c
+        WHERE r.seq = c.seq
+        RETURNING r.seq, r.data, c.resumed
+        """;
+
+    public Task<IReadOnlyList<ClaimedRun>> ClaimAsync(string nodeId, int max, DateTimeOffset now, TimeSpan lease, CancellationToken cancellationToken) =>
+        database.WriteOneStatementAsync<IReadOnlyList<ClaimedRun>>(async c =>
         {
-            var rows = await c.QueryAsync(
-                "UPDATE runs SET locked_by = $1, locked_until = $2 WHERE seq IN (SELECT seq FROM runs WHERE status = 'queued' " +
-                "AND (locked_by IS NULL OR locked_until < $3) ORDER BY seq FOR UPDATE SKIP LOCKED LIMIT $4) RETURNING seq, data", null,
-                r => (Seq: r.GetInt64(0), Data: r.GetString(1)), cancellationToken, nodeId, (now + lease).ToUnixTimeMilliseconds(), now.ToUnixTimeMilliseconds(), max);
-            return [.. rows.OrderBy(r => r.Seq).Select(r => _table.Deserialize(r.Data))];
+            var rows = await c.QueryAsync(ClaimSql, null,
+                r => (Seq: r.GetInt64(0), Data: r.GetString(1), Resumed: r.GetBoolean(2)), cancellationToken,
+                nodeId, (now + lease).ToUnixTimeMilliseconds(), now.ToUnixTimeMilliseconds(), max,
+                RunTransitions.WireName(RunStatus.InProgress), JsonTimestamp(now));
+            return [.. rows.OrderBy(r => r.Seq).Select(r => new ClaimedRun(_table.Deserialize(r.Data), r.Resumed))];
         }, cancellationToken);
+
+    /// <summary><paramref name="value"/> as a JSON string token, written as the domain documents write timestamps.</summary>
+    private static string JsonTimestamp(DateTimeOffset value)
+    {
+        var buffer = new System.Buffers.ArrayBufferWriter<byte>();
+        using (var writer = new Utf8JsonWriter(buffer))
+        {
+            writer.WriteStringValue(value);
+        }
+        return System.Text.Encoding.UTF8.GetString(buffer.WrittenSpan);
+    }
 
     public Task<RunStatus?> RenewLeaseAsync(string runId, string nodeId, DateTimeOffset lockedUntil, CancellationToken cancellationToken) =>
         database.WriteOneStatementAsync(async c =>
@@ -193,16 +220,9 @@ public sealed class PostgresRunStore(PostgresDatabase database, IUnitOfWork unit
             cancellationToken, now.ToUnixTimeMilliseconds());
 
     public Task<IReadOnlyList<Run>> RecoverPreviousLivesAsync(Workers.LeaseHolder holder, CancellationToken cancellationToken) =>
-        database.WriteAsync<IReadOnlyList<Run>>(async (c, t) =>
-        {
-            // left(), not LIKE: a configured node id may hold '%' or '_'.
-            const string ofEarlierLife = "locked_by IS NOT NULL AND left(locked_by, length($1)) = $1 AND locked_by <> $2";
-            await c.ExecuteAsync($"UPDATE runs SET locked_by = NULL, locked_until = NULL WHERE status = 'queued' AND {ofEarlierLife}", t, cancellationToken,
-                holder.NodePrefix, holder.Value);
-            var rows = await c.QueryAsync($"SELECT data FROM runs WHERE status IN ('in_progress','cancelling') AND {ofEarlierLife} ORDER BY seq", t,
-                r => r.GetString(0), cancellationToken, holder.NodePrefix, holder.Value);
-            return rows.Select(_table.Deserialize).ToList();
-        }, cancellationToken);
+        // left(), not LIKE: a configured node id may hold '%' or '_'.
+        QueryRunsAsync("SELECT data FROM runs WHERE status IN ('in_progress','cancelling') AND locked_by IS NOT NULL " +
+            "AND left(locked_by, length($1)) = $1 AND locked_by <> $2 ORDER BY seq", cancellationToken, holder.NodePrefix, holder.Value);
 
     public async Task<Run?> FindActiveAsync(string projectId, string threadId, CancellationToken cancellationToken) =>
         First(await QueryRunsAsync($"SELECT data FROM runs WHERE project_id = $1 AND thread_id = $2 AND status IN {PostgresStoreWriter.ActiveStatuses} LIMIT 1",

@@ -1,3 +1,4 @@
+using System.Text.Json;
 using Threadloom.Core.Domain;
 using Threadloom.Core.Runs;
 using Threadloom.Core.Storage;
@@ -7,7 +8,7 @@ namespace Threadloom.Storage.Sqlite;
 
 /// <summary>
 /// Runs over the <c>runs</c> table. The <c>status</c> column mirrors the document's status so optimistic updates and
-/// the worker's claims are single statements; SQLite serialises writers, so <c>UPDATE … RETURNING</c> is the claim.
+/// the worker's claims are single statements; SQLite serialises writers, so a read and its updates in one write are the claim.
 /// </summary>
 public sealed class SqliteRunStore(SqliteDatabase database) : IRunStore
 {
@@ -33,15 +34,24 @@ public sealed class SqliteRunStore(SqliteDatabase database) : IRunStore
     public Task<bool> UpdateAsync(Run run, RunStatus expectedStatus, IReadOnlyList<RunStep>? steps, CancellationToken cancellationToken) =>
         _unitOfWork.UpdateRunAsync(run, expectedStatus, steps, cancellationToken);
 
-    public Task<IReadOnlyList<Run>> ClaimAsync(string nodeId, int max, DateTimeOffset now, TimeSpan lease, CancellationToken cancellationToken) =>
-        database.WriteAsync<IReadOnlyList<Run>>(async (c, t) =>
+    /// <summary>The claim and the start in one write of the single writer: read the oldest claimable rows, start each with <see cref="RunTransitions.Apply"/>.</summary>
+    public Task<IReadOnlyList<ClaimedRun>> ClaimAsync(string nodeId, int max, DateTimeOffset now, TimeSpan lease, CancellationToken cancellationToken) =>
+        database.WriteAsync<IReadOnlyList<ClaimedRun>>(async (c, t) =>
         {
             var rows = await c.QueryAsync(
-                "UPDATE runs SET locked_by = $n, locked_until = $u WHERE id IN (SELECT id FROM runs WHERE status = 'queued' " +
-                "AND (locked_by IS NULL OR locked_until < $now) ORDER BY seq LIMIT $max) RETURNING seq, data", t,
-                r => (Seq: r.GetInt64(0), Data: r.GetString(1)), cancellationToken,
-                ("$n", nodeId), ("$u", (now + lease).ToUnixTimeMilliseconds()), ("$now", now.ToUnixTimeMilliseconds()), ("$max", max));
-            return [.. rows.OrderBy(r => r.Seq).Select(r => _table.Deserialize(r.Data))];
+                "SELECT seq, data FROM runs WHERE status = 'queued' AND (locked_by IS NULL OR locked_until < $now) ORDER BY seq LIMIT $max", t,
+                r => (Seq: r.GetInt64(0), Data: r.GetString(1)), cancellationToken, ("$now", now.ToUnixTimeMilliseconds()), ("$max", max));
+            var claimed = new List<ClaimedRun>(rows.Count);
+            foreach (var (seq, data) in rows)
+            {
+                var queued = _table.Deserialize(data);
+                var started = RunTransitions.Apply(queued, RunStatus.InProgress, now);
+                await c.ExecuteAsync("UPDATE runs SET status = $s, locked_by = $n, locked_until = $u, data = $d WHERE seq = $seq", t, cancellationToken,
+                    ("$s", RunTransitions.WireName(started.Status)), ("$n", nodeId), ("$u", (now + lease).ToUnixTimeMilliseconds()),
+                    ("$d", JsonSerializer.Serialize(started, DomainJson.Default.Run)), ("$seq", seq));
+                claimed.Add(new ClaimedRun(started, queued.StartedAt is not null));
+            }
+            return claimed;
         }, cancellationToken);
 
     public Task<RunStatus?> RenewLeaseAsync(string runId, string nodeId, DateTimeOffset lockedUntil, CancellationToken cancellationToken) =>
@@ -57,16 +67,10 @@ public sealed class SqliteRunStore(SqliteDatabase database) : IRunStore
             cancellationToken, ("$now", now.ToUnixTimeMilliseconds()));
 
     public Task<IReadOnlyList<Run>> RecoverPreviousLivesAsync(LeaseHolder holder, CancellationToken cancellationToken) =>
-        database.WriteAsync<IReadOnlyList<Run>>(async (c, t) =>
-        {
-            // substr, not LIKE: a configured node id may hold '%' or '_'.
-            const string ofEarlierLife = "locked_by IS NOT NULL AND substr(locked_by, 1, length($prefix)) = $prefix AND locked_by <> $holder";
-            (string, object?)[] parameters = [("$prefix", holder.NodePrefix), ("$holder", holder.Value)];
-            await c.ExecuteAsync($"UPDATE runs SET locked_by = NULL, locked_until = NULL WHERE status = 'queued' AND {ofEarlierLife}", t, cancellationToken, parameters);
-            var rows = await c.QueryAsync($"SELECT data FROM runs WHERE status IN ('in_progress','cancelling') AND {ofEarlierLife} ORDER BY seq", t,
-                r => r.GetString(0), cancellationToken, parameters);
-            return rows.Select(_table.Deserialize).ToList();
-        }, cancellationToken);
+        // substr, not LIKE: a configured node id may hold '%' or '_'.
+        QueryRunsAsync("SELECT data FROM runs WHERE status IN ('in_progress','cancelling') AND locked_by IS NOT NULL " +
+            "AND substr(locked_by, 1, length($prefix)) = $prefix AND locked_by <> $holder ORDER BY seq", cancellationToken,
+            ("$prefix", holder.NodePrefix), ("$holder", holder.Value));
 
     public async Task<Run?> FindActiveAsync(string projectId, string threadId, CancellationToken cancellationToken)
     {

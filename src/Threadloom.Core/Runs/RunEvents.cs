@@ -68,16 +68,38 @@ public sealed class RunSubscription(ChannelReader<RunEvent> reader, Action unsub
 /// The in-process <see cref="IRunCancellation"/>: the cancellation sources of the runs this node executes, so a cancel
 /// request reaches them at once. A cluster's implementation wraps it and carries <see cref="Cancel"/> to the other nodes.
 /// </summary>
-public sealed class RunCancellations : IRunCancellation
+/// <remarks>
+/// A claim starts its runs (<see cref="Storage.IRunStore.ClaimAsync"/>), so a client can see a run <c>in_progress</c>
+/// and cancel it a moment before its executor registers here. A cancel for a run nobody registered is therefore kept
+/// for <see cref="EarlyCancelKept"/> (at most <see cref="EarlyCancelLimit"/> of them), and a registration that finds
+/// one cancels its source at once. A kept cancel cannot hit a later execution of the run: a cancel is only sent once
+/// the run is <c>cancelling</c> or ended, and neither is ever claimed again.
+/// </remarks>
+public sealed class RunCancellations(TimeProvider time) : IRunCancellation
 {
+    public static readonly TimeSpan EarlyCancelKept = TimeSpan.FromSeconds(30);
+    public const int EarlyCancelLimit = 4096;
+
     private readonly Dictionary<string, CancellationTokenSource> _sources = new(StringComparer.Ordinal);
+    private readonly Dictionary<string, DateTimeOffset> _early = new(StringComparer.Ordinal);
+    private readonly Queue<(string RunId, DateTimeOffset At)> _earlyOrder = new();
     private readonly Lock _gate = new();
+
+    public RunCancellations() : this(TimeProvider.System)
+    {
+    }
 
     public IDisposable Register(string runId, CancellationTokenSource source)
     {
+        bool cancelled;
         lock (_gate)
         {
             _sources[runId] = source;
+            cancelled = _early.Remove(runId);
+        }
+        if (cancelled)
+        {
+            source.Cancel();
         }
         return new Registration(this, runId);
     }
@@ -102,13 +124,16 @@ public sealed class RunCancellations : IRunCancellation
         }
     }
 
-    /// <summary>Cancels the run's token if this node executes it; a run elsewhere sees <c>cancelling</c> on its heartbeat.</summary>
+    /// <summary>Cancels the run's token if this node executes it, or keeps the cancel for a registration about to come; a run elsewhere sees <c>cancelling</c> on its heartbeat.</summary>
     public void Cancel(string runId)
     {
         CancellationTokenSource? source;
         lock (_gate)
         {
-            _sources.TryGetValue(runId, out source);
+            if (!_sources.TryGetValue(runId, out source))
+            {
+                KeepEarly(runId);
+            }
         }
         try
         {
@@ -118,6 +143,21 @@ public sealed class RunCancellations : IRunCancellation
         {
             // The run ended meanwhile.
         }
+    }
+
+    private void KeepEarly(string runId)
+    {
+        var now = time.GetUtcNow();
+        while (_earlyOrder.TryPeek(out var oldest) && (now - oldest.At > EarlyCancelKept || _earlyOrder.Count >= EarlyCancelLimit))
+        {
+            _earlyOrder.Dequeue();
+            if (_early.TryGetValue(oldest.RunId, out var at) && at == oldest.At)
+            {
+                _early.Remove(oldest.RunId);
+            }
+        }
+        _early[runId] = now;
+        _earlyOrder.Enqueue((runId, now));
     }
 
     private sealed class Registration(RunCancellations owner, string runId) : IDisposable

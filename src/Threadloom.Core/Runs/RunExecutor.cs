@@ -55,18 +55,13 @@ public sealed partial class RunExecutor(
     private IEnumerable<IRunMessageAnnotator> Annotators => _builtIns.Values.OfType<IRunMessageAnnotator>();
 
 
-    /// <summary>Executes <paramref name="claimed"/> (leased, still <c>queued</c>). Cancelling the token means the run was cancelled or the node stops.</summary>
-    public async Task ExecuteAsync(Run claimed, CancellationToken cancellationToken)
+    /// <summary>Executes <paramref name="claimed"/> (leased and started by its claim). Cancelling the token means the run was cancelled or the node stops.</summary>
+    public async Task ExecuteAsync(ClaimedRun claimed, CancellationToken cancellationToken)
     {
         using var activity = ActivitySource.StartActivity("run");
-        activity?.SetTag("threadloom.run_id", claimed.Id);
-        if (await lifecycle.TransitionAsync(claimed, RunStatus.InProgress, null, null, null, CancellationToken.None) is not { } started)
-        {
-            LogNotStarted(claimed.Id);
-            return;
-        }
-        // Steps are written only by an executor, after the run's first start: a run claimed unstarted has none.
-        var state = new ExecutionState(started) { MayHaveSteps = claimed.StartedAt is not null };
+        activity?.SetTag("threadloom.run_id", claimed.Run.Id);
+        // Steps are written only by an executor, after the run's first start: a run started by this claim has none.
+        var state = new ExecutionState(claimed.Run) { MayHaveSteps = claimed.Resumed };
         try
         {
             while (await TurnAsync(state, cancellationToken))
@@ -101,9 +96,6 @@ public sealed partial class RunExecutor(
         var run = state.Run;
         return new(ids.NewId(Ids.Step), run.ProjectId, now, run.ThreadId, run.Id, run.AssistantId, RunStepStatus.InProgress, details, new Dictionary<string, string>());
     }
-
-    [LoggerMessage(Level = LogLevel.Information, Message = "Run {RunId} was not started: its status changed after the claim")]
-    private partial void LogNotStarted(string runId);
 
     [LoggerMessage(Level = LogLevel.Warning, Message = "Run {RunId} failed: model call error {Code}")]
     private partial void LogModelFailed(string runId, string code);

@@ -49,6 +49,20 @@ public sealed class RunLifecycle(IRunStore runs, IRunStepStore steps, IMessageSt
     }
 
     /// <summary>
+    /// Claims up to <paramref name="max"/> queued runs for <paramref name="nodeId"/> and starts them in the same write
+    /// (<see cref="IRunStore.ClaimAsync"/>), then announces each start (<c>thread.run.in_progress</c>).
+    /// </summary>
+    public async Task<IReadOnlyList<ClaimedRun>> ClaimAsync(string nodeId, int max, TimeSpan lease, CancellationToken cancellationToken)
+    {
+        var claimed = await runs.ClaimAsync(nodeId, max, time.GetUtcNow(), lease, cancellationToken);
+        foreach (var run in claimed)
+        {
+            bus.Publish(run.Run.Id, RunEvent.ForRun(run.Run));
+        }
+        return claimed;
+    }
+
+    /// <summary>
     /// Moves <paramref name="current"/> (as its caller read it: the stored status must still be its status) to
     /// <paramref name="to"/>, with what else <paramref name="adjust"/> sets on the moved run (usage, error, required
     /// action, expiry), and writes <paramref name="changedSteps"/> and <paramref name="changedMessages"/> in the same

@@ -26,6 +26,7 @@ namespace Threadloom.Core.Runs;
 /// </remarks>
 public sealed partial class RunWorker(
     IRunStore runs,
+    RunLifecycle lifecycle,
     RunExecutor executor,
     RunCommands commands,
     IWorkSignal signal,
@@ -84,10 +85,10 @@ public sealed partial class RunWorker(
                 }
                 // The claim itself is not cancelled: a claim committed by a cancelled call would hold a run unstarted.
                 await WorkSlots.FillAsync(slots, running, ClaimBatch,
-                    max => runs.ClaimAsync(_nodeId, max, time.GetUtcNow(), _options.Lease, CancellationToken.None),
+                    max => lifecycle.ClaimAsync(_nodeId, max, _options.Lease, CancellationToken.None),
                     run =>
                     {
-                        LogClaimed(run.Id, _nodeId);
+                        LogClaimed(run.Run.Id, _nodeId);
                         return threads.Run(async () =>
                         {
                             await RunOneAsync(run, slots, _aborting.Token);
@@ -159,8 +160,9 @@ public sealed partial class RunWorker(
         base.Dispose();
     }
 
-    private async Task RunOneAsync(Run run, SemaphoreSlim slots, CancellationToken abortToken)
+    private async Task RunOneAsync(ClaimedRun claimed, SemaphoreSlim slots, CancellationToken abortToken)
     {
+        var run = claimed.Run;
         using var runCts = CancellationTokenSource.CreateLinkedTokenSource(abortToken);
         using var heartbeatCts = new CancellationTokenSource();
         try
@@ -170,7 +172,7 @@ public sealed partial class RunWorker(
                 var heartbeat = HeartbeatAsync(run.Id, runCts, heartbeatCts.Token);
                 try
                 {
-                    await executor.ExecuteAsync(run, runCts.Token);
+                    await executor.ExecuteAsync(claimed, runCts.Token);
                 }
                 finally
                 {

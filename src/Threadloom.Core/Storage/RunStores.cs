@@ -30,14 +30,16 @@ public interface IRunStore
 
     /// <summary>
     /// Leases up to <paramref name="max"/> of the oldest queued runs that nobody holds (or whose holder's lease lapsed)
-    /// to <paramref name="nodeId"/>, in one atomic statement; returns them oldest first. Fewer than
-    /// <paramref name="max"/> means no other run was claimable at that moment.
+    /// to <paramref name="nodeId"/> and starts them, in one atomic statement: each leaves <c>queued</c> for
+    /// <c>in_progress</c> exactly as <see cref="Runs.RunTransitions.Apply"/> moves it (<c>started_at</c> on its first
+    /// start). Returns them oldest first. Fewer than <paramref name="max"/> means no other run was claimable then.
     /// </summary>
-    Task<IReadOnlyList<Run>> ClaimAsync(string nodeId, int max, DateTimeOffset now, TimeSpan lease, CancellationToken cancellationToken);
-
-    /// <summary>Leases the oldest claimable run to <paramref name="nodeId"/> (<see cref="ClaimAsync"/> of one).</summary>
-    async Task<Run?> ClaimNextAsync(string nodeId, DateTimeOffset now, TimeSpan lease, CancellationToken cancellationToken) =>
-        await ClaimAsync(nodeId, 1, now, lease, cancellationToken) is [var run] ? run : null;
+    /// <remarks>
+    /// Claim and start are one write, not two: on PostgreSQL each write is a statement and a commit of its own, and a
+    /// run claimed but not started has nothing to do in between (issue #12, docs/benchmarks.md). Only
+    /// <see cref="Runs.RunLifecycle"/> calls it, since it moves a run's status.
+    /// </remarks>
+    Task<IReadOnlyList<ClaimedRun>> ClaimAsync(string nodeId, int max, DateTimeOffset now, TimeSpan lease, CancellationToken cancellationToken);
 
     /// <summary>Extends the lease; returns the stored status, or null when <paramref name="nodeId"/> no longer holds the run.</summary>
     Task<RunStatus?> RenewLeaseAsync(string runId, string nodeId, DateTimeOffset lockedUntil, CancellationToken cancellationToken);
@@ -49,8 +51,8 @@ public interface IRunStore
     /// Recovers the leases of earlier lives of <paramref name="holder"/>'s node: rows whose <c>locked_by</c> starts with
     /// <see cref="Workers.LeaseHolder.NodePrefix"/> but is not <see cref="Workers.LeaseHolder.Value"/>, whatever their
     /// <c>locked_until</c>. The caller has made sure those lives are dead (see <see cref="Workers.LeaseHolder"/>).
-    /// Queued runs among them (claimed, never started) are released in place, so any node can claim them at once; the
-    /// in-progress and cancelling ones are returned, still leased, for the caller to end (issue #9 §5).
+    /// The in-progress and cancelling ones are returned, still leased, for the caller to end (issue #9 §5). (A claim
+    /// starts its runs, so no queued run is leased; one leased by an older version is claimable once its lease lapses.)
     /// </summary>
     Task<IReadOnlyList<Run>> RecoverPreviousLivesAsync(Workers.LeaseHolder holder, CancellationToken cancellationToken);
 
@@ -60,6 +62,11 @@ public interface IRunStore
     /// <summary><c>requires_action</c> runs whose <c>expires_at</c> is before <paramref name="now"/>.</summary>
     Task<IReadOnlyList<Run>> FindExpiredAsync(DateTimeOffset now, CancellationToken cancellationToken);
 }
+
+/// <summary>A run a claim leased and started.</summary>
+/// <param name="Run">The run as the claim wrote it, <c>in_progress</c>.</param>
+/// <param name="Resumed">Whether it had started before (it went back to <c>queued</c> with tool outputs), so it may have steps.</param>
+public sealed record ClaimedRun(Run Run, bool Resumed);
 
 /// <summary>Steps of runs.</summary>
 public interface IRunStepStore

@@ -15,7 +15,7 @@ public sealed class RunLifecycleOwnershipTests
     /// <summary>The calls that write a run's status or steps, or put an event on a run's stream.</summary>
     private static readonly HashSet<(Module, int)> OwnedCalls = Keys(
     [
-        .. Methods(typeof(IRunStore), nameof(IRunStore.UpdateAsync), nameof(IRunStore.TryCreateAsync)),
+        .. Methods(typeof(IRunStore), nameof(IRunStore.UpdateAsync), nameof(IRunStore.TryCreateAsync), nameof(IRunStore.ClaimAsync)),
         .. Methods(typeof(IRunStepStore), nameof(IRunStepStore.CreateAsync), nameof(IRunStepStore.UpdateAsync)),
         .. Methods(typeof(IStoreWriter), nameof(IStoreWriter.UpdateRunAsync), nameof(IStoreWriter.TryInsertRunAsync), nameof(IStoreWriter.UpsertStepAsync)),
         .. Methods(typeof(UnitOfWorkWrites), nameof(UnitOfWorkWrites.UpdateRunAsync), nameof(UnitOfWorkWrites.CreateRunAsync)),
@@ -51,6 +51,7 @@ public sealed class RunLifecycleOwnershipTests
                 typeof(IStoreWriter).GetMethod(nameof(IStoreWriter.UpdateRunAsync))!,
                 typeof(IRunEventBus).GetMethod(nameof(IRunEventBus.Publish))!,
                 typeof(IRunStore).GetMethod(nameof(IRunStore.TryCreateAsync))!,
+                typeof(IRunStore).GetMethod(nameof(IRunStore.ClaimAsync))!,
             ]), seen);
     }
 

@@ -1,4 +1,5 @@
 using Threadloom.Core.Domain;
+using Threadloom.Core.Runs;
 using Threadloom.Core.Storage;
 
 namespace Threadloom.Storage.Tests.Contract;
@@ -97,7 +98,7 @@ public abstract class RunStoreContract<TProvider> : ContractTests<TProvider> whe
         }
         var claims = await Task.WhenAll(Enumerable.Range(0, 24).Select(i => Task.Run(() =>
             Stores.Runs.ClaimNextAsync($"node-{i}", T0, TimeSpan.FromMinutes(1), CancellationToken.None))));
-        var claimed = claims.Where(c => c is not null).Select(c => c!.Id).ToList();
+        var claimed = claims.Where(c => c is not null).Select(c => c!.Run.Id).ToList();
         Assert.Equal(12, claimed.Count);
         Assert.Equal(12, claimed.Distinct().Count());
         Assert.Null(await Stores.Runs.ClaimNextAsync("late", T0, TimeSpan.FromMinutes(1), CancellationToken.None));
@@ -113,41 +114,78 @@ public abstract class RunStoreContract<TProvider> : ContractTests<TProvider> whe
         }
         var lease = TimeSpan.FromMinutes(1);
         var first = await Stores.Runs.ClaimAsync("node-first", 3, T0, lease, CancellationToken.None);
-        Assert.Equal(["run_b00", "run_b01", "run_b02"], first.Select(r => r.Id));
-        Assert.All(first, r => Assert.Equal(RunStatus.Queued, r.Status));
+        Assert.Equal(["run_b00", "run_b01", "run_b02"], first.Select(r => r.Run.Id));
+        Assert.All(first, r => Assert.Equal(RunStatus.InProgress, r.Run.Status));
 
         var batches = await Task.WhenAll(Enumerable.Range(0, 6).Select(i => Task.Run(() =>
             Stores.Runs.ClaimAsync($"node-{i}", 4, T0, lease, CancellationToken.None))));
-        var claimed = batches.SelectMany(b => b).Select(r => r.Id).ToList();
+        var claimed = batches.SelectMany(b => b).Select(r => r.Run.Id).ToList();
         Assert.Equal(17, claimed.Count);
         Assert.Equal(17, claimed.Distinct().Count());
         Assert.All(batches, b => Assert.True(b.Count <= 4));
-        Assert.All(batches, b => Assert.Equal(b.Select(r => r.Id).Order(StringComparer.Ordinal), b.Select(r => r.Id)));
+        Assert.All(batches, b => Assert.Equal(b.Select(r => r.Run.Id).Order(StringComparer.Ordinal), b.Select(r => r.Run.Id)));
         Assert.Empty(await Stores.Runs.ClaimAsync("late", 4, T0, lease, CancellationToken.None));
         // Each claimed run is leased to the node whose batch returned it.
         foreach (var (batch, i) in batches.Select((b, i) => (b, i)))
         {
-            foreach (var run in batch)
+            foreach (var claim in batch)
             {
-                Assert.Equal(RunStatus.Queued, await Stores.Runs.RenewLeaseAsync(run.Id, $"node-{i}", T0.AddSeconds(30), CancellationToken.None));
+                Assert.Equal(RunStatus.InProgress, await Stores.Runs.RenewLeaseAsync(claim.Run.Id, $"node-{i}", T0.AddSeconds(30), CancellationToken.None));
             }
         }
     }
 
     [SkippableFact]
-    public async Task Claim_LeaseLapses_AnotherNodeTakesOver_AndTheOldHolderLosesIt()
+    public async Task Claim_StartsEachRunAsRunTransitionsApply_AndSaysWhetherItHadStartedBefore()
+    {
+        // The claim writes the start itself (PostgreSQL patches the document in SQL): it must be the table's start.
+        var now = T0.AddSeconds(5).AddTicks(1234567);
+        var fresh = NewRun("run_s1", await NewThreadAsync("thread_s1")) with { Metadata = new Dictionary<string, string> { ["k"] = "v" }, ExpiresAt = T0.AddMinutes(10) };
+        var resumed = NewRun("run_s2", await NewThreadAsync("thread_s2")) with
+        {
+            StartedAt = T0.AddMinutes(-3),
+            Usage = new RunUsage(5, 7, 12),
+            RequiredAction = new RequiredAction(new SubmitToolOutputsAction([new RequiredToolCall("call_1", new FunctionCall("f", "{}"))])),
+        };
+        foreach (var run in new[] { fresh, resumed })
+        {
+            Assert.Null(await Stores.Runs.TryCreateAsync(run, [], CancellationToken.None));
+        }
+
+        var claimed = await Stores.Runs.ClaimAsync("node-s", 5, now, TimeSpan.FromSeconds(30), CancellationToken.None);
+
+        Assert.Equal([false, true], claimed.Select(c => c.Resumed));
+        foreach (var (original, claim) in new[] { fresh, resumed }.Zip(claimed))
+        {
+            var expected = Document(RunTransitions.Apply(original, RunStatus.InProgress, now));
+            Assert.Equal(expected, Document(claim.Run));
+            Assert.Equal(expected, Document((await Stores.Runs.FindByIdAsync(original.Id, CancellationToken.None))!));
+        }
+        Assert.Equal(now, claimed[0].Run.StartedAt);
+        Assert.Equal(T0.AddMinutes(-3), claimed[1].Run.StartedAt);
+        Assert.Null(claimed[1].Run.RequiredAction);
+        // The status column moved with the document: the run is no longer claimable, and it is leased in progress.
+        Assert.Empty(await Stores.Runs.ClaimAsync("node-t", 5, now.AddMinutes(5), TimeSpan.FromSeconds(30), CancellationToken.None));
+        Assert.Equal(RunStatus.InProgress, await Stores.Runs.RenewLeaseAsync("run_s1", "node-s", now.AddSeconds(30), CancellationToken.None));
+    }
+
+    private static string Document(Run run) => System.Text.Json.JsonSerializer.Serialize(run, DomainJson.Default.Run);
+
+    [SkippableFact]
+    public async Task Claim_LeaseLapses_TheRunIsFoundLapsed_NotClaimedAgain_AndTheHolderKeepsItWhileRenewing()
     {
         var thread = await NewThreadAsync("thread_l");
         await Stores.Runs.TryCreateAsync(NewRun("run_l", thread), [], CancellationToken.None);
         var lease = TimeSpan.FromSeconds(30);
-        Assert.Equal("run_l", (await Stores.Runs.ClaimNextAsync("node-a", T0, lease, CancellationToken.None))?.Id);
+        Assert.Equal("run_l", (await Stores.Runs.ClaimNextAsync("node-a", T0, lease, CancellationToken.None))?.Run.Id);
         Assert.Null(await Stores.Runs.ClaimNextAsync("node-b", T0.AddSeconds(10), lease, CancellationToken.None));
-        Assert.Equal(RunStatus.Queued, await Stores.Runs.RenewLeaseAsync("run_l", "node-a", T0.AddSeconds(40), CancellationToken.None));
-        Assert.Null(await Stores.Runs.ClaimNextAsync("node-b", T0.AddSeconds(35), lease, CancellationToken.None));
+        Assert.Equal(RunStatus.InProgress, await Stores.Runs.RenewLeaseAsync("run_l", "node-a", T0.AddSeconds(40), CancellationToken.None));
+        Assert.Empty(await Stores.Runs.FindLapsedAsync(T0.AddSeconds(35), CancellationToken.None));
 
-        Assert.Equal("run_l", (await Stores.Runs.ClaimNextAsync("node-b", T0.AddSeconds(41), lease, CancellationToken.None))?.Id);
-        Assert.Null(await Stores.Runs.RenewLeaseAsync("run_l", "node-a", T0.AddSeconds(80), CancellationToken.None));
-        Assert.Equal(RunStatus.Queued, await Stores.Runs.RenewLeaseAsync("run_l", "node-b", T0.AddSeconds(80), CancellationToken.None));
+        // A started run is never claimed twice (tool calls are not idempotent): once its lease lapses it is the sweep's.
+        Assert.Null(await Stores.Runs.ClaimNextAsync("node-b", T0.AddSeconds(41), lease, CancellationToken.None));
+        Assert.Equal(["run_l"], (await Stores.Runs.FindLapsedAsync(T0.AddSeconds(41), CancellationToken.None)).Select(r => r.Id));
+        Assert.Null(await Stores.Runs.RenewLeaseAsync("run_l", "node-b", T0.AddSeconds(80), CancellationToken.None));
     }
 
     [SkippableFact]
@@ -155,8 +193,7 @@ public abstract class RunStoreContract<TProvider> : ContractTests<TProvider> whe
     {
         var thread = await NewThreadAsync("thread_f");
         await Stores.Runs.TryCreateAsync(NewRun("run_f", thread), [], CancellationToken.None);
-        var run = (await Stores.Runs.ClaimNextAsync("node-a", T0, TimeSpan.FromSeconds(30), CancellationToken.None))!;
-        Assert.True(await Stores.Runs.UpdateAsync(run with { Status = RunStatus.InProgress }, RunStatus.Queued, null, CancellationToken.None));
+        var run = (await Stores.Runs.ClaimNextAsync("node-a", T0, TimeSpan.FromSeconds(30), CancellationToken.None))!.Run;
         Assert.Empty(await Stores.Runs.FindLapsedAsync(T0.AddSeconds(10), CancellationToken.None));
         Assert.Equal(["run_f"], (await Stores.Runs.FindLapsedAsync(T0.AddSeconds(31), CancellationToken.None)).Select(r => r.Id));
 
@@ -243,3 +280,10 @@ public abstract class RunStoreContract<TProvider> : ContractTests<TProvider> whe
 public sealed class SqliteRunStoreTests : RunStoreContract<SqliteProvider>;
 
 public sealed class PostgresRunStoreTests : RunStoreContract<PostgresProvider>;
+
+/// <summary>The contract's shorthand for a claim of one run.</summary>
+internal static class RunStoreClaims
+{
+    public static async Task<ClaimedRun?> ClaimNextAsync(this IRunStore runs, string nodeId, DateTimeOffset now, TimeSpan lease, CancellationToken cancellationToken) =>
+        await runs.ClaimAsync(nodeId, 1, now, lease, cancellationToken) is [var claimed] ? claimed : null;
+}

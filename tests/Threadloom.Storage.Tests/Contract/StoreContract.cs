@@ -252,38 +252,29 @@ public abstract class StoreContract<TProvider> : ContractTests<TProvider> where 
         new(id, project, SameSecond, thread, "asst_1", RunStatus.Queued, "gpt-4o", "", [], new Dictionary<string, string>(),
             1.0, 1.0, null, null, TruncationStrategy.Auto, ToolChoice.Auto, true, ResponseFormat.Auto);
 
-    /// <summary>Creates a run and leases it to <paramref name="holder"/>; started runs move to in_progress.</summary>
-    private async Task<Run> LeasedRunAsync(string id, Workers.LeaseHolder holder, bool started, DateTimeOffset now)
+    /// <summary>Creates a run and claims it for <paramref name="holder"/>, which starts it.</summary>
+    private async Task<Run> LeasedRunAsync(string id, Workers.LeaseHolder holder, DateTimeOffset now)
     {
         var run = NewRun(id, "p-lease", "thread_" + id);
         Assert.Null(await Stores.Runs.TryCreateAsync(run, [], CancellationToken.None));
         var claimed = await Stores.Runs.ClaimNextAsync(holder.Value, now, TimeSpan.FromHours(1), CancellationToken.None);
-        Assert.Equal(id, claimed?.Id);
-        if (!started)
-        {
-            return claimed!;
-        }
-        var inProgress = claimed! with { Status = RunStatus.InProgress, StartedAt = now };
-        Assert.True(await Stores.Runs.UpdateAsync(inProgress, RunStatus.Queued, null, CancellationToken.None));
-        return inProgress;
+        Assert.Equal(id, claimed?.Run.Id);
+        return claimed!.Run;
     }
 
     [Fact]
-    public async Task Issue9_RecoverPreviousLives_ReturnsOnlyThisNodesEarlierLives_AndReleasesTheirQueuedRuns()
+    public async Task Issue9_RecoverPreviousLives_ReturnsOnlyThisNodesEarlierLives()
     {
         var now = DateTimeOffset.UtcNow;
         var current = new Workers.LeaseHolder("node1", "life2");
-        await LeasedRunAsync("run_old_started", new Workers.LeaseHolder("node1", "life1"), started: true, now);
-        await LeasedRunAsync("run_old_claimed", new Workers.LeaseHolder("node1", "life1"), started: false, now);
-        await LeasedRunAsync("run_other_node", new Workers.LeaseHolder("node2", "life1"), started: true, now);
-        await LeasedRunAsync("run_prefix_node", new Workers.LeaseHolder("node10", "life1"), started: true, now);
-        await LeasedRunAsync("run_this_life", current, started: true, now);
+        await LeasedRunAsync("run_old_started", new Workers.LeaseHolder("node1", "life1"), now);
+        await LeasedRunAsync("run_other_node", new Workers.LeaseHolder("node2", "life1"), now);
+        await LeasedRunAsync("run_prefix_node", new Workers.LeaseHolder("node10", "life1"), now);
+        await LeasedRunAsync("run_this_life", current, now);
 
         var recovered = await Stores.Runs.RecoverPreviousLivesAsync(current, CancellationToken.None);
         Assert.Equal(["run_old_started"], recovered.Select(r => r.Id));
         Assert.Equal(RunStatus.InProgress, recovered[0].Status);
-        // The claimed-but-never-started run is free at once, long before its hour-long lease would lapse.
-        Assert.Equal("run_old_claimed", (await Stores.Runs.ClaimNextAsync("node3/life1", now, TimeSpan.FromHours(1), CancellationToken.None))?.Id);
         // The other leases are untouched: this life still holds its run, and node2's lease still names node2.
         Assert.Equal(RunStatus.InProgress, await Stores.Runs.RenewLeaseAsync("run_this_life", current.Value, now.AddHours(1), CancellationToken.None));
         Assert.Equal(RunStatus.InProgress, await Stores.Runs.RenewLeaseAsync("run_other_node", "node2/life1", now.AddHours(1), CancellationToken.None));
