@@ -14,9 +14,12 @@ namespace Threadloom.Storage.Postgres;
 /// (inserts, upserts) with the next statement that is read, or with the end of the unit, in one
 /// <see cref="NpgsqlBatch"/>. A unit that reads no result (a thread and its messages; a step and its message) is one
 /// batch and no explicit transaction: PostgreSQL runs the statements of one batch (one Sync) in one implicit
-/// transaction, so they land together or not at all. A unit that reads one (a run's conditional update) begins a
-/// transaction, whose <c>BEGIN</c> rides on its first batch. A failure of a deferred statement surfaces from
-/// <see cref="ExecuteAsync"/>, as before, with nothing written.
+/// transaction, so they land together or not at all. A run's conditional write is deferred too when its caller needs no
+/// answer before the unit ends (<see cref="IStoreWriter.UpdateRunOrAbandonAsync"/>): it is guarded in SQL so that
+/// touching no row raises (migration 0008) and rolls the batch back, which the writer reports as
+/// <see cref="RunStatusChangedException"/>. So a run's transition with its steps and messages is one round trip. A unit
+/// that reads a result mid-way begins a transaction, whose <c>BEGIN</c> rides on its first batch. A failure of a
+/// deferred statement surfaces from <see cref="ExecuteAsync"/>, as before, with nothing written.
 /// </remarks>
 public sealed class PostgresUnitOfWork(PostgresDatabase database) : IUnitOfWork
 {
@@ -47,13 +50,65 @@ internal sealed class PostgresStoreWriter(NpgsqlConnection connection) : IStoreW
             message.Id, message.ProjectId, message.ThreadId, new NpgsqlParameter<string?> { TypedValue = message.RunId, NpgsqlDbType = NpgsqlTypes.NpgsqlDbType.Text },
             JsonSerializer.Serialize(message, DomainJson.Default.ThreadMessage));
 
+    private const string UpdateMessageSql = "UPDATE messages SET data = $3 WHERE project_id = $1 AND id = $2";
+
     public async Task<bool> UpdateMessageAsync(ThreadMessage message, CancellationToken cancellationToken) =>
-        await ExecuteAsync("UPDATE messages SET data = $3 WHERE project_id = $1 AND id = $2", cancellationToken,
-            message.ProjectId, message.Id, JsonSerializer.Serialize(message, DomainJson.Default.ThreadMessage)) == 1;
+        await ExecuteAsync(UpdateMessageSql, cancellationToken, message.ProjectId, message.Id, JsonSerializer.Serialize(message, DomainJson.Default.ThreadMessage)) == 1;
+
+    public Task WriteMessageAsync(ThreadMessage message, CancellationToken cancellationToken) =>
+        Defer(UpdateMessageSql, message.ProjectId, message.Id, JsonSerializer.Serialize(message, DomainJson.Default.ThreadMessage));
 
     public Task UpsertStepAsync(RunStep step, CancellationToken cancellationToken) =>
         Defer("INSERT INTO run_steps (id, project_id, thread_id, run_id, data) VALUES ($1, $2, $3, $4, $5) ON CONFLICT (id) DO UPDATE SET data = excluded.data",
             step.Id, step.ProjectId, step.ThreadId, step.RunId, JsonSerializer.Serialize(step, DomainJson.Default.RunStep));
+
+    /// <summary>The SQLSTATE that <c>threadloom_require_rows</c> raises (migration 0008): an abandoned unit.</summary>
+    internal const string AbandonedSqlState = "TL001";
+
+    private const string InsertRunSql =
+        "INSERT INTO runs (id, project_id, thread_id, status, expires_at, data) VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT DO NOTHING";
+
+    private const string UpdateOwnedRunSql = "UPDATE runs SET status = $1, expires_at = $2, data = $3 WHERE id = $4 AND status = $5";
+
+    private const string UpdateReleasedRunSql =
+        "UPDATE runs SET status = $1, expires_at = $2, data = $3, locked_by = NULL, locked_until = NULL WHERE id = $4 AND status = $5";
+
+    /// <summary>The ids of the runs whose guarded write is deferred, in batch order: an abandoned batch names its run.</summary>
+    private readonly List<string> _guarded = [];
+
+    public Task InsertRunOrAbandonAsync(Run run, CancellationToken cancellationToken) =>
+        DeferGuarded(run.Id, InsertRunSql, InsertRunParameters(run));
+
+    public Task UpdateRunOrAbandonAsync(Run run, RunStatus expectedStatus, CancellationToken cancellationToken) =>
+        DeferGuarded(run.Id, UpdateRunStatement(run), UpdateRunParameters(run, expectedStatus));
+
+    /// <summary>
+    /// Defers a write that must touch exactly one row, wrapped so that touching none raises <see cref="AbandonedSqlState"/>
+    /// and so rolls back the whole batch (PostgreSQL runs a batch in one transaction, implicit or not).
+    /// </summary>
+    private Task DeferGuarded(string runId, string sql, object?[] parameters)
+    {
+        _guarded.Add(runId);
+        return Defer($"WITH w AS ({sql} RETURNING 1) SELECT threadloom_require_rows(count(*)) FROM w", parameters);
+    }
+
+    private static object?[] InsertRunParameters(Run run) =>
+    [
+        run.Id, run.ProjectId, run.ThreadId, RunTransitions.WireName(run.Status),
+        new NpgsqlParameter<long?> { TypedValue = run.ExpiresAt?.ToUnixTimeMilliseconds(), NpgsqlDbType = NpgsqlTypes.NpgsqlDbType.Bigint },
+        JsonSerializer.Serialize(run, DomainJson.Default.Run),
+    ];
+
+    private static string UpdateRunStatement(Run run) =>
+        // Leaving in_progress/cancelling releases the lease.
+        run.Status is RunStatus.InProgress or RunStatus.Cancelling ? UpdateOwnedRunSql : UpdateReleasedRunSql;
+
+    private static object?[] UpdateRunParameters(Run run, RunStatus expectedStatus) =>
+    [
+        RunTransitions.WireName(run.Status),
+        new NpgsqlParameter<long?> { TypedValue = run.ExpiresAt?.ToUnixTimeMilliseconds(), NpgsqlDbType = NpgsqlTypes.NpgsqlDbType.Bigint },
+        JsonSerializer.Serialize(run, DomainJson.Default.Run), run.Id, RunTransitions.WireName(expectedStatus),
+    ];
 
     public async Task<string?> TryInsertRunAsync(Run run, CancellationToken cancellationToken)
     {
@@ -61,11 +116,7 @@ internal sealed class PostgresStoreWriter(NpgsqlConnection connection) : IStoreW
         // transaction, then does nothing. DO NOTHING has no target so the partial index needs no predicate here.
         while (true)
         {
-            var inserted = await ExecuteAsync(
-                "INSERT INTO runs (id, project_id, thread_id, status, expires_at, data) VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT DO NOTHING", cancellationToken,
-                run.Id, run.ProjectId, run.ThreadId, RunTransitions.WireName(run.Status),
-                new NpgsqlParameter<long?> { TypedValue = run.ExpiresAt?.ToUnixTimeMilliseconds(), NpgsqlDbType = NpgsqlTypes.NpgsqlDbType.Bigint },
-                JsonSerializer.Serialize(run, DomainJson.Default.Run));
+            var inserted = await ExecuteAsync(InsertRunSql, cancellationToken, InsertRunParameters(run));
             if (inserted == 1)
             {
                 return null;
@@ -78,17 +129,8 @@ internal sealed class PostgresStoreWriter(NpgsqlConnection connection) : IStoreW
         }
     }
 
-    public async Task<bool> UpdateRunAsync(Run run, RunStatus expectedStatus, CancellationToken cancellationToken)
-    {
-        var owned = run.Status is RunStatus.InProgress or RunStatus.Cancelling;
-        var sql = "UPDATE runs SET status = $1, expires_at = $2, data = $3" +
-                  (owned ? "" : ", locked_by = NULL, locked_until = NULL") +
-                  " WHERE id = $4 AND status = $5";
-        return await ExecuteAsync(sql, cancellationToken,
-            RunTransitions.WireName(run.Status),
-            new NpgsqlParameter<long?> { TypedValue = run.ExpiresAt?.ToUnixTimeMilliseconds(), NpgsqlDbType = NpgsqlTypes.NpgsqlDbType.Bigint },
-            JsonSerializer.Serialize(run, DomainJson.Default.Run), run.Id, RunTransitions.WireName(expectedStatus)) == 1;
-    }
+    public async Task<bool> UpdateRunAsync(Run run, RunStatus expectedStatus, CancellationToken cancellationToken) =>
+        await ExecuteAsync(UpdateRunStatement(run), cancellationToken, UpdateRunParameters(run, expectedStatus)) == 1;
 
     /// <summary>Sends what is deferred and commits: one batch in an implicit transaction when nothing was read.</summary>
     public async Task CommitAsync(CancellationToken cancellationToken)
@@ -140,7 +182,17 @@ internal sealed class PostgresStoreWriter(NpgsqlConnection connection) : IStoreW
             batch.BatchCommands.Add(command);
         }
         _deferred.Clear();
-        await batch.ExecuteNonQueryAsync(cancellationToken);
+        var guarded = _guarded.ToList();
+        _guarded.Clear();
+        try
+        {
+            await batch.ExecuteNonQueryAsync(cancellationToken);
+        }
+        catch (PostgresException e) when (e.SqlState == AbandonedSqlState)
+        {
+            // Which guard fired is not told; any of them abandons the unit, and a unit guards one run.
+            throw new RunStatusChangedException(guarded.FirstOrDefault() ?? "");
+        }
         return batch.BatchCommands[^1].RecordsAffected;
     }
 }
@@ -154,7 +206,7 @@ public sealed class PostgresRunStore(PostgresDatabase database, IUnitOfWork unit
     private readonly PgDocumentTable<Run> _table = new(database, "runs", DomainJson.Default.Run);
 
     public Task<string?> TryCreateAsync(Run run, IReadOnlyList<ThreadMessage> additionalMessages, CancellationToken cancellationToken) =>
-        unitOfWork.CreateRunAsync(run, additionalMessages, cancellationToken);
+        unitOfWork.CreateRunAsync(run, additionalMessages, async ct => (await FindActiveAsync(run.ProjectId, run.ThreadId, ct))?.Id, cancellationToken);
 
     public Task<Run?> FindAsync(string projectId, string threadId, string id, CancellationToken cancellationToken) =>
         _table.FindAsync(projectId, id, "AND thread_id = $3", cancellationToken, threadId);

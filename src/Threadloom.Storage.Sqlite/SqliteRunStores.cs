@@ -17,7 +17,7 @@ public sealed class SqliteRunStore(SqliteDatabase database) : IRunStore
     private readonly SqliteUnitOfWork _unitOfWork = new(database);
 
     public Task<string?> TryCreateAsync(Run run, IReadOnlyList<ThreadMessage> additionalMessages, CancellationToken cancellationToken) =>
-        _unitOfWork.CreateRunAsync(run, additionalMessages, cancellationToken);
+        _unitOfWork.CreateRunAsync(run, additionalMessages, async ct => (await FindActiveAsync(run.ProjectId, run.ThreadId, ct))?.Id, cancellationToken);
 
     public Task<Run?> FindAsync(string projectId, string threadId, string id, CancellationToken cancellationToken) =>
         _table.FindAsync(projectId, id, "AND thread_id = $t", cancellationToken, ("$t", threadId));

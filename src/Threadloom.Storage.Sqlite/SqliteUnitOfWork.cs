@@ -32,6 +32,8 @@ internal sealed class SqliteStoreWriter(SqliteConnection connection, SqliteTrans
         await connection.ExecuteAsync("UPDATE messages SET data = $d WHERE id = $id AND project_id = $p", transaction, cancellationToken,
             ("$d", JsonSerializer.Serialize(message, DomainJson.Default.ThreadMessage)), ("$id", message.Id), ("$p", message.ProjectId)) == 1;
 
+    public async Task WriteMessageAsync(ThreadMessage message, CancellationToken cancellationToken) => await UpdateMessageAsync(message, cancellationToken);
+
     public async Task UpsertStepAsync(RunStep step, CancellationToken cancellationToken) =>
         await connection.ExecuteAsync(
             "INSERT INTO run_steps (id, project_id, thread_id, run_id, data) VALUES ($id, $p, $t, $r, $d) ON CONFLICT(id) DO UPDATE SET data = excluded.data",
@@ -62,5 +64,21 @@ internal sealed class SqliteStoreWriter(SqliteConnection connection, SqliteTrans
         return await connection.ExecuteAsync(sql, transaction, cancellationToken,
             ("$s", RunTransitions.WireName(run.Status)), ("$e", run.ExpiresAt?.ToUnixTimeMilliseconds()), ("$d", JsonSerializer.Serialize(run, DomainJson.Default.Run)),
             ("$id", run.Id), ("$expected", RunTransitions.WireName(expectedStatus))) == 1;
+    }
+
+    public async Task UpdateRunOrAbandonAsync(Run run, RunStatus expectedStatus, CancellationToken cancellationToken)
+    {
+        if (!await UpdateRunAsync(run, expectedStatus, cancellationToken))
+        {
+            throw new RunStatusChangedException(run.Id);
+        }
+    }
+
+    public async Task InsertRunOrAbandonAsync(Run run, CancellationToken cancellationToken)
+    {
+        if (await TryInsertRunAsync(run, cancellationToken) is not null)
+        {
+            throw new RunStatusChangedException(run.Id);
+        }
     }
 }

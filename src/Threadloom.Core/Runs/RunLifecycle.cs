@@ -123,23 +123,28 @@ public sealed class RunLifecycle(IRunStore runs, IRunStepStore steps, IMessageSt
         {
             throw new ArgumentException("The adjustment of a transition may not change the run's id or status.", nameof(adjust));
         }
-        var written = await unitOfWork.ExecuteAsync(async (writer, ct) =>
+        try
         {
-            if (!await writer.UpdateRunAsync(next, current.Status, ct))
+            // Nothing is read back before the unit ends, so a provider can send it as one round trip.
+            await unitOfWork.ExecuteAsync(async (writer, ct) =>
             {
-                return false;
-            }
-            foreach (var step in stepsToWrite)
-            {
-                await writer.UpsertStepAsync(step, ct);
-            }
-            foreach (var message in messagesToWrite)
-            {
-                await writer.UpdateMessageAsync(message, ct);
-            }
-            return true;
-        }, cancellationToken);
-        return written ? next : null;
+                await writer.UpdateRunOrAbandonAsync(next, current.Status, ct);
+                foreach (var step in stepsToWrite)
+                {
+                    await writer.UpsertStepAsync(step, ct);
+                }
+                foreach (var message in messagesToWrite)
+                {
+                    await writer.WriteMessageAsync(message, ct);
+                }
+                return true;
+            }, cancellationToken);
+            return next;
+        }
+        catch (RunStatusChangedException)
+        {
+            return null;
+        }
     }
 
     /// <summary>
@@ -212,7 +217,7 @@ public sealed class RunLifecycle(IRunStore runs, IRunStepStore steps, IMessageSt
     {
         await unitOfWork.ExecuteAsync(async (writer, ct) =>
         {
-            await writer.UpdateMessageAsync(message, ct);
+            await writer.WriteMessageAsync(message, ct);
             await writer.UpsertStepAsync(step, ct);
             return true;
         }, cancellationToken);

@@ -29,6 +29,12 @@ public interface IStoreWriter
     /// <summary>Replaces the message's document; false when it does not exist.</summary>
     Task<bool> UpdateMessageAsync(ThreadMessage message, CancellationToken cancellationToken);
 
+    /// <summary>
+    /// Replaces the message's document if it exists, without saying whether it did, so a provider may send it with the
+    /// unit's other writes (<see cref="UpdateMessageAsync"/> for the answer).
+    /// </summary>
+    Task WriteMessageAsync(ThreadMessage message, CancellationToken cancellationToken);
+
     /// <summary>Inserts the step, or replaces its document when it exists.</summary>
     Task UpsertStepAsync(RunStep step, CancellationToken cancellationToken);
 
@@ -44,25 +50,66 @@ public interface IStoreWriter
     /// <c>in_progress</c>/<c>cancelling</c> releases the lease. False, writing nothing, when the status changed.
     /// </summary>
     Task<bool> UpdateRunAsync(Run run, RunStatus expectedStatus, CancellationToken cancellationToken);
+
+    /// <summary>
+    /// Writes the run only if its stored status is still <paramref name="expectedStatus"/> (as
+    /// <see cref="UpdateRunAsync"/>); otherwise the whole unit is abandoned: nothing of it is written, and
+    /// <see cref="IUnitOfWork.ExecuteAsync{T}"/> throws <see cref="RunStatusChangedException"/>. The outcome is known only
+    /// when the unit ends, so a provider may send the check with the unit's other writes in one round trip.
+    /// </summary>
+    Task UpdateRunOrAbandonAsync(Run run, RunStatus expectedStatus, CancellationToken cancellationToken);
+
+    /// <summary>
+    /// Inserts the run (as <see cref="TryInsertRunAsync"/>) unless its thread already has an active run; then the whole
+    /// unit is abandoned with <see cref="RunStatusChangedException"/>, and the caller asks which run it was.
+    /// </summary>
+    Task InsertRunOrAbandonAsync(Run run, CancellationToken cancellationToken);
+}
+
+/// <summary>
+/// A unit of work was abandoned because a run was not as it expected (<see cref="IStoreWriter.UpdateRunOrAbandonAsync"/>,
+/// <see cref="IStoreWriter.InsertRunOrAbandonAsync"/>): nothing of the unit was written.
+/// </summary>
+public sealed class RunStatusChangedException(string runId) : Exception($"Run '{runId}' is not in the status the write expected; nothing was written.")
+{
+    public string RunId { get; } = runId;
 }
 
 /// <summary>The cross-store writes every provider makes the same way, over its <see cref="IUnitOfWork"/>.</summary>
 public static class UnitOfWorkWrites
 {
-    /// <summary><see cref="IRunStore.TryCreateAsync"/>: the run first (the index decides), then its messages.</summary>
-    public static Task<string?> CreateRunAsync(this IUnitOfWork unitOfWork, Run run, IReadOnlyList<ThreadMessage> additionalMessages, CancellationToken cancellationToken) =>
-        unitOfWork.ExecuteAsync(async (writer, ct) =>
+    /// <summary>
+    /// <see cref="IRunStore.TryCreateAsync"/>: the run (the index decides) and its messages in one unit, which a conflict
+    /// abandons; then <paramref name="findActive"/> names the thread's active run. If that run ended meanwhile, the
+    /// create is tried again.
+    /// </summary>
+    public static async Task<string?> CreateRunAsync(this IUnitOfWork unitOfWork, Run run, IReadOnlyList<ThreadMessage> additionalMessages,
+        Func<CancellationToken, Task<string?>> findActive, CancellationToken cancellationToken)
+    {
+        while (true)
         {
-            if (await writer.TryInsertRunAsync(run, ct) is { } active)
+            try
             {
-                return active;
+                await unitOfWork.ExecuteAsync(async (writer, ct) =>
+                {
+                    await writer.InsertRunOrAbandonAsync(run, ct);
+                    foreach (var message in additionalMessages)
+                    {
+                        await writer.InsertMessageAsync(message, ct);
+                    }
+                    return true;
+                }, cancellationToken);
+                return null;
             }
-            foreach (var message in additionalMessages)
+            catch (RunStatusChangedException)
             {
-                await writer.InsertMessageAsync(message, ct);
+                if (await findActive(cancellationToken) is { } active)
+                {
+                    return active;
+                }
             }
-            return (string?)null;
-        }, cancellationToken);
+        }
+    }
 
     /// <summary><see cref="IRunStore.UpdateAsync"/>: the run (if its status is as expected), then its steps.</summary>
     public static Task<bool> UpdateRunAsync(this IUnitOfWork unitOfWork, Run run, RunStatus expectedStatus, IReadOnlyList<RunStep>? steps, CancellationToken cancellationToken) =>

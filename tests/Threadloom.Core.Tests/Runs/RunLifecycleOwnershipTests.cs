@@ -17,7 +17,8 @@ public sealed class RunLifecycleOwnershipTests
     [
         .. Methods(typeof(IRunStore), nameof(IRunStore.UpdateAsync), nameof(IRunStore.TryCreateAsync), nameof(IRunStore.ClaimAsync)),
         .. Methods(typeof(IRunStepStore), nameof(IRunStepStore.CreateAsync), nameof(IRunStepStore.UpdateAsync)),
-        .. Methods(typeof(IStoreWriter), nameof(IStoreWriter.UpdateRunAsync), nameof(IStoreWriter.TryInsertRunAsync), nameof(IStoreWriter.UpsertStepAsync)),
+        .. Methods(typeof(IStoreWriter), nameof(IStoreWriter.UpdateRunAsync), nameof(IStoreWriter.TryInsertRunAsync), nameof(IStoreWriter.UpsertStepAsync),
+            nameof(IStoreWriter.UpdateRunOrAbandonAsync), nameof(IStoreWriter.InsertRunOrAbandonAsync)),
         .. Methods(typeof(UnitOfWorkWrites), nameof(UnitOfWorkWrites.UpdateRunAsync), nameof(UnitOfWorkWrites.CreateRunAsync)),
         .. Methods(typeof(IRunEventBus), nameof(IRunEventBus.Publish)),
     ]);
@@ -48,7 +49,7 @@ public sealed class RunLifecycleOwnershipTests
         var seen = Keys(CallsIn(typeof(RunLifecycle).Assembly).Where(c => c.Caller == typeof(RunLifecycle)).Select(c => c.Callee));
         Assert.Superset(Keys(
             [
-                typeof(IStoreWriter).GetMethod(nameof(IStoreWriter.UpdateRunAsync))!,
+                typeof(IStoreWriter).GetMethod(nameof(IStoreWriter.UpdateRunOrAbandonAsync))!,
                 typeof(IRunEventBus).GetMethod(nameof(IRunEventBus.Publish))!,
                 typeof(IRunStore).GetMethod(nameof(IRunStore.TryCreateAsync))!,
                 typeof(IRunStore).GetMethod(nameof(IRunStore.ClaimAsync))!,

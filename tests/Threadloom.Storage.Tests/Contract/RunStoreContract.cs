@@ -89,6 +89,50 @@ public abstract class RunStoreContract<TProvider> : ContractTests<TProvider> whe
     }
 
     [SkippableFact]
+    public async Task UnitOfWork_GuardedRunWrites_AbandonTheWholeUnit_WhenTheRunIsNotAsExpected()
+    {
+        // The lifecycle's units read nothing back, so PostgreSQL sends each as one batch: the guard must still decide.
+        var thread = await NewThreadAsync("thread_g");
+        var message = NewMessage("msg_g", thread, "run_g") with { Status = MessageStatus.InProgress };
+        Assert.Null(await Stores.Runs.TryCreateAsync(NewRun("run_g", thread), [message], CancellationToken.None));
+        var run = (await Stores.Runs.FindByIdAsync("run_g", CancellationToken.None))!;
+
+        var stale = await Assert.ThrowsAsync<RunStatusChangedException>(() => Stores.UnitOfWork.ExecuteAsync(async (w, ct) =>
+        {
+            await w.UpsertStepAsync(NewStep("step_g1", "run_g", thread), ct);
+            await w.UpdateRunOrAbandonAsync(run with { Status = RunStatus.Completed }, RunStatus.InProgress, ct);
+            await w.WriteMessageAsync(message with { Status = MessageStatus.Completed }, ct);
+            return true;
+        }, CancellationToken.None));
+        Assert.Equal("run_g", stale.RunId);
+        Assert.Equal(RunStatus.Queued, (await Stores.Runs.FindByIdAsync("run_g", CancellationToken.None))!.Status);
+        Assert.Empty(await Stores.Steps.ListAllAsync("run_g", CancellationToken.None));
+        Assert.Equal(MessageStatus.InProgress, (await Stores.Messages.FindAsync("p1", thread, "msg_g", CancellationToken.None))!.Status);
+
+        await Stores.UnitOfWork.ExecuteAsync(async (w, ct) =>
+        {
+            await w.UpdateRunOrAbandonAsync(run with { Status = RunStatus.Cancelled }, RunStatus.Queued, ct);
+            await w.UpsertStepAsync(NewStep("step_g1", "run_g", thread, RunStepStatus.Cancelled), ct);
+            await w.WriteMessageAsync(message with { Status = MessageStatus.Incomplete }, ct);
+            return true;
+        }, CancellationToken.None);
+        Assert.Equal(RunStatus.Cancelled, (await Stores.Runs.FindByIdAsync("run_g", CancellationToken.None))!.Status);
+        Assert.Equal(RunStepStatus.Cancelled, Assert.Single(await Stores.Steps.ListAllAsync("run_g", CancellationToken.None)).Status);
+        Assert.Equal(MessageStatus.Incomplete, (await Stores.Messages.FindAsync("p1", thread, "msg_g", CancellationToken.None))!.Status);
+
+        // An insert against the thread's active run abandons its messages with it.
+        Assert.Null(await Stores.Runs.TryCreateAsync(NewRun("run_g2", thread), [], CancellationToken.None));
+        await Assert.ThrowsAsync<RunStatusChangedException>(() => Stores.UnitOfWork.ExecuteAsync(async (w, ct) =>
+        {
+            await w.InsertRunOrAbandonAsync(NewRun("run_g3", thread), ct);
+            await w.InsertMessageAsync(NewMessage("msg_g3", thread, "run_g3"), ct);
+            return true;
+        }, CancellationToken.None));
+        Assert.Null(await Stores.Runs.FindByIdAsync("run_g3", CancellationToken.None));
+        Assert.Null(await Stores.Messages.FindAsync("p1", thread, "msg_g3", CancellationToken.None));
+    }
+
+    [SkippableFact]
     public async Task Claim_ConcurrentWorkers_EachRunClaimedOnce()
     {
         for (var i = 0; i < 12; i++)
