@@ -81,12 +81,12 @@ public static class UnitOfWorkWrites
     /// <summary>
     /// <see cref="IRunStore.TryCreateAsync"/>: the run (the index decides) and its messages in one unit, which a conflict
     /// abandons; then <paramref name="findActive"/> names the thread's active run. If that run ended meanwhile, the
-    /// create is tried again.
+    /// create is tried again, a few times (a conflict with no active run behind it, such as a duplicate id, throws).
     /// </summary>
     public static async Task<string?> CreateRunAsync(this IUnitOfWork unitOfWork, Run run, IReadOnlyList<ThreadMessage> additionalMessages,
         Func<CancellationToken, Task<string?>> findActive, CancellationToken cancellationToken)
     {
-        while (true)
+        for (var attempt = 0; attempt < 5; attempt++)
         {
             try
             {
@@ -109,6 +109,7 @@ public static class UnitOfWorkWrites
                 }
             }
         }
+        throw new InvalidOperationException($"Run '{run.Id}' could not be inserted: it conflicts with a row that is not the thread's active run.");
     }
 
     /// <summary><see cref="IRunStore.UpdateAsync"/>: the run (if its status is as expected), then its steps.</summary>
