@@ -23,7 +23,6 @@ namespace Threadloom.Storage.Sqlite;
 public sealed class SqliteChunkIndex(SqliteDatabase database, IOptions<SqliteChunkIndexOptions>? options = null) : IChunkIndex
 {
     private readonly long _cacheBudget = (options?.Value ?? new SqliteChunkIndexOptions()).VectorCacheMegabytes * 1024L * 1024;
-    private readonly int _prefilterMinRows = (options?.Value ?? new SqliteChunkIndexOptions()).VectorPrefilterMinRows;
     private long _cacheBytes;
     private long _cacheClock;
 
@@ -506,7 +505,7 @@ public sealed class SqliteChunkIndex(SqliteDatabase database, IOptions<SqliteChu
             }
         }
         var attributes = files.Select(f => f.Attributes).ToArray();
-        return new StoreVectors(projectId, new VectorMatrix(dimensions, [.. ids], [.. fileOfRow], [.. matrix], _prefilterMinRows), attributes);
+        return new StoreVectors(projectId, new VectorMatrix(dimensions, [.. ids], [.. fileOfRow], [.. matrix]), attributes);
     }
 
     private void Invalidate(string vectorStoreId)

@@ -14,12 +14,4 @@ public sealed class SqliteChunkIndexOptions
     /// </summary>
     [Range(1, int.MaxValue)]
     public int VectorCacheMegabytes { get; set; } = 2048;
-
-    /// <summary>
-    /// Rows from which a store's vector search starts with a 1-bit pass (sign bits, 48 bytes per 384-dimension row,
-    /// held beside the int8 copy) that picks the rows the int8 scan reads; scores stay exact, only recall can change.
-    /// Default 20,000; 0 on every store, <see cref="int.MaxValue"/> never.
-    /// </summary>
-    [Range(0, int.MaxValue)]
-    public int VectorPrefilterMinRows { get; set; } = 20_000;
 }

@@ -31,8 +31,7 @@ internal static class LatencyBenchmark
     private const int MaxResults = 30;
     private const int ManChunks = 2_600;
 
-    private sealed record LatencyStore(string Name, string File, int Chunks, Func<IEnumerable<(string File, List<string> Texts)>> Texts,
-        int PrefilterMinRows = VectorMatrix.DefaultPrefilterMinRows);
+    private sealed record LatencyStore(string Name, string File, int Chunks, Func<IEnumerable<(string File, List<string> Texts)>> Texts);
 
     private sealed class Measured(LatencyStore store, SqliteDatabase database, SqliteChunkIndex index, HybridFileSearch indexPath, MiniLmEmbeddingGenerator model,
         MiniLmEmbeddingGenerator queueModel)
@@ -71,13 +70,6 @@ internal static class LatencyBenchmark
             new("3,000 chunks", "distinct-3000.db", 3_000, () => FileSearchBenchmark.DistinctSourceChunks(chunker)),
             new("100,000 chunks", "distinct-100000.db", 100_000, () => FileSearchBenchmark.DistinctSourceChunks(chunker)),
         ];
-        // --prefilter-compare: the 100,000-chunk store once more without the 1-bit prefilter (same file, its own
-        // index), searched in the same turns, so before and after share the load of every moment.
-        var compare = args.Contains("--prefilter-compare");
-        if (compare)
-        {
-            stores = [.. stores, stores[2] with { Name = "100,000 chunks, no prefilter (before)", PrefilterMinRows = int.MaxValue }];
-        }
         var loadBefore = RetrievalBenchmark.Load();
         using var recorder = new PhaseRecorder();
         var measured = new List<Measured>();
@@ -88,7 +80,7 @@ internal static class LatencyBenchmark
             {
                 var database = new SqliteDatabase(Path.Combine(dir, store.File));
                 await new SqliteMigrator(database).MigrateAsync(ct);
-                var index = new SqliteChunkIndex(database, Microsoft.Extensions.Options.Options.Create(new SqliteChunkIndexOptions { VectorPrefilterMinRows = store.PrefilterMinRows }));
+                var index = new SqliteChunkIndex(database);
                 await EnsureStoreAsync(index, store, realVectors, ct);
                 await WarmFileAsync(Path.Combine(dir, store.File), ct);
                 var m = new Measured(store, database, index, new HybridFileSearch(index, new FileSearchBenchmark.PrecomputedEmbeddings(queryVectors, StoreModel)),
@@ -105,9 +97,9 @@ internal static class LatencyBenchmark
             // The index path: every question twice, hybrid; keyword and vector lists on their own once.
             for (var round = 0; round < 2; round++)
             {
-                foreach (var (q, i) in questions.Select((q, i) => (q, i)))
+                foreach (var q in questions)
                 {
-                    foreach (var m in InTurn(measured, i, compare))
+                    foreach (var m in measured)
                     {
                         recorder.Take();
                         m.Hybrid.Add(await TimeAsync(() => m.IndexPath.SearchAsync(new FileSearchQuery(Project, [Store], [q], MaxResults), ct)));
@@ -124,9 +116,9 @@ internal static class LatencyBenchmark
             // The real path: first a model pass per question (each store has its own generator), then the cached vectors.
             foreach (var cold in (bool[])[true, false])
             {
-                foreach (var (q, i) in questions.Select((q, i) => (q, i)))
+                foreach (var q in questions)
                 {
-                    foreach (var m in InTurn(measured, i, compare))
+                    foreach (var m in measured)
                     {
                         recorder.Take();
                         var t = await TimeAsync(() => m.RealPath.SearchAsync(new FileSearchQuery(Project, [Store], [q], MaxResults), ct));
@@ -143,12 +135,7 @@ internal static class LatencyBenchmark
                 }
                 Console.Error.WriteLine($"latency: real path ({(cold ? "model pass" : "query cache")}) done (load {RetrievalBenchmark.Load()})");
             }
-            if (compare)
-            {
-                underIngestion = await PrefilterRecallAsync(measured[2], measured[3], questions, queryVectors, ct)
-                    + await RealVectorRecallAsync(measured[0], questions, queryVectors, ct);
-            }
-            underIngestion += await UnderIngestionAsync(measured[1], questions.Take(40).ToList(), ct);
+            underIngestion = await UnderIngestionAsync(measured[1], questions.Take(40).ToList(), ct);
         }
         finally
         {
@@ -163,81 +150,6 @@ internal static class LatencyBenchmark
         var runtimes = await EmbeddingRuntimesAsync(questions, ct);
         var loadAfter = RetrievalBenchmark.Load();
         return Report(measured, questions.Count, loadBefore, loadAfter) + underIngestion + runtimes;
-    }
-
-    /// <summary>
-    /// The stores in their turn for question <paramref name="i"/>: with the prefilter comparison the two 100,000-chunk
-    /// entries swap places every other question, since the second to search the same file finds its pages and the
-    /// CPU caches warmer (the first run, without the swap, favoured whichever came second).
-    /// </summary>
-    private static List<Measured> InTurn(List<Measured> measured, int i, bool compare) =>
-        compare && i % 2 == 1 ? [.. measured[..2], measured[3], measured[2]] : measured;
-
-    /// <summary>
-    /// What the 1-bit prefilter changes in what the 100,000-chunk store returns: the vector list's top
-    /// <see cref="HybridFileSearch.CandidateDepth"/> and the hybrid top <see cref="MaxResults"/>, against the same store
-    /// scanned in full. Its vectors are perturbed copies of 300 real ones, so this is only half the evidence.
-    /// </summary>
-    private static async Task<string> PrefilterRecallAsync(Measured after, Measured before, List<string> questions,
-        ConcurrentDictionary<string, ReadOnlyMemory<float>> queryVectors, CancellationToken ct)
-    {
-        double vectorRecall = 0, hybridRecall = 0, scoreDrift = 0;
-        var sameHybrid = 0;
-        foreach (var q in questions)
-        {
-            var full = await before.Index.VectorSearchAsync(Project, Store, queryVectors[q], HybridFileSearch.CandidateDepth, null, ct);
-            var pre = await after.Index.VectorSearchAsync(Project, Store, queryVectors[q], HybridFileSearch.CandidateDepth, null, ct);
-            vectorRecall += full.Count == 0 ? 1 : (double)pre.Select(h => h.ChunkId).Intersect(full.Select(h => h.ChunkId)).Count() / full.Count;
-            var fullHybrid = await before.IndexPath.SearchAsync(new FileSearchQuery(Project, [Store], [q], MaxResults), ct);
-            var preHybrid = await after.IndexPath.SearchAsync(new FileSearchQuery(Project, [Store], [q], MaxResults), ct);
-            static string Key(FileSearchResult r) => r.FileId + "#" + r.ChunkIndex.ToString(CultureInfo.InvariantCulture);
-            hybridRecall += fullHybrid.Count == 0 ? 1 : (double)preHybrid.Select(Key).Intersect(fullHybrid.Select(Key)).Count() / fullHybrid.Count;
-            sameHybrid += preHybrid.Select(Key).SequenceEqual(fullHybrid.Select(Key)) ? 1 : 0;
-            scoreDrift = Math.Max(scoreDrift, preHybrid.Zip(fullHybrid).Select(p => Math.Abs(p.First.Score - p.Second.Score)).DefaultIfEmpty(0).Max());
-        }
-        var md = new StringBuilder();
-        md.AppendLine(CultureInfo.InvariantCulture,
-            $"1-bit prefilter on the 100,000-chunk store (keeps {VectorMatrix.PrefilterCandidatesFor(100_000, HybridFileSearch.CandidateDepth)} rows for the int8 pass), against the full int8 scan, {questions.Count} questions: vector list recall@{HybridFileSearch.CandidateDepth} {vectorRecall / questions.Count:F4}; hybrid top {MaxResults} overlap {hybridRecall / questions.Count:F4}, identical (same chunks, same order) for {sameHybrid} of {questions.Count}; largest score difference at one rank {scoreDrift:F4}.");
-        md.AppendLine();
-        return md.ToString();
-    }
-
-    /// <summary>
-    /// Recall of the 1-bit prefilter on real MiniLM vectors (the man-page store's): the prefilter forced on, keeping
-    /// a given number of rows, against the full int8 scan, for the vector list's top <see cref="HybridFileSearch.CandidateDepth"/>
-    /// and top 5. At 100,000 rows it keeps 6,250 for a top 50 (125 per result); the small store can only show the
-    /// harsher ratios.
-    /// </summary>
-    private static async Task<string> RealVectorRecallAsync(Measured man, List<string> questions,
-        ConcurrentDictionary<string, ReadOnlyMemory<float>> queryVectors, CancellationToken ct)
-    {
-        await using var connection = await man.Database.OpenAsync(ct);
-        var rows = await connection.QueryAsync("SELECT id, embedding FROM chunks WHERE vector_store_id = $vs AND project_id = $p ORDER BY id",
-            r => (Id: r.GetInt64(0), Vector: System.Runtime.InteropServices.MemoryMarshal.Cast<byte, float>((byte[])r.GetValue(1)).ToArray()), ct, ("$vs", Store), ("$p", Project));
-        var dimensions = rows[0].Vector.Length;
-        var matrix = new VectorMatrix(dimensions, [.. rows.Select(r => r.Id)], new int[rows.Count], [.. rows.SelectMany(r => r.Vector)], prefilterMinRows: 0);
-        var md = new StringBuilder();
-        md.AppendLine(CultureInfo.InvariantCulture, $"1-bit prefilter forced on over the {rows.Count} real MiniLM vectors of the man-page store, against the full int8 scan, {questions.Count} questions:");
-        md.AppendLine();
-        md.AppendLine("| rows kept by the 1-bit pass | share of the store | recall@50 | recall@5 | top 50 identical |");
-        md.AppendLine("|---|---|---|---|---|");
-        var k = HybridFileSearch.CandidateDepth;
-        foreach (var kept in new[] { 200, 300, 400, 800, 1600 })
-        {
-            double recall = 0, recall5 = 0;
-            var same = 0;
-            foreach (var q in questions)
-            {
-                var full = matrix.TopK(queryVectors[q].Span, k, null, 0);
-                var pre = matrix.TopK(queryVectors[q].Span, k, null, kept);
-                recall += (double)pre.Select(h => h.Id).Intersect(full.Select(h => h.Id)).Count() / full.Count;
-                recall5 += (double)pre.Take(5).Select(h => h.Id).Intersect(full.Take(5).Select(h => h.Id)).Count() / Math.Min(5, full.Count);
-                same += pre.SequenceEqual(full) ? 1 : 0;
-            }
-            md.AppendLine(CultureInfo.InvariantCulture, $"| {kept} | {(double)kept / rows.Count:P1} | {recall / questions.Count:F4} | {recall5 / questions.Count:F4} | {same} of {questions.Count} |");
-        }
-        md.AppendLine();
-        return md.ToString();
     }
 
     /// <summary>
