@@ -85,10 +85,6 @@ public sealed class RunCancellations(TimeProvider time) : IRunCancellation
     private readonly Queue<(string RunId, DateTimeOffset At)> _earlyOrder = new();
     private readonly Lock _gate = new();
 
-    public RunCancellations() : this(TimeProvider.System)
-    {
-    }
-
     public IDisposable Register(string runId, CancellationTokenSource source)
     {
         bool cancelled;

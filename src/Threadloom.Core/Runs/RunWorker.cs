@@ -83,7 +83,7 @@ public sealed partial class RunWorker(
                     lastSweep.Restart();
                     await SweepAsync(loopToken);
                 }
-                // The claim itself is not cancelled: a claim committed by a cancelled call would hold a run unstarted.
+                // The claim itself is not cancelled: a claim committed by a cancelled call would leave a started run with no executor until its lease lapses.
                 await WorkSlots.FillAsync(slots, running, ClaimBatch,
                     max => lifecycle.ClaimAsync(_nodeId, max, _options.Lease, CancellationToken.None),
                     run =>
