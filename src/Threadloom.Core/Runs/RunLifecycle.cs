@@ -29,6 +29,14 @@ namespace Threadloom.Core.Runs;
 public sealed class RunLifecycle(IRunStore runs, IRunStepStore steps, IMessageStore messages, IUnitOfWork unitOfWork, IRunEventBus bus, TimeProvider time)
 {
     /// <summary>
+    /// Runs whose move to <c>queued</c> is written but maybe not yet announced. A claim can commit between that write
+    /// and its events (a worker woken by anything else, in the same group commit on SQLite), and since the claim also
+    /// starts the run, its <c>thread.run.in_progress</c> would come first; so the claim's announcement waits for
+    /// this one.
+    /// </summary>
+    private readonly System.Collections.Concurrent.ConcurrentDictionary<string, TaskCompletionSource> _queuing = new(StringComparer.Ordinal);
+
+    /// <summary>
     /// Persists a queued run with its additional messages and announces it (<c>thread.run.created</c>,
     /// <c>thread.run.queued</c>). Returns the id of the thread's active run instead, writing nothing, when there is one.
     /// </summary>
@@ -38,6 +46,7 @@ public sealed class RunLifecycle(IRunStore runs, IRunStepStore steps, IMessageSt
         {
             throw new ArgumentException($"A new run is queued, not '{RunTransitions.WireName(run.Status)}'.", nameof(run));
         }
+        using var queuing = BeginQueuing(run.Id);
         if (await runs.TryCreateAsync(run, additionalMessages, cancellationToken) is { } active)
         {
             return active;
@@ -57,9 +66,32 @@ public sealed class RunLifecycle(IRunStore runs, IRunStepStore steps, IMessageSt
         var claimed = await runs.ClaimAsync(nodeId, max, time.GetUtcNow(), lease, cancellationToken);
         foreach (var run in claimed)
         {
+            if (_queuing.TryGetValue(run.Run.Id, out var announced))
+            {
+                await announced.Task;
+            }
             bus.Publish(run.Run.Id, RunEvent.ForRun(run.Run));
         }
         return claimed;
+    }
+
+    /// <summary>Marks <paramref name="runId"/> as being queued until the returned handle is disposed (after its events are on the bus).</summary>
+    private Queuing BeginQueuing(string runId)
+    {
+        var done = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        return _queuing.TryAdd(runId, done) ? new Queuing(this, runId, done) : default;
+    }
+
+    private readonly struct Queuing(RunLifecycle owner, string runId, TaskCompletionSource done) : IDisposable
+    {
+        public void Dispose()
+        {
+            if (done is not null)
+            {
+                owner._queuing.TryRemove(runId, out _);
+                done.TrySetResult();
+            }
+        }
     }
 
     /// <summary>
@@ -75,6 +107,7 @@ public sealed class RunLifecycle(IRunStore runs, IRunStepStore steps, IMessageSt
     {
         IReadOnlyList<RunStep> stepsToWrite = changedSteps ?? [];
         IReadOnlyList<ThreadMessage> messagesToWrite = changedMessages ?? [];
+        using var queuing = to == RunStatus.Queued ? BeginQueuing(current.Id) : default;
         if (await WriteTransitionAsync(current, to, adjust, stepsToWrite, messagesToWrite, cancellationToken) is not { } next)
         {
             return null;

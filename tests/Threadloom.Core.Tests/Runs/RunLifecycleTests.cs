@@ -189,6 +189,47 @@ public sealed class RunLifecycleTests : IAsyncLifetime
             Enum.GetValues<MessageStatus>().Select(RunEventNames.ForMessage));
     }
 
+    [Fact]
+    public async Task Claim_OfARunWhoseQueuedEventsAreNotOutYet_AnnouncesItsStartAfterThem()
+    {
+        // A worker can claim a run the moment its row commits, before the creator's events are out; the claim starts
+        // the run, so its in_progress must still come after created and queued.
+        var gated = new GatedFlushBus(_bus);
+        var lifecycle = new RunLifecycle(_runs, _services.GetRequiredService<IRunStepStore>(), _services.GetRequiredService<IMessageStore>(),
+            _services.GetRequiredService<IUnitOfWork>(), gated, TimeProvider.System);
+        using var subscription = await _bus.SubscribeAsync("run_g", 0, CancellationToken.None);
+
+        var creating = lifecycle.CreateAsync(NewRun("run_g"), [], CancellationToken.None);
+        await gated.Flushing.Task;
+        var claiming = lifecycle.ClaimAsync("node-a", 1, TimeSpan.FromMinutes(1), CancellationToken.None);
+        await Task.WhenAny(claiming, Task.Delay(TimeSpan.FromMilliseconds(300)));
+        Assert.False(claiming.IsCompleted, "the claim announced its start before the creator's events were flushed");
+
+        gated.Release.TrySetResult();
+        Assert.Null(await creating);
+        Assert.Equal("run_g", Assert.Single(await claiming).Run.Id);
+        Assert.Equal([RunEventNames.RunCreated, "thread.run.queued", "thread.run.in_progress"], Drain(subscription).Select(e => e.Name));
+    }
+
+    /// <summary>The in-process bus, with flushes held until the test releases them.</summary>
+    private sealed class GatedFlushBus(IRunEventBus inner) : IRunEventBus
+    {
+        public TaskCompletionSource Flushing { get; } = new(TaskCreationOptions.RunContinuationsAsynchronously);
+        public TaskCompletionSource Release { get; } = new(TaskCreationOptions.RunContinuationsAsynchronously);
+
+        public void Publish(string runId, RunEvent runEvent) => inner.Publish(runId, runEvent);
+
+        public async Task FlushAsync(CancellationToken cancellationToken)
+        {
+            Flushing.TrySetResult();
+            await Release.Task;
+            await inner.FlushAsync(cancellationToken);
+        }
+
+        public Task<RunSubscription> SubscribeAsync(string runId, long? afterSequence, CancellationToken cancellationToken) =>
+            inner.SubscribeAsync(runId, afterSequence, cancellationToken);
+    }
+
     private async Task<Run> CreateAsync(string id)
     {
         var run = NewRun(id);
