@@ -64,6 +64,12 @@ public sealed partial class MiniLmEmbeddingGenerator : IEmbeddingGenerator<strin
     private readonly LinkedList<PendingWindow> _queue = new();
     private int _runners;
 
+    // Passes of the query lane running now, and whether Dispose has begun: the sessions are freed only once no pass
+    // runs on them (a pass on a freed session is a native crash, seen when a cancelled ingestion's runner was still
+    // in its pass as the generator was disposed).
+    private int _lanePasses;
+    private bool _disposed;
+
     // Query vectors: a search embeds one short question, often the same one again (a run's retries, the same tool
     // call in the next run). The model is deterministic, so a hit is exactly what the model would return.
     private readonly Lock _queryCacheLock = new();
@@ -260,7 +266,23 @@ public sealed partial class MiniLmEmbeddingGenerator : IEmbeddingGenerator<strin
             // queue is running.
             cancellationToken.ThrowIfCancellationRequested();
             var started = System.Diagnostics.Stopwatch.GetTimestamp();
-            var vector = lane.Value.Encode([windows[0].Text])[0];
+            float[] vector;
+            lock (_queueLock)
+            {
+                ObjectDisposedException.ThrowIf(_disposed, this);
+                _lanePasses++;
+            }
+            try
+            {
+                vector = lane.Value.Encode([windows[0].Text])[0];
+            }
+            finally
+            {
+                lock (_queueLock)
+                {
+                    _lanePasses--;
+                }
+            }
             Interlocked.Add(ref _modelTicks, System.Diagnostics.Stopwatch.GetElapsedTime(started).Ticks);
             Interlocked.Increment(ref _batches);
             // One window means one input (every input has at least one); weighted as the queue's runners weight it.
@@ -272,6 +294,7 @@ public sealed partial class MiniLmEmbeddingGenerator : IEmbeddingGenerator<strin
         var nodes = new List<LinkedListNode<PendingWindow>>(windows.Count);
         lock (_queueLock)
         {
+            ObjectDisposedException.ThrowIf(_disposed, this);
             if (windows.Count == 1)
             {
                 // A query (one short window) goes first: a search must not wait for a file's windows.
@@ -442,8 +465,36 @@ public sealed partial class MiniLmEmbeddingGenerator : IEmbeddingGenerator<strin
         : serviceType.IsInstanceOfType(this) ? this
         : null;
 
+    /// <summary>Fails the windows still queued, waits for the passes running now, then frees the sessions.</summary>
     public void Dispose()
     {
+        List<PendingCall> failed;
+        lock (_queueLock)
+        {
+            if (_disposed)
+            {
+                return;
+            }
+            _disposed = true;
+            failed = _queue.Select(w => w.Call).Distinct().ToList();
+            _queue.Clear();
+        }
+        foreach (var call in failed)
+        {
+            call.Done.TrySetException(new ObjectDisposedException(nameof(MiniLmEmbeddingGenerator)));
+        }
+        var wait = new SpinWait();
+        while (true)
+        {
+            lock (_queueLock)
+            {
+                if (_runners == 0 && _lanePasses == 0)
+                {
+                    break;
+                }
+            }
+            wait.SpinOnce(sleep1Threshold: 10); // a pass takes at most about a second
+        }
         _encoder?.Dispose();
         if (_queryLane is { IsValueCreated: true } lane)
         {

@@ -180,6 +180,32 @@ public sealed class MiniLmEmbeddingGeneratorTests : IClassFixture<MiniLmFixture>
     }
 }
 
+public sealed class MiniLmDisposalTests
+{
+    [Fact]
+    public async Task Dispose_WhileACancelledCallsPassStillRuns_WaitsForIt_ThenRefusesNewCalls()
+    {
+        // A long input: many windows, so a runner is mid-pass when the call is cancelled and the generator disposed.
+        // Freeing the session under that pass crashed the process (the latency bench, issue #11).
+        var generator = new MiniLmEmbeddingGenerator();
+        var file = string.Join(' ', Enumerable.Range(0, 20_000).Select(i => "word" + (i % 977)));
+        using var cancel = new CancellationTokenSource();
+        var ingestion = generator.EmbedSpansAsync([file], cancel.Token);
+        while (generator.Batches == 0)
+        {
+            await Task.Delay(1);
+        }
+        await cancel.CancelAsync();
+        await Assert.ThrowsAnyAsync<OperationCanceledException>(() => ingestion);
+
+        generator.Dispose();
+
+        await Assert.ThrowsAsync<ObjectDisposedException>(() => generator.EmbedSpansAsync(["a question"], CancellationToken.None));
+        await Assert.ThrowsAsync<ObjectDisposedException>(() => generator.EmbedSpansAsync([file], CancellationToken.None));
+        generator.Dispose(); // twice is harmless
+    }
+}
+
 public sealed class MiniLmFixture : IDisposable
 {
     public MiniLmEmbeddingGenerator Generator { get; } = new();
