@@ -37,10 +37,9 @@ public sealed class SqliteChunkIndex(SqliteDatabase database, IOptions<SqliteChu
     private const int OverFetch = 4;
     private const int MinFetch = 200;
     private const int MaxFetch = 4_000;
-    private const int MaxShapedTerms = 8;
-    private const int MaxPasses = 3;
-    private const long MinTermBudget = 2_000;
-    private const long TermBudgetPercent = 3;
+
+    /// <summary>How the keyword fast path picks its terms (<see cref="KeywordPathTuning.Default"/>; others for the benchmark).</summary>
+    internal KeywordPathTuning KeywordTuning { get; init; } = KeywordPathTuning.Default;
 
     private readonly SqliteKeywordTables _keywordTables = new(database);
     private readonly Lock _dfLock = new();
@@ -212,11 +211,11 @@ public sealed class SqliteChunkIndex(SqliteDatabase database, IOptions<SqliteChu
         {
             // Counted up to the budget: a term over it is only ever chosen alone, as the rarest left, and only then
             // are the counts of such terms needed exactly (to know which is rarest).
-            var budget = Math.Max(MinTermBudget, total * TermBudgetPercent / 100);
+            var budget = KeywordTuning.BudgetFor(total);
             var remaining = (await statistics.DocumentFrequenciesAsync(connection, terms, budget + 1, cancellationToken)).Where(f => f.Df > 0).OrderBy(f => f.Df).ToList();
             statisticsSpan?.Dispose();
             var hits = new List<ChunkHit>();
-            for (var pass = 0; !cut && pass < MaxPasses && remaining.Count > 0; pass++)
+            for (var pass = 0; !cut && pass < KeywordTuning.MaxPasses && remaining.Count > 0; pass++)
             {
                 if (remaining.Count > 1 && !remaining[0].Exact)
                 {
@@ -227,7 +226,7 @@ public sealed class SqliteChunkIndex(SqliteDatabase database, IOptions<SqliteChu
                     }
                 }
                 var dfOf = remaining.ToDictionary(f => f.Term, f => f.Df, StringComparer.Ordinal);
-                var shaped = SqliteChunkIndexQuery.Shape(remaining.Select(f => (f.Term, f.Df)).ToList(), budget, MaxShapedTerms);
+                var shaped = SqliteChunkIndexQuery.Shape(remaining.Select(f => (f.Term, f.Df)).ToList(), budget, KeywordTuning.MaxShapedTerms);
                 remaining.RemoveRange(0, shaped.Count);
                 List<(long Id, double Score)> ranked;
                 using (var span = FileSearchTracing.Start(FileSearchTracing.Phases.KeywordPass))

@@ -15,3 +15,16 @@ public sealed class SqliteChunkIndexOptions
     [Range(1, int.MaxValue)]
     public int VectorCacheMegabytes { get; set; } = 2048;
 }
+
+/// <summary>
+/// The keyword fast path's term choice: each pass matches the rarest terms left while the sum of their document
+/// frequencies stays within the budget (at most <see cref="MaxShapedTerms"/> terms), in up to <see cref="MaxPasses"/>
+/// passes. FTS5 scores every row a pass matches (about 2 µs a row here), so the budget bounds a pass's cost.
+/// </summary>
+internal sealed record KeywordPathTuning(long MinTermBudget = 2_000, long TermBudgetPercent = 3, int MaxPasses = 3, int MaxShapedTerms = 8)
+{
+    public static KeywordPathTuning Default { get; } = new();
+
+    /// <summary>The rows a pass may match in a project of <paramref name="indexedChunks"/> chunks.</summary>
+    public long BudgetFor(long indexedChunks) => Math.Max(MinTermBudget, indexedChunks * TermBudgetPercent / 100);
+}

@@ -110,6 +110,11 @@ public static partial class RetrievalBenchmark
             md.Append(await LatencyAsync(sets, cache, data, args, ct));
         }
 
+        if (args.Contains("--keyword-scale"))
+        {
+            md.Append(await KeywordScaleBenchmark.RunAsync(sets, data, ct));
+        }
+
         if (args.Contains("--no-quality"))
         {
             return md.ToString();
@@ -328,14 +333,15 @@ public static partial class RetrievalBenchmark
         await File.WriteAllTextAsync(path, tsv.ToString(), ct);
     }
 
-    internal static async Task<Score> ScoreAsync(LabelledSet set, HybridFileSearch search, FileSearchMode mode, bool rewrite, CancellationToken ct, IReadOnlyList<Question>? only = null)
+    internal static async Task<Score> ScoreAsync(LabelledSet set, HybridFileSearch search, FileSearchMode mode, bool rewrite, CancellationToken ct, IReadOnlyList<Question>? only = null,
+        string project = Project, string store = Store)
     {
         var questions = only ?? set.Questions;
         double hits5 = 0, mrr = 0, passage = 0;
         var withPassage = 0;
         foreach (var q in questions)
         {
-            var results = await search.SearchAsync(new FileSearchQuery(Project, [Store], [q.Text], 50, Mode: mode, RewriteQuery: rewrite), ct);
+            var results = await search.SearchAsync(new FileSearchQuery(project, [store], [q.Text], 50, Mode: mode, RewriteQuery: rewrite), ct);
             var rank = results.Select(r => r.FileName).Distinct().ToList().IndexOf(q.File) + 1;
             hits5 += rank is > 0 and <= 5 ? 1 : 0;
             mrr += rank is > 0 and <= 10 ? 1.0 / rank : 0;
