@@ -41,6 +41,9 @@ public sealed class SqliteChunkIndex(SqliteDatabase database, IOptions<SqliteChu
     /// <summary>How the keyword fast path picks its terms (<see cref="KeywordPathTuning.Default"/>; others for the benchmark).</summary>
     internal KeywordPathTuning KeywordTuning { get; init; } = KeywordPathTuning.Default;
 
+    /// <summary>When loaded stores are partitioned for the vector scan (<see cref="VectorPartitioning.Default"/>; others for tests and the benchmark).</summary>
+    internal VectorPartitioning Partitioning { get; init; } = VectorPartitioning.Default;
+
     private readonly SqliteKeywordTables _keywordTables = new(database);
     private readonly Lock _dfLock = new();
     private readonly Dictionary<string, KeywordStatistics> _statistics = new(StringComparer.Ordinal);
@@ -445,6 +448,11 @@ public sealed class SqliteChunkIndex(SqliteDatabase database, IOptions<SqliteChu
                 RemoveCachedLocked(vectorStoreId);
                 loaded.LastUsed = ++_cacheClock;
                 _cache[vectorStoreId] = loaded;
+                if (loaded.Matrix.Partitions)
+                {
+                    // Off the search path, on a thread of its own: searches scan every row until the lists are ready.
+                    loaded.Partitioned = Task.Factory.StartNew(() => PartitionQuietly(loaded), CancellationToken.None, TaskCreationOptions.LongRunning, TaskScheduler.Default);
+                }
                 _cacheBytes += loaded.Matrix.ByteSize;
                 // Least recently searched stores go first; the one just loaded stays even if it alone is over the bound.
                 while (_cacheBytes > _cacheBudget && _cache.Count > 1)
@@ -461,6 +469,37 @@ public sealed class SqliteChunkIndex(SqliteDatabase database, IOptions<SqliteChu
         if (_cache.Remove(vectorStoreId, out var removed))
         {
             _cacheBytes -= removed.Matrix.ByteSize;
+            removed.Dropped.Cancel(); // a partition still being built for it is not needed any more
+        }
+    }
+
+    private static void PartitionQuietly(StoreVectors store)
+    {
+        try
+        {
+            store.Matrix.Partition(store.Dropped.Token);
+        }
+        catch (Exception)
+        {
+            // Cancelled (the store was written or dropped), or failed: searches keep the full scan, which is exact.
+        }
+    }
+
+    /// <summary>Whether the store's cached vectors are partitioned now (for tests and the benchmark).</summary>
+    internal bool IsPartitioned(string vectorStoreId)
+    {
+        lock (_cacheLock)
+        {
+            return _cache.TryGetValue(vectorStoreId, out var cached) && cached.Matrix.IsPartitioned;
+        }
+    }
+
+    /// <summary>Completes once the store's cached vectors are partitioned, or will not be (for tests and the benchmark).</summary>
+    internal Task WhenPartitionedAsync(string vectorStoreId)
+    {
+        lock (_cacheLock)
+        {
+            return _cache.TryGetValue(vectorStoreId, out var cached) ? cached.Partitioned : Task.CompletedTask;
         }
     }
 
@@ -504,7 +543,7 @@ public sealed class SqliteChunkIndex(SqliteDatabase database, IOptions<SqliteChu
             }
         }
         var attributes = files.Select(f => f.Attributes).ToArray();
-        return new StoreVectors(projectId, new VectorMatrix(dimensions, [.. ids], [.. fileOfRow], [.. matrix]), attributes);
+        return new StoreVectors(projectId, new VectorMatrix(dimensions, [.. ids], [.. fileOfRow], [.. matrix], Partitioning), attributes);
     }
 
     private void Invalidate(string vectorStoreId)
@@ -521,5 +560,11 @@ public sealed class SqliteChunkIndex(SqliteDatabase database, IOptions<SqliteChu
     {
         /// <summary>Cache clock of the last search (under the cache lock).</summary>
         public long LastUsed { get; set; }
+
+        /// <summary>The background build of the matrix's partition (completed when there is none).</summary>
+        public Task Partitioned { get; set; } = Task.CompletedTask;
+
+        /// <summary>Cancelled when the store leaves the cache.</summary>
+        public CancellationTokenSource Dropped { get; } = new();
     }
 }
