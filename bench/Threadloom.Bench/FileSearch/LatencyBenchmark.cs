@@ -160,7 +160,7 @@ internal static class LatencyBenchmark
     /// <summary>
     /// What the vector partition (<see cref="VectorPartitioning"/>) finds against the full scan of the same rows: recall
     /// of the vector list's top 50 and top 5, for the default probed share and two others, on each store (partitioned
-    /// even when under the size that partitions by default: the man-page store's vectors are real, the others' are
+    /// even when under the size that partitions by default: every store's vectors here are
     /// perturbed copies of 300 real ones, which flatters any clustering); and the hybrid top 30's overlap.
     /// </summary>
     private static async Task<string> PartitionRecallAsync(List<Measured> measured, List<string> questions, ConcurrentDictionary<string, ReadOnlyMemory<float>> queryVectors, CancellationToken ct)
