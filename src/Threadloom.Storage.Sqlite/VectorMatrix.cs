@@ -62,7 +62,7 @@ internal sealed class VectorMatrix
 
     /// <summary>
     /// Builds the inverted lists (call off the search path: about a second per 100,000 rows on one thread); until it
-    /// returns, searches scan every row. Stops early, leaving the full scan, when <paramref name="cancellationToken"/> fires.
+    /// returns, searches scan every row. Throws <see cref="OperationCanceledException"/>, leaving the full scan, when <paramref name="cancellationToken"/> fires.
     /// </summary>
     public void Partition(CancellationToken cancellationToken)
     {
@@ -96,18 +96,23 @@ internal sealed class VectorMatrix
             {
                 continue;
             }
-            var approximate = DotInt8(queryWide, _codes.AsSpan(row * Dimensions, Dimensions)) * _scales[row];
-            if (candidates.Count < wanted)
-            {
-                candidates.Enqueue(row, approximate);
-            }
-            else if (candidates.TryPeek(out _, out var worst) && approximate > worst)
-            {
-                candidates.EnqueueDequeue(row, approximate);
-            }
+            Offer(candidates, wanted, row, DotInt8(queryWide, _codes.AsSpan(row * Dimensions, Dimensions)) * _scales[row]);
         }
 
         return Rescore(query, k, candidates);
+    }
+
+    /// <summary>Keeps <paramref name="row"/> among the best <paramref name="wanted"/> by approximate score (a min-queue).</summary>
+    internal static void Offer(PriorityQueue<int, float> candidates, int wanted, int row, float approximate)
+    {
+        if (candidates.Count < wanted)
+        {
+            candidates.Enqueue(row, approximate);
+        }
+        else if (candidates.TryPeek(out _, out var worst) && approximate > worst)
+        {
+            candidates.EnqueueDequeue(row, approximate);
+        }
     }
 
     /// <summary>The candidates scored exactly in float32, best first (ties by id), cut to <paramref name="k"/>.</summary>
@@ -123,7 +128,7 @@ internal sealed class VectorMatrix
     }
 
     /// <summary>Symmetric int8 quantisation of one vector; returns the scale that maps a code back to a value.</summary>
-    internal static float Quantize(ReadOnlySpan<float> vector, Span<sbyte> codes)
+    private static float Quantize(ReadOnlySpan<float> vector, Span<sbyte> codes)
     {
         // MaxMagnitude returns the element itself, sign included.
         var max = vector.Length == 0 ? 0 : MathF.Abs(TensorPrimitives.MaxMagnitude(vector));
