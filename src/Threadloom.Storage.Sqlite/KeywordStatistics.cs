@@ -17,6 +17,7 @@ internal sealed class KeywordStatistics(string projectId, string table)
     private const int MaxCachedStores = 10_000;
     private long _total = -1;
     private long _churn;
+    private long _lastWriteTicks = long.MinValue;
 
     /// <summary>
     /// Each term's document frequency, counted up to <paramref name="cap"/>: a term matching more rows is reported as
@@ -121,10 +122,35 @@ internal sealed class KeywordStatistics(string projectId, string table)
         return rows;
     }
 
+    /// <summary>How many writes to the project were noted: anything read from its table is current while this holds.</summary>
+    public long Writes
+    {
+        get
+        {
+            lock (_lock)
+            {
+                return _writes;
+            }
+        }
+    }
+
+    /// <summary>When the last write was noted (<see cref="Environment.TickCount64"/>; <see cref="long.MinValue"/> before any).</summary>
+    public long LastWriteTicks
+    {
+        get
+        {
+            lock (_lock)
+            {
+                return _lastWriteTicks;
+            }
+        }
+    }
+
     public void NoteWrite(string vectorStoreId, long rows)
     {
         lock (_lock)
         {
+            _lastWriteTicks = Environment.TickCount64;
             _storeRows.Remove(vectorStoreId);
             _writes++;
             _churn += rows;

@@ -47,6 +47,12 @@ public sealed class SqliteChunkIndex(SqliteDatabase database, IOptions<SqliteChu
     private readonly SqliteKeywordTables _keywordTables = new(database);
     private readonly Lock _dfLock = new();
     private readonly Dictionary<string, KeywordStatistics> _statistics = new(StringComparer.Ordinal);
+    private readonly KeywordTermScores _termScores = new(database, (options?.Value ?? new SqliteChunkIndexOptions()).KeywordCacheMegabytes * 1024L * 1024);
+
+    /// <summary>Completes once the frequent terms asked for so far have their scores cached (tests and the benchmark).</summary>
+    internal Task WhenKeywordTermsCachedAsync() => _termScores.WhenLoadedAsync();
+
+    internal int CachedKeywordTerms => _termScores.Count;
 
     public async Task<ChunkWriteResult> ReplaceFileAsync(ChunkSource source, string embeddingModel, IReadOnlyList<IndexedChunk> chunks, CancellationToken cancellationToken)
     {
@@ -217,8 +223,22 @@ public sealed class SqliteChunkIndex(SqliteDatabase database, IOptions<SqliteChu
             var budget = KeywordTuning.BudgetFor(total);
             var remaining = (await statistics.DocumentFrequenciesAsync(connection, terms, budget + 1, cancellationToken)).Where(f => f.Df > 0).OrderBy(f => f.Df).ToList();
             statisticsSpan?.Dispose();
+            // Terms over the budget with cached scores join the first pass's ranking; the others are asked for (loaded
+            // off this path) and, this time, are ranked alone in a later pass or dropped as before.
+            var cached = new List<KeywordTermScores.Entry>();
+            if (KeywordTuning.CacheFrequentTerms)
+            {
+                for (var i = remaining.Count - 1; i >= 0; i--)
+                {
+                    if (remaining[i].Df > budget && _termScores.Find(statistics, fts, remaining[i].Term, KeywordTuning.QuietAfterWrite) is { } entry)
+                    {
+                        cached.Add(entry);
+                        remaining.RemoveAt(i);
+                    }
+                }
+            }
             var hits = new List<ChunkHit>();
-            for (var pass = 0; !cut && pass < KeywordTuning.MaxPasses && remaining.Count > 0; pass++)
+            for (var pass = 0; !cut && pass < KeywordTuning.MaxPasses && (remaining.Count > 0 || cached.Count > 0); pass++)
             {
                 if (remaining.Count > 1 && !remaining[0].Exact)
                 {
@@ -228,16 +248,25 @@ public sealed class SqliteChunkIndex(SqliteDatabase database, IOptions<SqliteChu
                         remaining = exact.OrderBy(f => f.Df).ToList();
                     }
                 }
-                var dfOf = remaining.ToDictionary(f => f.Term, f => f.Df, StringComparer.Ordinal);
-                var shaped = SqliteChunkIndexQuery.Shape(remaining.Select(f => (f.Term, f.Df)).ToList(), budget, KeywordTuning.MaxShapedTerms);
-                remaining.RemoveRange(0, shaped.Count);
-                List<(long Id, double Score)> ranked;
-                using (var span = FileSearchTracing.Start(FileSearchTracing.Phases.KeywordPass))
+                List<(long Id, double Score)> ranked = [];
+                if (remaining.Count > 0)
                 {
+                    var dfOf = remaining.ToDictionary(f => f.Term, f => f.Df, StringComparer.Ordinal);
+                    var shaped = SqliteChunkIndexQuery.Shape(remaining.Select(f => (f.Term, f.Df)).ToList(), budget, KeywordTuning.MaxShapedTerms);
+                    remaining.RemoveRange(0, shaped.Count);
+                    using var span = FileSearchTracing.Start(FileSearchTracing.Phases.KeywordPass);
                     ranked = await connection.QueryAsync(
                         $"SELECT rowid, rank FROM {fts} WHERE {fts} MATCH $q AND rank MATCH '{Bm25}' ORDER BY rank LIMIT $m",
                         r => (Id: r.GetInt64(0), Score: -r.GetDouble(1)), cancellationToken, ("$q", SqliteChunkIndexQuery.Or(shaped)), ("$m", depth));
                     span?.SetTag("terms", shaped.Count).SetTag("rows", ranked.Count).SetTag("df_sum", shaped.Sum(t => dfOf[t]));
+                }
+                if (cached.Count > 0)
+                {
+                    // bm25 is a sum over terms, so adding each cached term's own score gives the score over all of them.
+                    using var span = FileSearchTracing.Start(FileSearchTracing.Phases.KeywordCachedTerms);
+                    span?.SetTag("terms", cached.Count).SetTag("rows", cached.Sum(e => e.Rows.Length));
+                    ranked = KeywordTermScores.Merge(ranked, cached, (int)depth);
+                    cached.Clear();
                 }
                 var seen = hits.Select(h => h.ChunkId).ToHashSet();
                 hits.AddRange(await FetchAsync(connection, projectId, vectorStoreId, ranked.Where(r => !seen.Contains(r.Id)).ToList(), allowed, limit - hits.Count, cancellationToken));

@@ -14,16 +14,29 @@ public sealed class SqliteChunkIndexOptions
     /// </summary>
     [Range(1, int.MaxValue)]
     public int VectorCacheMegabytes { get; set; } = 2048;
+
+    /// <summary>
+    /// Bound of the frequent query terms' cached bm25 scores (12 bytes per row a term matches; a term in 40,000 rows
+    /// takes about 0.5 MB), with which the keyword fast path ranks on the terms it cannot afford to score in FTS5.
+    /// Default 256 MB.
+    /// </summary>
+    [Range(1, int.MaxValue)]
+    public int KeywordCacheMegabytes { get; set; } = 256;
 }
 
 /// <summary>
 /// The keyword fast path's term choice: each pass matches the rarest terms left while the sum of their document
 /// frequencies stays within the budget (at most <see cref="MaxShapedTerms"/> terms), in up to <see cref="MaxPasses"/>
-/// passes. FTS5 scores every row a pass matches (about 2 µs a row here), so the budget bounds a pass's cost.
+/// passes. FTS5 scores every row a pass matches (about 2 µs a row here), so the budget bounds a pass's cost. With
+/// <see cref="CacheFrequentTerms"/>, terms over the budget whose scores are cached (<see cref="KeywordTermScores"/>)
+/// are added to the first pass's ranking instead of being dropped; they are loaded once the project has not been
+/// written to for <see cref="QuietAfterWrite"/>.
 /// </summary>
-internal sealed record KeywordPathTuning(long MinTermBudget = 2_000, long TermBudgetPercent = 3, int MaxPasses = 3, int MaxShapedTerms = 8)
+internal sealed record KeywordPathTuning(long MinTermBudget = 2_000, long TermBudgetPercent = 3, int MaxPasses = 3, int MaxShapedTerms = 8, bool CacheFrequentTerms = true)
 {
     public static KeywordPathTuning Default { get; } = new();
+
+    public TimeSpan QuietAfterWrite { get; init; } = TimeSpan.FromSeconds(2);
 
     /// <summary>The rows a pass may match in a project of <paramref name="indexedChunks"/> chunks.</summary>
     public long BudgetFor(long indexedChunks) => Math.Max(MinTermBudget, indexedChunks * TermBudgetPercent / 100);

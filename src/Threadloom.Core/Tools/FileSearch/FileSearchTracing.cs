@@ -23,6 +23,7 @@ public static class FileSearchTracing
         public const string Fuse = "file_search.fuse";
         public const string KeywordStatistics = "chunk_index.keyword.statistics";
         public const string KeywordPass = "chunk_index.keyword.pass";
+        public const string KeywordCachedTerms = "chunk_index.keyword.cached_terms";
         public const string KeywordFullQuery = "chunk_index.keyword.full_query";
         public const string VectorLoad = "chunk_index.vector.load";
         public const string VectorScan = "chunk_index.vector.scan";

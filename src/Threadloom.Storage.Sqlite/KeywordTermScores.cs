@@ -1,0 +1,255 @@
+using Microsoft.Data.Sqlite;
+
+namespace Threadloom.Storage.Sqlite;
+
+/// <summary>
+/// Each frequent query term's bm25 contribution to every row of its project's FTS table, kept in memory, so that the
+/// keyword fast path can rank on every term of a question without FTS5 scoring the tens of thousands of rows a
+/// frequent term matches on every search (issue #11: at 100,000 chunks, dropping those terms lost 0.16–0.31 of keyword
+/// recall@5, and scoring them in FTS5 cost 70–88 ms).
+/// </summary>
+/// <remarks>
+/// <para>
+/// Exact, not an estimate: FTS5's bm25 is a sum over the query's phrases of IDF × a saturated term frequency, with the
+/// row length and the table's average length the same for every phrase, so the score of a query is the score of its
+/// rare terms (ranked by FTS5) plus each frequent term's own one-term score for that row. An entry holds one term's
+/// rows in rowid order with that score, read once from FTS5 and valid until the project's next write
+/// (<see cref="KeywordStatistics.Writes"/>): a write changes every row's score a little and adds or removes rows.
+/// </para>
+/// <para>
+/// Loads never run on a search: a search uses the fresh entries it finds, asks for the missing ones, and drops those
+/// terms as before. One loader at a time reads the asked terms on its own connection; the entries are bounded by bytes
+/// (least recently used dropped first), keyed by the project's table, so one project's entries never score another's.
+/// This relies on every write to the database going through this process (SQLite is single-node, DESIGN §3), as the
+/// cached document frequencies do.
+/// </para>
+/// </remarks>
+internal sealed class KeywordTermScores(SqliteDatabase database, long budgetBytes)
+{
+    /// <summary>How many terms may wait for the loader; asks past it are dropped (asked again by a later search).</summary>
+    private const int MaxPending = 256;
+
+    internal sealed class Entry(long writes, long[] rows, float[] scores)
+    {
+        public long Writes { get; } = writes;
+        public long[] Rows { get; } = rows;
+        public float[] Scores { get; } = scores;
+        public long Bytes => 64 + Rows.Length * (sizeof(long) + sizeof(float));
+        public long LastUsed { get; set; }
+    }
+
+    private readonly Lock _lock = new();
+    private readonly Dictionary<(string Table, string Term), Entry> _entries = [];
+    private readonly Queue<(KeywordStatistics Statistics, string Table, string Term)> _pending = new();
+    private readonly HashSet<(string Table, string Term)> _asked = [];
+    private long _bytes;
+    private long _clock;
+    private Task _loader = Task.CompletedTask;
+
+    /// <summary>
+    /// The fresh entry of <paramref name="term"/>, or null after asking for it to be loaded. A term in half the rows
+    /// or more has an entry with no rows: FTS5 gives such a term an IDF of 1e-6, so it adds nothing. Nothing is asked
+    /// within <paramref name="quietAfterWrite"/> of the project's last write: a project being written to would make
+    /// every load stale at once, and the loader would read the same rows again and again.
+    /// </summary>
+    public Entry? Find(KeywordStatistics statistics, string table, string term, TimeSpan quietAfterWrite)
+    {
+        var writes = statistics.Writes;
+        var quiet = statistics.LastWriteTicks == long.MinValue || Environment.TickCount64 - statistics.LastWriteTicks >= quietAfterWrite.TotalMilliseconds;
+        lock (_lock)
+        {
+            if (_entries.TryGetValue((table, term), out var entry) && entry.Writes == writes)
+            {
+                entry.LastUsed = ++_clock;
+                return entry;
+            }
+            if (quiet && _pending.Count < MaxPending && _asked.Add((table, term)))
+            {
+                _pending.Enqueue((statistics, table, term));
+                if (_loader.IsCompleted)
+                {
+                    _loader = Task.Run(LoadPendingAsync);
+                }
+            }
+            return null;
+        }
+    }
+
+    /// <summary>Completes once every term asked for so far is loaded (or failed); for tests and the benchmark.</summary>
+    internal async Task WhenLoadedAsync()
+    {
+        while (true)
+        {
+            Task loader;
+            lock (_lock)
+            {
+                if (_pending.Count == 0 && _loader.IsCompleted)
+                {
+                    return;
+                }
+                loader = _loader;
+            }
+            await loader;
+        }
+    }
+
+    internal int Count
+    {
+        get
+        {
+            lock (_lock)
+            {
+                return _entries.Count;
+            }
+        }
+    }
+
+    private async Task LoadPendingAsync()
+    {
+        while (true)
+        {
+            (KeywordStatistics Statistics, string Table, string Term) next;
+            lock (_lock)
+            {
+                if (!_pending.TryDequeue(out next))
+                {
+                    return;
+                }
+            }
+            try
+            {
+                var entry = await LoadAsync(next.Statistics, next.Table, next.Term);
+                lock (_lock)
+                {
+                    if (entry is not null)
+                    {
+                        Store((next.Table, next.Term), entry);
+                    }
+                }
+            }
+            catch (Exception e) when (e is SqliteException or InvalidOperationException)
+            {
+                // A table dropped or a database closed under the loader: the term stays uncached and is asked again.
+            }
+            finally
+            {
+                lock (_lock)
+                {
+                    _asked.Remove((next.Table, next.Term));
+                }
+            }
+        }
+    }
+
+    /// <summary>The term's one-term bm25 score of every row it matches; null when a write raced the read.</summary>
+    private async Task<Entry?> LoadAsync(KeywordStatistics statistics, string table, string term)
+    {
+        var writes = statistics.Writes;
+        await using var connection = await database.OpenAsync(CancellationToken.None);
+        var total = await statistics.IndexedChunksAsync(connection, CancellationToken.None);
+        var rows = new List<long>();
+        var scores = new List<float>();
+        // Same weights as the ranking passes (text 1.0, context 0.5, store_token 0); FTS5 returns rows in rowid order.
+        await using (var command = connection.Command($"SELECT rowid, -bm25({table}, 1.0, 0.5, 0.0) FROM {table} WHERE {table} MATCH $t", null, ("$t", term)))
+        await using (var reader = await command.ExecuteReaderAsync(CancellationToken.None))
+        {
+            while (await reader.ReadAsync(CancellationToken.None))
+            {
+                rows.Add(reader.GetInt64(0));
+                scores.Add((float)reader.GetDouble(1));
+            }
+        }
+        if (statistics.Writes != writes)
+        {
+            return null;
+        }
+        if (rows.Count * 2L >= total)
+        {
+            return new Entry(writes, [], []);
+        }
+        var rowArray = rows.ToArray();
+        var scoreArray = scores.ToArray();
+        Array.Sort(rowArray, scoreArray); // already in order; the merge depends on it
+        return new Entry(writes, rowArray, scoreArray);
+    }
+
+    private void Store((string Table, string Term) key, Entry entry)
+    {
+        if (_entries.Remove(key, out var old))
+        {
+            _bytes -= old.Bytes;
+        }
+        if (entry.Bytes > budgetBytes)
+        {
+            return;
+        }
+        entry.LastUsed = ++_clock;
+        _entries[key] = entry;
+        _bytes += entry.Bytes;
+        while (_bytes > budgetBytes)
+        {
+            var oldest = _entries.MinBy(e => e.Value.LastUsed);
+            _entries.Remove(oldest.Key);
+            _bytes -= oldest.Value.Bytes;
+        }
+    }
+
+    /// <summary>
+    /// The best <paramref name="depth"/> rows of <paramref name="ranked"/> (rows with their score over the other terms)
+    /// and <paramref name="terms"/> together, each row scored by the sum of its scores, best first (ties by id).
+    /// </summary>
+    public static List<(long Id, double Score)> Merge(List<(long Id, double Score)> ranked, IReadOnlyList<Entry> terms, int depth)
+    {
+        var lists = new List<(long[] Rows, float[]? Scores, double[]? Ranked)>(terms.Count + 1);
+        if (ranked.Count > 0)
+        {
+            var sorted = ranked.OrderBy(r => r.Id).ToArray();
+            lists.Add((sorted.Select(r => r.Id).ToArray(), null, sorted.Select(r => r.Score).ToArray()));
+        }
+        lists.AddRange(terms.Where(t => t.Rows.Length > 0).Select(t => (t.Rows, (float[]?)t.Scores, (double[]?)null)));
+        var at = new int[lists.Count];
+        var best = new PriorityQueue<long, (double Score, long NegatedId)>(depth + 1);
+        while (true)
+        {
+            // The smallest row id at the head of any list: the lists are few (a question's frequent terms), so a scan
+            // of the heads costs less than a heap.
+            var row = long.MaxValue;
+            for (var i = 0; i < lists.Count; i++)
+            {
+                if (at[i] < lists[i].Rows.Length && lists[i].Rows[at[i]] < row)
+                {
+                    row = lists[i].Rows[at[i]];
+                }
+            }
+            if (row == long.MaxValue)
+            {
+                break;
+            }
+            var score = 0.0;
+            for (var i = 0; i < lists.Count; i++)
+            {
+                if (at[i] < lists[i].Rows.Length && lists[i].Rows[at[i]] == row)
+                {
+                    score += lists[i].Scores is { } s ? s[at[i]] : lists[i].Ranked![at[i]];
+                    at[i]++;
+                }
+            }
+            var priority = (score, -row);
+            if (best.Count < depth)
+            {
+                best.Enqueue(row, priority);
+            }
+            else if (best.TryPeek(out _, out var worst) && Comparer<(double, long)>.Default.Compare(priority, worst) > 0)
+            {
+                best.EnqueueDequeue(row, priority);
+            }
+        }
+        var result = new List<(long Id, double Score)>(best.Count);
+        while (best.TryDequeue(out var id, out var p))
+        {
+            result.Add((id, p.Score));
+        }
+        result.Reverse();
+        return result;
+    }
+}
