@@ -27,10 +27,12 @@ namespace Threadloom.Storage.Sqlite;
 internal sealed class KeywordTermScores(SqliteDatabase database, long budgetBytes)
 {
     /// <summary>How many terms may wait for the loader; asks past it are dropped (asked again by a later search).</summary>
-    private const int MaxPending = 256;
+    private const int MaxPending = 4_096;
 
-    internal sealed class Entry(long writes, long[] rows, float[] scores)
+    internal sealed class Entry(long writes, long[] rows, float[] scores, KeywordStatistics? owner = null)
     {
+        /// <summary>The project's statistics it was read under: an entry is only ever used for that project.</summary>
+        public KeywordStatistics? Owner { get; } = owner;
         public long Writes { get; } = writes;
         public long[] Rows { get; } = rows;
         public float[] Scores { get; } = scores;
@@ -58,7 +60,7 @@ internal sealed class KeywordTermScores(SqliteDatabase database, long budgetByte
         var quiet = statistics.LastWriteTicks == long.MinValue || Environment.TickCount64 - statistics.LastWriteTicks >= quietAfterWrite.TotalMilliseconds;
         lock (_lock)
         {
-            if (_entries.TryGetValue((table, term), out var entry) && entry.Writes == writes)
+            if (_entries.TryGetValue((table, term), out var entry) && entry.Owner == statistics && entry.Writes == writes)
             {
                 entry.LastUsed = ++_clock;
                 return entry;
@@ -127,7 +129,7 @@ internal sealed class KeywordTermScores(SqliteDatabase database, long budgetByte
                     }
                 }
             }
-            catch (Exception e) when (e is SqliteException or InvalidOperationException)
+            catch (Exception e) when (e is SqliteException or InvalidOperationException or ObjectDisposedException)
             {
                 // A table dropped or a database closed under the loader: the term stays uncached and is asked again.
             }
@@ -165,12 +167,12 @@ internal sealed class KeywordTermScores(SqliteDatabase database, long budgetByte
         }
         if (rows.Count * 2L >= total)
         {
-            return new Entry(writes, [], []);
+            return new Entry(writes, [], [], statistics);
         }
         var rowArray = rows.ToArray();
         var scoreArray = scores.ToArray();
         Array.Sort(rowArray, scoreArray); // already in order; the merge depends on it
-        return new Entry(writes, rowArray, scoreArray);
+        return new Entry(writes, rowArray, scoreArray, statistics);
     }
 
     private void Store((string Table, string Term) key, Entry entry)

@@ -223,14 +223,15 @@ public sealed class SqliteChunkIndex(SqliteDatabase database, IOptions<SqliteChu
             var budget = KeywordTuning.BudgetFor(total);
             var remaining = (await statistics.DocumentFrequenciesAsync(connection, terms, budget + 1, cancellationToken)).Where(f => f.Df > 0).OrderBy(f => f.Df).ToList();
             statisticsSpan?.Dispose();
-            // Terms over the budget with cached scores join the first pass's ranking; the others are asked for (loaded
-            // off this path) and, this time, are ranked alone in a later pass or dropped as before.
+            // Terms in more than CachedTermMinRows rows with cached scores join the first pass's ranking from the cache;
+            // the others are asked for (loaded off this path) and, this time, are ranked by FTS5 as before: within the
+            // budget, alone in a later pass, or dropped.
             var cached = new List<KeywordTermScores.Entry>();
             if (KeywordTuning.CacheFrequentTerms)
             {
                 for (var i = remaining.Count - 1; i >= 0; i--)
                 {
-                    if (remaining[i].Df > budget && _termScores.Find(statistics, fts, remaining[i].Term, KeywordTuning.QuietAfterWrite) is { } entry)
+                    if (remaining[i].Df > KeywordTuning.CachedTermMinRows && _termScores.Find(statistics, fts, remaining[i].Term, KeywordTuning.QuietAfterWrite) is { } entry)
                     {
                         cached.Add(entry);
                         remaining.RemoveAt(i);
@@ -257,7 +258,10 @@ public sealed class SqliteChunkIndex(SqliteDatabase database, IOptions<SqliteChu
                     using var span = FileSearchTracing.Start(FileSearchTracing.Phases.KeywordPass);
                     ranked = await connection.QueryAsync(
                         $"SELECT rowid, rank FROM {fts} WHERE {fts} MATCH $q AND rank MATCH '{Bm25}' ORDER BY rank LIMIT $m",
-                        r => (Id: r.GetInt64(0), Score: -r.GetDouble(1)), cancellationToken, ("$q", SqliteChunkIndexQuery.Or(shaped)), ("$m", depth));
+                        r => (Id: r.GetInt64(0), Score: -r.GetDouble(1)), cancellationToken, ("$q", SqliteChunkIndexQuery.Or(shaped)),
+                        // Before a merge, every row the pass matches (at most the budget): FTS5 scores them all anyway,
+                        // and a row cut here would enter the merge without its rare terms' score.
+                        ("$m", cached.Count > 0 ? Math.Max(depth, budget) : depth));
                     span?.SetTag("terms", shaped.Count).SetTag("rows", ranked.Count).SetTag("df_sum", shaped.Sum(t => dfOf[t]));
                 }
                 if (cached.Count > 0)

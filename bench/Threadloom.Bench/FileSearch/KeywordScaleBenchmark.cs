@@ -29,12 +29,11 @@ internal static class KeywordScaleBenchmark
 
     private static readonly (string Name, KeywordPathTuning Tuning)[] Tunings =
     [
-        ("budget max(2,000, 3 %), frequent terms' scores cached (default)", KeywordPathTuning.Default),
-        ("budget max(2,000, 3 %), frequent terms dropped (before)", KeywordPathTuning.Default with { CacheFrequentTerms = false }),
-        ("budget 2,000, cached", KeywordPathTuning.Default with { TermBudgetPercent = 0 }),
-        ("budget 1,000, cached", KeywordPathTuning.Default with { MinTermBudget = 1_000, TermBudgetPercent = 0 }),
-        ("budget 500, cached", KeywordPathTuning.Default with { MinTermBudget = 500, TermBudgetPercent = 0 }),
-        ("budget 1,000, dropped", KeywordPathTuning.Default with { MinTermBudget = 1_000, TermBudgetPercent = 0, CacheFrequentTerms = false }),
+        ("budget max(2,000, 3 %); terms in over 100 rows from the cache once cached (default)", KeywordPathTuning.Default),
+        ("budget max(2,000, 3 %), no cache (before)", KeywordPathTuning.Default with { CacheFrequentTerms = false }),
+        ("budget max(2,000, 3 %); terms in over 500 rows from the cache", KeywordPathTuning.Default with { CachedTermMinRows = 500 }),
+        ("budget max(2,000, 3 %); terms in over 3,000 rows (about the budget here) from the cache", KeywordPathTuning.Default with { CachedTermMinRows = 3_000 }),
+        ("budget 1,000, no cache", KeywordPathTuning.Default with { MinTermBudget = 1_000, TermBudgetPercent = 0, CacheFrequentTerms = false }),
         ("every term in one pass (bm25 over the whole query)", new KeywordPathTuning(MinTermBudget: 1L << 40, TermBudgetPercent: 0, MaxPasses: 1, MaxShapedTerms: 256, CacheFrequentTerms: false)),
     ];
 

@@ -12,7 +12,7 @@ namespace Threadloom.Storage.Tests.ChunkIndex;
 public sealed class KeywordTermScoresTests(ChunkIndexFixture fixture) : IClassFixture<ChunkIndexFixture>
 {
     // A budget of 20 rows: "common" (120 rows) and "usual" (90 rows) are over it, "rare" (5 rows) is under.
-    private static readonly KeywordPathTuning Small = KeywordPathTuning.Default with { MinTermBudget = 20, TermBudgetPercent = 0, QuietAfterWrite = TimeSpan.Zero };
+    private static readonly KeywordPathTuning Small = KeywordPathTuning.Default with { MinTermBudget = 20, TermBudgetPercent = 0, CachedTermMinRows = 20, QuietAfterWrite = TimeSpan.Zero };
     private static readonly KeywordPathTuning EveryTerm = new(MinTermBudget: 1L << 40, TermBudgetPercent: 0, MaxPasses: 1, MaxShapedTerms: 256, CacheFrequentTerms: false);
     private const string Query = "rare common usual";
 
