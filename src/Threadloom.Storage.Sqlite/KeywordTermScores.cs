@@ -36,6 +36,7 @@ internal sealed class KeywordTermScores(SqliteDatabase database, long budgetByte
         public long Writes { get; } = writes;
         public long[] Rows { get; } = rows;
         public float[] Scores { get; } = scores;
+        public double MaxScore { get; } = scores.Length == 0 ? 0 : scores.Max();
         public long Bytes => 64 + Rows.Length * (sizeof(long) + sizeof(float));
         public long LastUsed { get; set; }
     }
@@ -200,23 +201,38 @@ internal sealed class KeywordTermScores(SqliteDatabase database, long budgetByte
     /// The best <paramref name="depth"/> rows of <paramref name="ranked"/> (rows with their score over the other terms)
     /// and <paramref name="terms"/> together, each row scored by the sum of its scores, best first (ties by id).
     /// </summary>
+    /// <remarks>
+    /// MaxScore (Turtle and Flood): the lists are ordered by their best score, and once the worst of the best rows so
+    /// far beats what the weakest lists could add up to together, a row found only in those lists cannot enter. From
+    /// then on only the other lists are walked, and the weak ones are probed by binary search for the rows found. So a
+    /// frequent, low-IDF term's long list is mostly skipped. Scores are never negative (bm25 with FTS5's IDF floor).
+    /// </remarks>
     public static List<(long Id, double Score)> Merge(List<(long Id, double Score)> ranked, IReadOnlyList<Entry> terms, int depth)
     {
-        var lists = new List<(long[] Rows, float[]? Scores, double[]? Ranked)>(terms.Count + 1);
+        var lists = new List<Postings>(terms.Count + 1);
         if (ranked.Count > 0)
         {
             var sorted = ranked.OrderBy(r => r.Id).ToArray();
-            lists.Add((sorted.Select(r => r.Id).ToArray(), null, sorted.Select(r => r.Score).ToArray()));
+            var scores = sorted.Select(r => r.Score).ToArray();
+            lists.Add(new Postings(sorted.Select(r => r.Id).ToArray(), null, scores, scores.Max()));
         }
-        lists.AddRange(terms.Where(t => t.Rows.Length > 0).Select(t => (t.Rows, (float[]?)t.Scores, (double[]?)null)));
+        lists.AddRange(terms.Where(t => t.Rows.Length > 0).Select(t => new Postings(t.Rows, t.Scores, null, t.MaxScore)));
+        lists.Sort((a, b) => a.Max.CompareTo(b.Max));
+        var upTo = new double[lists.Count]; // the sum of the best scores of lists[0..i]
+        for (var i = 0; i < lists.Count; i++)
+        {
+            upTo[i] = (i > 0 ? upTo[i - 1] : 0) + Math.Max(0, lists[i].Max);
+        }
         var at = new int[lists.Count];
         var best = new PriorityQueue<long, (double Score, long NegatedId)>(depth + 1);
+        var weak = 0; // lists[..weak] are only probed
+        var threshold = double.NegativeInfinity;
         while (true)
         {
-            // The smallest row id at the head of any list: the lists are few (a question's frequent terms), so a scan
-            // of the heads costs less than a heap.
+            // The smallest row id at the head of a walked list: the lists are few (at most the cap on cached terms,
+            // plus one), so a scan of the heads costs less than a heap.
             var row = long.MaxValue;
-            for (var i = 0; i < lists.Count; i++)
+            for (var i = weak; i < lists.Count; i++)
             {
                 if (at[i] < lists[i].Rows.Length && lists[i].Rows[at[i]] < row)
                 {
@@ -228,12 +244,30 @@ internal sealed class KeywordTermScores(SqliteDatabase database, long budgetByte
                 break;
             }
             var score = 0.0;
-            for (var i = 0; i < lists.Count; i++)
+            for (var i = weak; i < lists.Count; i++)
             {
                 if (at[i] < lists[i].Rows.Length && lists[i].Rows[at[i]] == row)
                 {
-                    score += lists[i].Scores is { } s ? s[at[i]] : lists[i].Ranked![at[i]];
+                    score += lists[i].Score(at[i]);
                     at[i]++;
+                }
+            }
+            if (weak > 0)
+            {
+                if (best.Count == depth && score + upTo[weak - 1] < threshold - Slack(threshold))
+                {
+                    continue;
+                }
+                for (var i = weak - 1; i >= 0; i--)
+                {
+                    var rows = lists[i].Rows;
+                    var found = at[i] < rows.Length ? Array.BinarySearch(rows, at[i], rows.Length - at[i], row) : ~rows.Length;
+                    at[i] = found >= 0 ? found : ~found;
+                    if (found >= 0)
+                    {
+                        score += lists[i].Score(at[i]);
+                        at[i]++;
+                    }
                 }
             }
             var priority = (score, -row);
@@ -245,6 +279,14 @@ internal sealed class KeywordTermScores(SqliteDatabase database, long budgetByte
             {
                 best.EnqueueDequeue(row, priority);
             }
+            if (best.Count == depth && best.TryPeek(out _, out var last))
+            {
+                threshold = last.Score;
+                while (weak < lists.Count && upTo[weak] < threshold - Slack(threshold))
+                {
+                    weak++;
+                }
+            }
         }
         var result = new List<(long Id, double Score)>(best.Count);
         while (best.TryDequeue(out var id, out var p))
@@ -253,5 +295,13 @@ internal sealed class KeywordTermScores(SqliteDatabase database, long budgetByte
         }
         result.Reverse();
         return result;
+    }
+
+    /// <summary>A margin for the bounds: sums taken in another order may differ in their last bits, and a tie must never be cut.</summary>
+    private static double Slack(double threshold) => 1e-9 * Math.Max(1, Math.Abs(threshold));
+
+    private readonly record struct Postings(long[] Rows, float[]? Floats, double[]? Doubles, double Max)
+    {
+        public double Score(int i) => Floats is { } f ? f[i] : Doubles![i];
     }
 }

@@ -226,17 +226,22 @@ public sealed class SqliteChunkIndex(SqliteDatabase database, IOptions<SqliteChu
             // Terms in more than CachedTermMinRows rows with cached scores join the first pass's ranking from the cache;
             // the others are asked for (loaded off this path) and, this time, are ranked by FTS5 as before: within the
             // budget, alone in a later pass, or dropped.
+            // At most MaxCachedTerms terms, rarest first, are looked up (and asked for): a question of hundreds of
+            // frequent words costs a bounded merge and a bounded number of loads.
             var cached = new List<KeywordTermScores.Entry>();
-            if (KeywordTuning.CacheFrequentTerms)
+            for (var (i, considered) = (0, 0); KeywordTuning.CacheFrequentTerms && i < remaining.Count && considered < KeywordTuning.MaxCachedTerms;)
             {
-                for (var i = remaining.Count - 1; i >= 0; i--)
+                if (remaining[i].Df > KeywordTuning.CachedTermMinRows)
                 {
-                    if (remaining[i].Df > KeywordTuning.CachedTermMinRows && _termScores.Find(statistics, fts, remaining[i].Term, KeywordTuning.QuietAfterWrite) is { } entry)
+                    considered++;
+                    if (_termScores.Find(statistics, fts, remaining[i].Term, KeywordTuning.QuietAfterWrite) is { } entry)
                     {
                         cached.Add(entry);
                         remaining.RemoveAt(i);
+                        continue;
                     }
                 }
+                i++;
             }
             var hits = new List<ChunkHit>();
             for (var pass = 0; !cut && pass < KeywordTuning.MaxPasses && (remaining.Count > 0 || cached.Count > 0); pass++)

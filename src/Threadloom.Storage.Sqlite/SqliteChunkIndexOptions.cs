@@ -44,6 +44,12 @@ internal sealed record KeywordPathTuning(long MinTermBudget = 2_000, long TermBu
     /// </summary>
     public long CachedTermMinRows { get; init; } = 100;
 
+    /// <summary>
+    /// How many of a question's terms (the rarest in more than <see cref="CachedTermMinRows"/> rows) one search takes
+    /// from the cache or asks for: it bounds the merge (rows × terms) and the loads a single question can cause.
+    /// </summary>
+    public int MaxCachedTerms { get; init; } = 16;
+
     public TimeSpan QuietAfterWrite { get; init; } = TimeSpan.FromSeconds(2);
 
     /// <summary>The rows a pass may match in a project of <paramref name="indexedChunks"/> chunks.</summary>

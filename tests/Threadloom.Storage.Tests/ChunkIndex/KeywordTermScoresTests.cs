@@ -114,6 +114,52 @@ public sealed class KeywordTermScoresTests(ChunkIndexFixture fixture) : IClassFi
         AssertSameRanking(dropped, await SearchAsync(busy, project, "vs_e"));
     }
 
+    [Theory]
+    [InlineData(1)]
+    [InlineData(2)]
+    [InlineData(3)]
+    public void Merge_SkippingTheWeakLists_KeepsExactlyTheBruteForceTop(int seed)
+    {
+        // Lists of very different strengths (one strong, several long and weak), scores in 1/1024 steps so that sums
+        // are exact and ties real: the weak lists are soon only probed, and the result must not change.
+        var random = new Random(seed);
+        static float Step(Random r, int scale) => r.Next(1, 64 * scale) / 1024f;
+        var terms = Enumerable.Range(0, 5).Select(t =>
+        {
+            var rows = Enumerable.Range(0, 3_000).Where(_ => random.NextDouble() < (t == 0 ? 0.02 : 0.4)).Select(r => (long)r).ToArray();
+            return new KeywordTermScores.Entry(0, rows, rows.Select(_ => Step(random, t == 0 ? 64 : 1)).ToArray());
+        }).ToList();
+        var ranked = Enumerable.Range(0, 3_000).Where(_ => random.NextDouble() < 0.01).Select(r => ((long)r, (double)Step(random, 16))).ToList();
+
+        var sums = new Dictionary<long, double>();
+        foreach (var (id, score) in ranked.Concat(terms.SelectMany(t => t.Rows.Zip(t.Scores, (r, sc) => (r, (double)sc)))))
+        {
+            sums[id] = sums.GetValueOrDefault(id) + score;
+        }
+        foreach (var depth in (int[])[1, 10, 200])
+        {
+            var expected = sums.OrderByDescending(p => p.Value).ThenBy(p => p.Key).Take(depth).Select(p => (p.Key, p.Value)).ToList();
+            Assert.Equal(expected, KeywordTermScores.Merge(ranked, terms, depth));
+        }
+    }
+
+    [Fact]
+    public async Task AQuestionOfManyFrequentWords_TakesAtMostTheCapFromTheCache()
+    {
+        const string project = "proj_cached_cap";
+        var capped = Index(Small with { MaxCachedTerms = 2 });
+        // 40 words, each in 60 of the 300 rows.
+        var words = Enumerable.Range(0, 40).Select(w => $"w{(char)('a' + w % 26)}{(char)('a' + w / 26)}q").ToList();
+        await WriteAsync(capped, project, "vs_f", "file-a", Enumerable.Range(0, 300).Select(i => string.Join(' ', words.Where((_, w) => (i + w) % 5 == 0))));
+        var question = string.Join(' ', words);
+        await capped.KeywordSearchAsync(project, "vs_f", question, 20, null, CancellationToken.None);
+        await capped.WhenKeywordTermsCachedAsync();
+        Assert.Equal(2, capped.CachedKeywordTerms);
+        await capped.KeywordSearchAsync(project, "vs_f", question, 20, null, CancellationToken.None);
+        await capped.WhenKeywordTermsCachedAsync();
+        Assert.Equal(2, capped.CachedKeywordTerms); // the same two, used; nothing more asked
+    }
+
     [Fact]
     public async Task OneProjectsCachedScores_NeverRankAnothersRows()
     {
