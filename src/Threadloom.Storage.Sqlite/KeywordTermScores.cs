@@ -38,15 +38,16 @@ internal sealed class KeywordTermScores(SqliteDatabase database, long budgetByte
         public float[] Scores { get; } = scores;
         public double MaxScore { get; } = scores.Length == 0 ? 0 : scores.Max();
         public long Bytes => 64 + Rows.Length * (sizeof(long) + sizeof(float));
-        public long LastUsed { get; set; }
     }
 
     private readonly Lock _lock = new();
-    private readonly Dictionary<(string Table, string Term), Entry> _entries = [];
+    // Least recently used last: a hit moves its node first, eviction takes the last, both O(1) (entries can number
+    // in the hundreds of thousands at the bound, so a scan for the oldest per eviction would not be linear).
+    private readonly Dictionary<(string Table, string Term), LinkedListNode<((string Table, string Term) Key, Entry Entry)>> _entries = [];
+    private readonly LinkedList<((string Table, string Term) Key, Entry Entry)> _recency = new();
     private readonly Queue<(KeywordStatistics Statistics, string Table, string Term)> _pending = new();
     private readonly HashSet<(string Table, string Term)> _asked = [];
     private long _bytes;
-    private long _clock;
     private Task _loader = Task.CompletedTask;
 
     /// <summary>
@@ -61,10 +62,11 @@ internal sealed class KeywordTermScores(SqliteDatabase database, long budgetByte
         var quiet = statistics.LastWriteTicks == long.MinValue || Environment.TickCount64 - statistics.LastWriteTicks >= quietAfterWrite.TotalMilliseconds;
         lock (_lock)
         {
-            if (_entries.TryGetValue((table, term), out var entry) && entry.Owner == statistics && entry.Writes == writes)
+            if (_entries.TryGetValue((table, term), out var node) && node.Value.Entry.Owner == statistics && node.Value.Entry.Writes == writes)
             {
-                entry.LastUsed = ++_clock;
-                return entry;
+                _recency.Remove(node);
+                _recency.AddFirst(node);
+                return node.Value.Entry;
             }
             if (quiet && _pending.Count < MaxPending && _asked.Add((table, term)))
             {
@@ -172,7 +174,10 @@ internal sealed class KeywordTermScores(SqliteDatabase database, long budgetByte
         }
         var rowArray = rows.ToArray();
         var scoreArray = scores.ToArray();
-        Array.Sort(rowArray, scoreArray); // already in order; the merge depends on it
+        if (rowArray.Zip(rowArray.Skip(1)).Any(p => p.First >= p.Second))
+        {
+            Array.Sort(rowArray, scoreArray); // FTS5 gives rowid order; the merge depends on it
+        }
         return new Entry(writes, rowArray, scoreArray, statistics);
     }
 
@@ -180,20 +185,21 @@ internal sealed class KeywordTermScores(SqliteDatabase database, long budgetByte
     {
         if (_entries.Remove(key, out var old))
         {
-            _bytes -= old.Bytes;
+            _recency.Remove(old);
+            _bytes -= old.Value.Entry.Bytes;
         }
         if (entry.Bytes > budgetBytes)
         {
             return;
         }
-        entry.LastUsed = ++_clock;
-        _entries[key] = entry;
+        _entries[key] = _recency.AddFirst((key, entry));
         _bytes += entry.Bytes;
         while (_bytes > budgetBytes)
         {
-            var oldest = _entries.MinBy(e => e.Value.LastUsed);
-            _entries.Remove(oldest.Key);
-            _bytes -= oldest.Value.Bytes;
+            var oldest = _recency.Last!;
+            _recency.RemoveLast();
+            _entries.Remove(oldest.Value.Key);
+            _bytes -= oldest.Value.Entry.Bytes;
         }
     }
 
