@@ -319,14 +319,19 @@ public static partial class FileSearchBenchmark
     }
 
     /// <summary>Real, distinct texts: the machine's Python sources (stdlib and Debian's packages), then Perl modules and pod, then C headers, in path order, chunked 800/400.</summary>
-    internal static IEnumerable<(string File, List<string> Texts)> DistinctSourceChunks(TextChunker chunker)
+    /// <summary>The machine's Python, Perl and C sources, in path order: the texts of the large stores' distractors.</summary>
+    internal static IEnumerable<string> SourcePaths()
     {
         static IEnumerable<string> Sources(string[] roots, params string[] patterns) => roots.Where(Directory.Exists)
             .SelectMany(d => patterns.SelectMany(p => Directory.EnumerateFiles(d, p, SearchOption.AllDirectories))).Order(StringComparer.Ordinal);
-        var paths = Sources(["/usr/lib/python3.11", "/usr/lib/python3/dist-packages"], "*.py")
+        return Sources(["/usr/lib/python3.11", "/usr/lib/python3/dist-packages"], "*.py")
             .Concat(Sources(["/usr/share/perl", "/usr/share/perl5"], "*.pm", "*.pod"))
             .Concat(Sources(["/usr/include"], "*.h")); // since 2026-12-02 the first two give fewer than 100,000 chunks here
-        foreach (var path in paths)
+    }
+
+    internal static IEnumerable<(string File, List<string> Texts)> DistinctSourceChunks(TextChunker chunker)
+    {
+        foreach (var path in SourcePaths())
         {
             var text = File.ReadAllText(path);
             if (text.Length < 200)

@@ -115,6 +115,14 @@ public static partial class RetrievalBenchmark
             md.Append(await KeywordScaleBenchmark.RunAsync(sets, data, ct));
         }
 
+        if (args.Contains("--real-scale"))
+        {
+            // The server's default model (int8), whatever --models says: the store's vectors are what a server would hold.
+            using var int8 = new MiniLmEmbeddingGenerator(LocalEmbeddingModel.MiniLm, MiniLmRuntime.DefaultInt8);
+            using var int8Cache = new EmbeddingCache(int8, Path.Combine(data, "embeddings.db"));
+            md.Append(await RealScaleBenchmark.RunAsync(sets, int8Cache, data, args, ct));
+        }
+
         if (args.Contains("--no-quality"))
         {
             return md.ToString();
