@@ -15,7 +15,7 @@ namespace Threadloom.Bench.FileSearch;
 /// gaps: the other large stores hold perturbed copies of 300 real vectors, which flatters any clustering and leaves
 /// hybrid quality at that size unmeasurable). One store: both labelled sets ingested through the real pipeline
 /// (defaults, 800/400), then the machine's Python, Perl and C sources ingested through the same pipeline with a small
-/// static strategy (<c>--real-scale-tokens</c>, default 128, no overlap), until the store holds
+/// static strategy (<c>--real-scale-tokens</c>, default 128, and <c>--real-scale-overlap</c>, default 0), until the store holds
 /// <c>--real-scale-chunks</c> (default 100,000). Every chunk is embedded by the server's default model (MiniLM int8)
 /// through the bench's embedding cache, so the store's first build costs the model time of about 13 M tokens and a
 /// rebuild almost none; the store is kept in <c>$THREADLOOM_BENCH_DATA/latency</c>.
@@ -36,8 +36,9 @@ internal static class RealScaleBenchmark
         int Arg(string name, int fallback) => args.SkipWhile(a => a != name).Skip(1).Select(a => int.Parse(a, CultureInfo.InvariantCulture)).FirstOrDefault(fallback);
         var target = Arg("--real-scale-chunks", 100_000);
         var tokens = Arg("--real-scale-tokens", 128);
-        var file = Path.Combine(data, "latency", $"real-{target}-{tokens}.db");
-        var buildSeconds = File.Exists(file) ? 0 : await BuildAsync(file, sets, embeddings, new StaticChunkingStrategy(tokens, 0), target, ct);
+        var overlap = Arg("--real-scale-overlap", 0);
+        var file = Path.Combine(data, "latency", overlap == 0 ? $"real-{target}-{tokens}.db" : $"real-{target}-{tokens}-{overlap}.db");
+        var buildSeconds = File.Exists(file) ? 0 : await BuildAsync(file, sets, embeddings, new StaticChunkingStrategy(tokens, overlap), target, ct);
 
         await using var database = new SqliteDatabase(file);
         await new SqliteMigrator(database).MigrateAsync(ct);
@@ -50,14 +51,15 @@ internal static class RealScaleBenchmark
         var md = new StringBuilder();
         md.AppendLine(CultureInfo.InvariantCulture, $"### Both sets inside {chunks:N0} chunks of real vectors ({DateTimeOffset.UtcNow:yyyy-MM-dd HH:mm} UTC; load {RetrievalBenchmark.Load()})");
         md.AppendLine();
-        md.AppendLine(CultureInfo.InvariantCulture, $"Store: both labelled sets (real pipeline, defaults), then the machine's Python, Perl and C sources chunked {tokens}/0, every chunk embedded by MiniLM int8 (build {(buildSeconds > 0 ? $"{buildSeconds:F0} s" : "reused")}). Vector recall: the partitioned vector list's top {depth} / top 5 against the full scan's, over {questions.Count} questions of both sets. The keyword list is the same in every row (warm cache of term scores).");
+        md.AppendLine(CultureInfo.InvariantCulture, $"Store: both labelled sets (real pipeline, defaults), then the machine's Python, Perl and C sources chunked {tokens}/{overlap}, every chunk embedded by MiniLM int8 (build {(buildSeconds > 0 ? $"{buildSeconds:F0} s" : "reused")}). Vector recall: the partitioned vector list's top {depth} / top 5 against the full scan's, over {questions.Count} questions of both sets. The keyword list is the same in every row (warm cache of term scores).");
         md.AppendLine();
         md.AppendLine("| vector list | lists | set | hybrid recall@5 | hybrid MRR@10 | vector-only recall@5 | vector-only MRR@10 | keyword-only recall@5 | vector recall@50 against the full scan | vector recall@5 against the full scan | hybrid search p50 / p99 (query vectors cached) |");
         md.AppendLine("|---|---|---|---|---|---|---|---|---|---|---|");
 
         SqliteChunkIndex? exact = null;
         Dictionary<string, RetrievalBenchmark.Score> keywordScores = [];
-        foreach (var share in (double[])[0, 0.10, VectorPartitioning.Default.ProbedShare, 0.30, 0.40])
+        var fullScanMrr = new List<double>();
+        foreach (var share in (double[])[0, 0.10, 0.20, 0.30, 0.40])
         {
             // MinRows 1: a store under the default's 20,000 rows (a trial run) is partitioned too.
             var rule = share == 0 ? VectorPartitioning.Off : VectorPartitioning.Default with { ProbedShare = share, MinRows = 1 };
@@ -88,6 +90,10 @@ internal static class RealScaleBenchmark
             foreach (var set in sets)
             {
                 var hybrid = await RetrievalBenchmark.ScoreAsync(set, search, FileSearchMode.Hybrid, false, ct, project: Project, store: Store);
+                if (share == 0)
+                {
+                    fullScanMrr.Add(hybrid.Mrr10);
+                }
                 var vector = await RetrievalBenchmark.ScoreAsync(set, search, FileSearchMode.VectorOnly, false, ct, project: Project, store: Store);
                 if (!keywordScores.TryGetValue(set.Name, out var keyword))
                 {
@@ -105,6 +111,18 @@ internal static class RealScaleBenchmark
                     $"| {label} | {(share == 0 ? "–" : rule.ListsFor(chunks).ToString(CultureInfo.InvariantCulture))} | {set.Name} | {hybrid.Recall5:F3} | {hybrid.Mrr10:F3} | {vector.Recall5:F3} | {vector.Mrr10:F3} | {keyword.Recall5:F3} | {(share == 0 ? "1" : (r50 / questions.Count).ToString("F3", CultureInfo.InvariantCulture))} | {(share == 0 ? "1" : (r5 / questions.Count).ToString("F3", CultureInfo.InvariantCulture))} | {FileSearchBenchmark.P(times, 50):F1} / {FileSearchBenchmark.P(times, 99):F1} ms |");
             }
             Console.Error.WriteLine($"real scale: {share:P0} done (load {RetrievalBenchmark.Load()})");
+        }
+        md.AppendLine();
+        var distractors = await DistractorFilesAsync(file, ct);
+        md.AppendLine(CultureInfo.InvariantCulture, $"Whole-document BM25 inside the same corpus (each set's documents, the other set's, and the {distractors.Count:N0} source files, each file one document; bm25 over every term):");
+        md.AppendLine();
+        md.AppendLine("| set | BM25 whole-document recall@5 | MRR@10 | hybrid (full scan) MRR@10 − BM25 MRR@10 |");
+        md.AppendLine("|---|---|---|---|");
+        foreach (var (set, hybridMrr) in sets.Zip(fullScanMrr))
+        {
+            var others = sets.Where(s => s != set).SelectMany(s => s.Documents).Concat(distractors);
+            var (r5, mrr) = await RetrievalBenchmark.WholeDocumentBm25Async(set, ct, others);
+            md.AppendLine(CultureInfo.InvariantCulture, $"| {set.Name} | {r5:F3} | {mrr:F3} | {hybridMrr - mrr:+0.000;-0.000} |");
         }
         md.AppendLine();
         md.Append(await MissesAsync(sets, new HybridFileSearch(exact!, embeddings), ct));
@@ -142,6 +160,39 @@ internal static class RealScaleBenchmark
             md.AppendLine(CultureInfo.InvariantCulture, $"- **{set.Name}: {misses} misses, {distractorAbove} with a distractor in the top 5.**");
         }
         return md.ToString();
+    }
+
+    /// <summary>.pm and .pod are not file search types; their text goes in as plain text.</summary>
+    private static string DistractorName(string path) =>
+        Path.GetFileName(path) is var n && (n.EndsWith(".pm", StringComparison.Ordinal) || n.EndsWith(".pod", StringComparison.Ordinal)) ? n + ".txt" : n;
+
+    /// <summary>The store's distractor files, whole, in the order they were ingested (the first files of at least 200 bytes).</summary>
+    private static async Task<List<(string FileName, byte[] Bytes)>> DistractorFilesAsync(string file, CancellationToken ct)
+    {
+        long count;
+        await using (var connection = new Microsoft.Data.Sqlite.SqliteConnection($"Data Source={file};Mode=ReadOnly;Pooling=False"))
+        {
+            await connection.OpenAsync(ct);
+            await using var command = connection.CreateCommand();
+            command.CommandText = "SELECT COUNT(*) FROM chunk_files WHERE project_id = $p AND vector_store_id = $s AND file_id LIKE 'source-%'";
+            command.Parameters.AddWithValue("$p", Project);
+            command.Parameters.AddWithValue("$s", Store);
+            count = (long)(await command.ExecuteScalarAsync(ct))!;
+        }
+        var files = new List<(string FileName, byte[] Bytes)>();
+        foreach (var path in FileSearchBenchmark.SourcePaths())
+        {
+            if (files.Count == count)
+            {
+                break;
+            }
+            var bytes = await File.ReadAllBytesAsync(path, ct);
+            if (bytes.Length >= 200)
+            {
+                files.Add((DistractorName(path), bytes));
+            }
+        }
+        return files;
     }
 
     /// <summary>Ingests the store into <paramref name="file"/> (through a temporary name, so an interrupted build is not reused); returns its seconds.</summary>
@@ -188,9 +239,7 @@ internal static class RealScaleBenchmark
                 {
                     continue;
                 }
-                // .pm and .pod are not file search types; their text goes in as plain text.
-                var name = Path.GetFileName(path) is var n && (n.EndsWith(".pm", StringComparison.Ordinal) || n.EndsWith(".pod", StringComparison.Ordinal)) ? n + ".txt" : Path.GetFileName(path);
-                count += await IngestAsync("source-" + files++, name, bytes, distractorChunks);
+                count += await IngestAsync("source-" + files++, DistractorName(path), bytes, distractorChunks);
                 if (count - reported >= 2_000)
                 {
                     reported = count;
