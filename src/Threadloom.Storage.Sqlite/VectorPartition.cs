@@ -7,7 +7,7 @@ namespace Threadloom.Storage.Sqlite;
 /// search reads: lists in order of their centroid's score until <see cref="ProbedShare"/> of the rows, and at least
 /// <see cref="MinProbedPerCandidate"/> rows per candidate wanted, are covered.
 /// </summary>
-internal sealed record VectorPartitioning(int MinRows = 20_000, double ProbedShare = 0.30, int MinProbedPerCandidate = 8, int Iterations = 5, int SamplePerList = 32)
+internal sealed record VectorPartitioning(int MinRows = 20_000, double ProbedShare = 0.40, int MinProbedPerCandidate = 8, int Iterations = 5, int SamplePerList = 32)
 {
     public static VectorPartitioning Default { get; } = new();
 
