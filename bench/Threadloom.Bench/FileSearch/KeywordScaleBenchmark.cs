@@ -40,7 +40,6 @@ internal static class KeywordScaleBenchmark
         ("every term in one pass (bm25 over the whole query)", EveryTermInOnePass),
     ];
 
-
     public static async Task<string> RunAsync(List<RetrievalBenchmark.LabelledSet> sets, string data, CancellationToken ct)
     {
         var source = Path.Combine(data, "latency", "distinct-100000.db");

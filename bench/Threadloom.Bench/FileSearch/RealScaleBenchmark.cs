@@ -148,7 +148,7 @@ internal static class RealScaleBenchmark
             var misses = 0;
             foreach (var q in set.Questions)
             {
-                var files = (await search.SearchAsync(new FileSearchQuery(Project, [Store], [q.Text], 50), ct)).Select(r => r.FileName).Distinct().Take(5).ToList();
+                var files = (await search.SearchAsync(new FileSearchQuery(Project, [Store], [q.Text], 50), ct)).DistinctBy(r => r.FileId).Select(r => r.FileName).Take(5).ToList();
                 if (files.Contains(q.File))
                 {
                     continue;
