@@ -74,15 +74,16 @@ public static partial class RetrievalBenchmark
         // --variants 0,3: only those ingestion variants (indexes into Variants), e.g. when the model time is scarce.
         var chosen = args.SkipWhile(a => a != "--variants").Skip(1).Select(a => a.Split(',').Select(v => Variants[int.Parse(v, CultureInfo.InvariantCulture)]).ToList())
             .FirstOrDefault(Variants.ToList());
-        // --models minilm,arctic: the local models to score, side by side in this run (default: the built-in default).
-        // --int8: MiniLM with int8 weights beside them (its own cache entries: another model id).
+        // --models minilm,arctic: the local models to score, side by side in this run (default: the built-in default),
+        // each with the weights a server gives its new stores (MiniLM: int8).
+        // --float: MiniLM with float weights beside them (its own cache entries: another model id).
         var models = args.SkipWhile(a => a != "--models").Skip(1).Select(a => a.Split(',').Select(ModelNamed).ToList()).FirstOrDefault([LocalEmbeddingModel.MiniLm]);
-        var generators = models.Select(m => new MiniLmEmbeddingGenerator(m)).ToList();
-        var labels = models.Select(m => m.Alias).ToList();
-        if (args.Contains("--int8"))
+        var generators = models.Select(m => new MiniLmEmbeddingGenerator(m, m.DefaultRuntime)).ToList();
+        var labels = models.Select(m => m.OffersInt8 ? $"{m.Alias} int8" : m.Alias).ToList();
+        if (args.Contains("--float"))
         {
-            generators.Add(new MiniLmEmbeddingGenerator(LocalEmbeddingModel.MiniLm, MiniLmRuntime.DefaultInt8));
-            labels.Add(LocalEmbeddingModel.MiniLm.Alias + " int8");
+            generators.Add(new MiniLmEmbeddingGenerator(LocalEmbeddingModel.MiniLm, MiniLmRuntime.Default));
+            labels.Add(LocalEmbeddingModel.MiniLm.Alias + " float");
         }
         var caches = generators.Select(g => new EmbeddingCache(g, Path.Combine(data, "embeddings.db"))).ToList();
         using var disposeModels = new Disposables([.. generators, .. caches]);

@@ -56,7 +56,7 @@ public sealed class EmbeddingsOptions
     public bool? LocalInt8 { get; init; }
 
     /// <summary>Whether new stores of the built-in model get int8 weights: <see cref="LocalInt8"/>, or by default when the model has them.</summary>
-    public bool UsesLocalInt8 => LocalInt8 ?? LocalModel is { LoadOnnx: not null };
+    public bool UsesLocalInt8 => LocalInt8 ?? LocalModel is { OffersInt8: true };
 
     /// <summary>True when an upstream model is configured.</summary>
     public bool IsUpstream => !string.IsNullOrWhiteSpace(Model) && !IsLocalProvider;
@@ -102,7 +102,7 @@ internal sealed class EmbeddingsOptionsValidator(IOptions<InferenceOptions> infe
             {
                 failures.Add($"{section}:Model is required when {section}:Provider is set: the upstream embedding model or Azure deployment, e.g. text-embedding-3-small. {Builtin}");
             }
-            if (options.LocalInt8 == true && options.LocalModel is { LoadOnnx: null } unquantizable)
+            if (options.LocalInt8 == true && options.LocalModel is { OffersInt8: false } unquantizable)
             {
                 failures.Add($"{section}:LocalInt8 is built for {LocalEmbeddingModel.MiniLm.Alias} only, not {unquantizable.Alias}.");
             }

@@ -38,6 +38,12 @@ public sealed record LocalEmbeddingModel(
 
     public static IReadOnlyList<LocalEmbeddingModel> All { get; } = [MiniLm, ArcticXs];
 
+    /// <summary>Whether int8 weights are offered, and so the default for its new stores (<see cref="EmbeddingsOptions.LocalInt8"/>).</summary>
+    public bool OffersInt8 => LoadOnnx is not null;
+
+    /// <summary>The runtime a new store of this model gets when <c>Embeddings:LocalInt8</c> is unset.</summary>
+    public MiniLmRuntime DefaultRuntime => OffersInt8 ? MiniLmRuntime.DefaultInt8 : MiniLmRuntime.Default;
+
     /// <summary>The built-in model named <paramref name="name"/> (its id or alias, case-insensitive), or null.</summary>
     public static LocalEmbeddingModel? Find(string? name) =>
         string.IsNullOrWhiteSpace(name) ? MiniLm
