@@ -50,10 +50,24 @@ internal sealed class EmbeddingCache : IEmbeddingGenerator<string, Embedding<flo
 
     /// <summary>
     /// A local model's queries are its whole-input vectors of the prefixed question (what
-    /// <see cref="MiniLmEmbeddingGenerator.EmbedQueriesAsync"/> computes), cached as such.
+    /// <see cref="MiniLmEmbeddingGenerator.EmbedQueriesAsync"/> computes), each computed in a pass of its own as a
+    /// server's search computes it (the query lane), and cached apart from batch-computed inputs: int8 activations are
+    /// scaled per pass, so a query embedded among others gets a slightly different vector than a server would use.
     /// </summary>
-    public Task<GeneratedEmbeddings<Embedding<float>>> EmbedQueriesAsync(IReadOnlyList<string> queries, CancellationToken cancellationToken) =>
-        GenerateAsync(_inner.GetService<MiniLmEmbeddingGenerator>()?.Model.QueryPrefix is { } prefix ? queries.Select(q => prefix + q) : queries, null, cancellationToken);
+    public async Task<GeneratedEmbeddings<Embedding<float>>> EmbedQueriesAsync(IReadOnlyList<string> queries, CancellationToken cancellationToken)
+    {
+        var prefix = _inner.GetService<MiniLmEmbeddingGenerator>()?.Model.QueryPrefix ?? "";
+        var found = await LookupAsync("query", queries.Select(q => prefix + q).ToList(), async missing =>
+        {
+            var computed = new List<SpanEmbedding>(missing.Count);
+            foreach (var query in missing)
+            {
+                computed.Add(new SpanEmbedding((await _inner.GenerateAsync([query], null, cancellationToken))[0].Vector.ToArray(), 1));
+            }
+            return computed;
+        });
+        return new GeneratedEmbeddings<Embedding<float>>(found.Select(f => new Embedding<float>(f.WeightedSum) { ModelId = _model }));
+    }
 
     public Task<IReadOnlyList<SpanEmbedding>> EmbedSpansAsync(IReadOnlyList<string> inputs, CancellationToken cancellationToken) =>
         LookupAsync("span", inputs, async missing => (await _spans!.EmbedSpansAsync(missing, cancellationToken)).ToList());

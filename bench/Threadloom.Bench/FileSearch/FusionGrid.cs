@@ -59,7 +59,7 @@ internal static class FusionGrid
         foreach (var q in set.Questions)
         {
             var keyword = await built.Index.KeywordSearchAsync(project, store, q.Text, HybridFileSearch.CandidateDepth, null, ct);
-            var vector = (await built.Embeddings.GenerateAsync([q.Text], cancellationToken: ct))[0].Vector;
+            var vector = await built.EmbedQueryAsync(q.Text, ct);
             lists.Add((q, keyword, await built.Index.VectorSearchAsync(project, store, vector, HybridFileSearch.CandidateDepth, null, ct)));
         }
         var grid = new Dictionary<string, RetrievalBenchmark.Score>();
@@ -95,7 +95,7 @@ internal static class FusionGrid
         {
             var keywords = QueryRewriter.Rewrite(q.Text);
             async Task<IReadOnlyList<ChunkHit>> Vector(string text) =>
-                await built.Index.VectorSearchAsync(project, store, (await built.Embeddings.GenerateAsync([text], cancellationToken: ct))[0].Vector, HybridFileSearch.CandidateDepth, null, ct);
+                await built.Index.VectorSearchAsync(project, store, await built.EmbedQueryAsync(text, ct), HybridFileSearch.CandidateDepth, null, ct);
             rows.Add((q, keywords,
                 await built.Index.KeywordSearchAsync(project, store, keywords, HybridFileSearch.CandidateDepth, null, ct),
                 await built.Index.KeywordSearchAsync(project, store, q.Text, HybridFileSearch.CandidateDepth, null, ct),

@@ -375,6 +375,12 @@ public static partial class RetrievalBenchmark
 
         public IEmbeddingGenerator<string, Embedding<float>> Embeddings => embeddings;
 
+        /// <summary>A search query's vector, computed as the store's search computes it.</summary>
+        public async Task<ReadOnlyMemory<float>> EmbedQueryAsync(string query, CancellationToken ct) =>
+            embeddings.GetService<IQueryEmbeddingGenerator>() is { } queries
+                ? (await queries.EmbedQueriesAsync([query], ct))[0].Vector
+                : (await embeddings.GenerateAsync([query], cancellationToken: ct))[0].Vector;
+
         public async ValueTask DisposeAsync()
         {
             await database.DisposeAsync();
@@ -519,7 +525,7 @@ public static partial class RetrievalBenchmark
         var seedTexts = FileSearchBenchmark.DistinctSourceChunks(chunker).SelectMany(f => f.Texts).Take(300).ToList();
         var realVectors = (await cache.GenerateAsync(seedTexts, cancellationToken: ct)).Select(e => e.Vector.ToArray()).ToList();
         var queryVectors = new System.Collections.Concurrent.ConcurrentDictionary<string, ReadOnlyMemory<float>>();
-        foreach (var (q, e) in questions.Zip(await cache.GenerateAsync(questions, cancellationToken: ct)))
+        foreach (var (q, e) in questions.Zip(await cache.EmbedQueriesAsync(questions, ct)))
         {
             queryVectors[q] = e.Vector;
         }
