@@ -43,9 +43,8 @@ internal static class RealScaleBenchmark
         await using var database = new SqliteDatabase(file);
         await new SqliteMigrator(database).MigrateAsync(ct);
         var chunks = (await new SqliteChunkIndex(database).GetUsageAsync(Project, Store, ct)).ChunkCount;
-        var queries = embeddings.GetService<IQueryEmbeddingGenerator>() ?? throw new InvalidOperationException("The bench's generator embeds no queries.");
         var questions = sets.SelectMany(s => s.Questions).Select(q => q.Text).Distinct().ToList();
-        var queryVectors = (await queries.EmbedQueriesAsync(questions, ct)).Select(e => e.Vector).ToList();
+        var queryVectors = (await embeddings.EmbedAsQueriesAsync(questions, ct)).Select(e => e.Vector).ToList();
         var depth = HybridFileSearch.CandidateDepth;
 
         var md = new StringBuilder();

@@ -376,10 +376,7 @@ public static partial class RetrievalBenchmark
         public IEmbeddingGenerator<string, Embedding<float>> Embeddings => embeddings;
 
         /// <summary>A search query's vector, computed as the store's search computes it.</summary>
-        public async Task<ReadOnlyMemory<float>> EmbedQueryAsync(string query, CancellationToken ct) =>
-            embeddings.GetService<IQueryEmbeddingGenerator>() is { } queries
-                ? (await queries.EmbedQueriesAsync([query], ct))[0].Vector
-                : (await embeddings.GenerateAsync([query], cancellationToken: ct))[0].Vector;
+        public async Task<ReadOnlyMemory<float>> EmbedQueryAsync(string query, CancellationToken ct) => (await embeddings.EmbedAsQueriesAsync([query], ct))[0].Vector;
 
         public async ValueTask DisposeAsync()
         {

@@ -48,6 +48,33 @@ public sealed class LocalEmbeddingModelTests : IClassFixture<ArcticFixture>, ICl
     }
 
     [Fact]
+    public async Task EmbedAsQueries_UsesTheQueryInterface_WhenTheGeneratorOffersOne()
+    {
+        const string question = "How many vacation days do employees get?";
+        var prefixed = await EmbedAsync(_arctic, LocalEmbeddingModel.ArcticXs.QueryPrefix + question);
+        var plain = await EmbedAsync(_arctic, question);
+
+        var viaQueries = (await ((IEmbeddingGenerator<string, Embedding<float>>)_arctic).EmbedAsQueriesAsync([question], CancellationToken.None))[0].Vector.ToArray();
+        var withoutQueries = (await new DocumentsOnly(_arctic).EmbedAsQueriesAsync([question], CancellationToken.None))[0].Vector.ToArray();
+
+        Assert.True(TensorPrimitives.CosineSimilarity(viaQueries, prefixed) > 0.9999f);
+        Assert.True(TensorPrimitives.CosineSimilarity(withoutQueries, plain) > 0.9999f);
+    }
+
+    /// <summary>A generator that offers no query interface: its queries are embedded as documents.</summary>
+    private sealed class DocumentsOnly(IEmbeddingGenerator<string, Embedding<float>> inner) : IEmbeddingGenerator<string, Embedding<float>>
+    {
+        public Task<GeneratedEmbeddings<Embedding<float>>> GenerateAsync(IEnumerable<string> values, EmbeddingGenerationOptions? options = null, CancellationToken cancellationToken = default) =>
+            inner.GenerateAsync(values, options, cancellationToken);
+
+        public object? GetService(Type serviceType, object? serviceKey = null) => serviceType == typeof(IQueryEmbeddingGenerator) ? null : inner.GetService(serviceType, serviceKey);
+
+        public void Dispose()
+        {
+        }
+    }
+
+    [Fact]
     public async Task Arctic_RanksTheAnsweringPassageFirst()
     {
         var q = (await _arctic.EmbedQueriesAsync(["How many vacation days do employees get?"], CancellationToken.None))[0].Vector.ToArray();

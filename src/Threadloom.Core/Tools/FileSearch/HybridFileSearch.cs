@@ -233,10 +233,7 @@ public sealed partial class HybridFileSearch(
         try
         {
             using var span = FileSearchTracing.Start(FileSearchTracing.Phases.Embed);
-            // A model that embeds queries with an instruction (arctic-embed-xs) is asked through its query interface.
-            return generator.GetService<IQueryEmbeddingGenerator>() is { } queryModel
-                ? await queryModel.EmbedQueriesAsync(embedded, cancellationToken)
-                : await generator.GenerateAsync(embedded, cancellationToken: cancellationToken);
+            return await generator.EmbedAsQueriesAsync(embedded, cancellationToken);
         }
         catch (ModelCallException e) when (query.Mode == FileSearchMode.Hybrid)
         {
